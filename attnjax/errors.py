@@ -1,0 +1,17 @@
+"""Errors the command line turns into one-line messages."""
+
+
+class AttnjaxError(Exception):
+    """Base class for user-facing errors: bad options, bad files, failed runs."""
+
+
+class ConfigError(AttnjaxError, ValueError):
+    """An option or argument is invalid (sizes, classes, names)."""
+
+
+class DataError(AttnjaxError, ValueError):
+    """A data file is missing or malformed."""
+
+
+class NonFiniteLossError(AttnjaxError, FloatingPointError):
+    """Training produced a NaN or infinite loss."""

@@ -1,0 +1,124 @@
+"""The three attention paradigms as pure, per-example losses.
+
+Every loss has one signature, in the spirit of ``optax`` losses::
+
+    loss(focus_logits, segments, labels, classify) -> per_example_loss
+
+Arguments (all losses):
+    focus_logits: ``[B, m]`` focus scores f(x_j); the attention is
+        ``alpha = softmax(focus_logits, axis=-1)``.
+    segments: ``[B, m, *segment_shape]`` the m segments of each example.
+    labels: ``[B]`` integer class labels in ``[0, K)``.
+    classify: a function mapping ``[N, *segment_shape]`` to logits ``[N, K]``.
+
+Returns:
+    ``[B]`` unreduced losses. Average them yourself (the paper uses the mean).
+
+All three are computed in log space, so values and gradients stay finite for
+logits of magnitude 1e4. When the attention is one-hot on segment z, all three
+equal the cross-entropy of ``classify(x_z)`` at the label.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+
+Classifier = Callable[[jax.Array], jax.Array]
+
+__all__ = [
+    "soft_attention_loss",
+    "hard_attention_loss",
+    "lvml_loss",
+    "segment_log_probs",
+    "LOSSES",
+]
+
+
+def _check_shapes(focus_logits, segments, labels):
+    chex.assert_rank(focus_logits, 2)
+    chex.assert_rank(labels, 1)
+    batch, m = focus_logits.shape
+    if segments.ndim < 3 or segments.shape[:2] != (batch, m):
+        raise ValueError(
+            f"segments must have shape [B, m, ...] = [{batch}, {m}, ...] to match "
+            f"focus_logits, got {segments.shape}"
+        )
+    chex.assert_shape(labels, (batch,))
+
+
+def _label_log_prob(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """log softmax(logits)_y for logits ``[..., K]`` and labels broadcastable to ``[...]``."""
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+
+
+def segment_log_probs(segments: jax.Array, labels: jax.Array, classify: Classifier) -> jax.Array:
+    """log softmax(g(x_j))_y for every segment.
+
+    Arguments:
+        segments: ``[B, m, *segment_shape]``.
+        labels: ``[B]`` integer labels.
+        classify: ``[N, *segment_shape] -> [N, K]``.
+
+    Returns:
+        ``[B, m]`` log-probability of the true label when each segment is classified alone.
+    """
+    batch, m = segments.shape[:2]
+    logits = classify(segments.reshape((batch * m,) + segments.shape[2:]))
+    logits = logits.reshape(batch, m, -1)
+    return _label_log_prob(logits, labels[:, None])
+
+
+def soft_attention_loss(focus_logits, segments, labels, classify: Classifier) -> jax.Array:
+    r"""Soft attention: the classifier sees the attention-weighted average segment.
+
+    .. math::
+        L = -\log \mathrm{softmax}\big(g(\textstyle\sum_j \alpha_j x_j)\big)_y,
+        \qquad \alpha = \mathrm{softmax}(f)
+
+    Shapes as in the module docstring; returns ``[B]``.
+    """
+    _check_shapes(focus_logits, segments, labels)
+    alpha = jax.nn.softmax(focus_logits, axis=-1)
+    pooled = jnp.einsum("bm,bm...->b...", alpha, segments)
+    return -_label_log_prob(classify(pooled), labels)
+
+
+def hard_attention_loss(focus_logits, segments, labels, classify: Classifier) -> jax.Array:
+    r"""Hard attention: the exact expectation of the per-segment cross-entropy.
+
+    .. math::
+        L = \sum_j \alpha_j \, \big(-\log \mathrm{softmax}(g(x_j))_y\big)
+
+    This is the expected loss of classifying one segment sampled from alpha,
+    computed without sampling. Shapes as in the module docstring; returns ``[B]``.
+    """
+    _check_shapes(focus_logits, segments, labels)
+    alpha = jax.nn.softmax(focus_logits, axis=-1)
+    return -jnp.sum(alpha * segment_log_probs(segments, labels, classify), axis=-1)
+
+
+def lvml_loss(focus_logits, segments, labels, classify: Classifier) -> jax.Array:
+    r"""Latent-variable marginal likelihood: the segment is a latent variable.
+
+    .. math::
+        L = -\log \sum_j \alpha_j \,\mathrm{softmax}(g(x_j))_y
+          = -\mathrm{logsumexp}_j\big(\log\alpha_j + \log\mathrm{softmax}(g(x_j))_y\big)
+
+    Shapes as in the module docstring; returns ``[B]``.
+    """
+    _check_shapes(focus_logits, segments, labels)
+    log_alpha = jax.nn.log_softmax(focus_logits, axis=-1)
+    return -jax.nn.logsumexp(log_alpha + segment_log_probs(segments, labels, classify), axis=-1)
+
+
+#: The losses by their command-line names (the hybrid is a schedule of these, see ``train``).
+LOSSES = {
+    "soft": soft_attention_loss,
+    "hard": hard_attention_loss,
+    "lvml": lvml_loss,
+}
