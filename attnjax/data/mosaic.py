@@ -1,0 +1,180 @@
+"""Mosaics over any labelled images (paper-notes section 4).
+
+A mosaic is m images: one foreground image, from one of the foreground
+classes, at a uniform random position, and m - 1 background images drawn from
+the background classes. Its label is the index of the foreground's class within
+the foreground classes.
+
+The base images are split into a train pool and a test pool *before* any
+mosaic is drawn, so no image appears in both splits.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Dataset, DataInfo, MosaicSplit, as_split
+
+
+def check_class_split(
+    fg_classes: Sequence[int], bg_classes: Sequence[int], num_base_classes: int
+) -> None:
+    """Raise ConfigError unless the classes are non-empty, known and disjoint."""
+    if len(fg_classes) == 0:
+        raise ConfigError("the foreground class list is empty")
+    if len(bg_classes) == 0:
+        raise ConfigError("the background class list is empty")
+    for role, classes in (("foreground", fg_classes), ("background", bg_classes)):
+        unknown = [c for c in classes if not 0 <= c < num_base_classes]
+        if unknown:
+            raise ConfigError(
+                f"unknown {role} class id(s) {unknown}; valid ids are 0..{num_base_classes - 1}"
+            )
+        if len(set(classes)) != len(classes):
+            raise ConfigError(f"the {role} classes contain duplicates: {list(classes)}")
+    overlap = sorted(set(fg_classes) & set(bg_classes))
+    if overlap:
+        raise ConfigError(f"classes {overlap} are both foreground and background")
+
+
+def sample_mosaics(
+    rng: np.random.Generator,
+    base_labels: np.ndarray,
+    candidates: np.ndarray,
+    *,
+    fg_classes: Sequence[int],
+    bg_classes: Sequence[int],
+    m: int,
+    n: int,
+) -> MosaicSplit:
+    """Draw n mosaics from the base images listed in ``candidates``.
+
+    Arguments:
+        rng: NumPy generator.
+        base_labels: ``[P]`` class of every base image (the pool).
+        candidates: pool rows this split may use.
+        fg_classes, bg_classes: base class ids.
+        m: segments per mosaic.
+        n: number of mosaics.
+
+    Returns:
+        A :class:`MosaicSplit` whose indices are pool rows.
+
+    Raises:
+        ConfigError: if the split lacks foreground images or has fewer than
+            m - 1 background images.
+    """
+    cand_labels = base_labels[candidates]
+    fg_rows = candidates[np.isin(cand_labels, fg_classes)]
+    bg_rows = candidates[np.isin(cand_labels, bg_classes)]
+    if len(fg_rows) == 0:
+        raise ConfigError(f"no foreground images (classes {list(fg_classes)}) in this split")
+    if len(bg_rows) < m - 1:
+        raise ConfigError(
+            f"only {len(bg_rows)} background images in this split, fewer than m - 1 = {m - 1}"
+        )
+    fg_pick = fg_rows[rng.integers(0, len(fg_rows), n)]
+    bg_pick = _distinct_draws(rng, bg_rows, n, m - 1)
+    fg_pos = rng.integers(0, m, n)
+    is_fg = np.arange(m)[None, :] == fg_pos[:, None]
+    index = np.empty((n, m), dtype=np.int64)
+    index[is_fg] = fg_pick
+    index[~is_fg] = bg_pick.ravel()  # row-major: each row's m - 1 slots in order
+    label_of_class = {c: k for k, c in enumerate(fg_classes)}
+    labels = np.array([label_of_class[c] for c in base_labels[fg_pick]], dtype=np.int64)
+    return as_split(index, labels, fg_pos)
+
+
+def _distinct_draws(rng: np.random.Generator, rows: np.ndarray, n: int, k: int) -> np.ndarray:
+    """``[n, k]`` draws from ``rows``, the k in each row distinct (uniform without replacement)."""
+    if n * len(rows) <= 20_000_000:
+        # The first k entries of a random permutation, for every row at once.
+        return rows[np.argsort(rng.random((n, len(rows))), axis=1)[:, :k]]
+    # Large pools: redraw rows with a repeat; repeats are rare when k << len(rows).
+    picks = rows[rng.integers(0, len(rows), (n, k))]
+    while True:
+        ordered = np.sort(picks, axis=1)
+        repeated = np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)
+        if not repeated.any():
+            return picks
+        picks[repeated] = rows[rng.integers(0, len(rows), (int(repeated.sum()), k))]
+
+
+def build_mosaic_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    fg_classes: Sequence[int],
+    bg_classes: Sequence[int],
+    m: int,
+    n_train: int,
+    n_test: int,
+    seed: int = 0,
+    test_images: np.ndarray | None = None,
+    test_labels: np.ndarray | None = None,
+    test_fraction: float = 0.3,
+    name: str = "mosaic",
+    class_names: Sequence[str] | None = None,
+    default_model: str = "mlp",
+) -> tuple[Dataset, DataInfo]:
+    """Mosaics over labelled base images, with disjoint train and test pools.
+
+    Arguments:
+        images: ``[N, *segment_shape]`` float32 base images.
+        labels: ``[N]`` integer base classes.
+        fg_classes, bg_classes: non-empty, disjoint lists of base class ids.
+        m: segments per mosaic (at least 2).
+        n_train, n_test: number of mosaics in each split (positive).
+        seed: data seed; the same seed gives the same mosaics.
+        test_images, test_labels: an official test split. If given, test
+            mosaics draw from it only; otherwise the base images are split
+            at random, ``test_fraction`` of them going to the test pool.
+        test_fraction: share of the base images held out when there is no
+            official test split.
+        name: data set name for :class:`DataInfo`.
+        class_names: names of the base classes.
+        default_model: model family recorded in the info.
+
+    Returns:
+        ``(dataset, info)``; the labels are indices into ``fg_classes``.
+
+    Raises:
+        ConfigError: on bad sizes or class choices.
+    """
+    labels = np.asarray(labels)
+    if m < 2:
+        raise ConfigError(f"m must be at least 2 segments, got {m}")
+    if n_train < 1 or n_test < 1:
+        raise ConfigError(f"n_train and n_test must be positive, got {n_train} and {n_test}")
+    num_base = len(class_names) if class_names is not None else int(labels.max()) + 1
+    check_class_split(fg_classes, bg_classes, num_base)
+    rng = np.random.default_rng(seed)
+    if test_images is not None and len(test_images) > 0:
+        pool = np.concatenate([images, test_images])
+        pool_labels = np.concatenate([labels, np.asarray(test_labels)])
+        train_rows = np.arange(len(images))
+        test_rows = np.arange(len(images), len(pool))
+    else:
+        if not 0.0 < test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        pool, pool_labels = images, labels
+        perm = rng.permutation(len(images))
+        n_held = int(round(test_fraction * len(images)))
+        test_rows, train_rows = np.sort(perm[:n_held]), np.sort(perm[n_held:])
+    common = dict(fg_classes=list(fg_classes), bg_classes=list(bg_classes), m=m)
+    train = sample_mosaics(rng, pool_labels, train_rows, n=n_train, **common)
+    test = sample_mosaics(rng, pool_labels, test_rows, n=n_test, **common)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(num_base)]
+    info = DataInfo(
+        name=name,
+        num_classes=len(fg_classes),
+        m=m,
+        segment_shape=tuple(pool.shape[1:]),
+        class_names=tuple(names[c] for c in fg_classes),
+        background_names=tuple(names[c] for c in bg_classes),
+        default_model=default_model,
+    )
+    return Dataset(pool=np.asarray(pool, dtype=np.float32), train=train, test=test), info

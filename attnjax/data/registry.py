@@ -1,0 +1,81 @@
+"""One entry point from a data set name to a :class:`Dataset`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from .base import Dataset, DataInfo
+from .mosaic import build_mosaic_dataset
+from .orthogonal import load_orthogonal
+
+DATASETS = ("orthogonal", "digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
+
+# 8x8 digits are too small for the paper's CNNs; the others use them.
+_DEFAULT_MODEL = {"digits": "mlp"}
+
+
+def load_dataset(
+    name: str,
+    *,
+    m: int = 5,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    fg: str | None = None,
+    bg: str | None = None,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    num_classes: int | None = None,
+    noise: float = 0.0,
+) -> tuple[Dataset, DataInfo]:
+    """Build the mosaics of a named data set.
+
+    Arguments:
+        name: one of ``DATASETS``.
+        m: segments per mosaic (at least 2).
+        n_train, n_test: mosaics per split (defaults: 2000/1000 for image
+            data; one per class for orthogonal).
+        fg, bg: foreground/background classes as comma-separated names or
+            ids (default: the paper's split for the data set). Given only
+            ``fg``, the background is every other class.
+        seed: data seed.
+        data_dir: folder with the user's MNIST/CIFAR files (or Fashion-MNIST).
+        num_classes: orthogonal only: C (default 20).
+        noise: orthogonal only: background noise.
+
+    Returns:
+        ``(dataset, info)``.
+
+    Raises:
+        ConfigError: unknown data set, bad sizes or classes.
+        DataError: missing or malformed files.
+    """
+    if name not in DATASETS:
+        raise ConfigError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
+    if name == "orthogonal":
+        if fg is not None or bg is not None:
+            raise ConfigError("--fg/--bg do not apply to the orthogonal data set")
+        return load_orthogonal(
+            num_classes=20 if num_classes is None else num_classes, m=m, n_train=n_train,
+            n_test=n_test, noise=noise, random_position=True, seed=seed,
+        )
+    from .sources import default_classes, load_images, parse_classes
+
+    images = load_images(name, data_dir)
+    names = images.class_names
+    fg_ids, bg_ids = default_classes(name, names, images.coarse)
+    if fg is not None:
+        fg_ids = parse_classes(fg, names)
+        if bg is None:
+            bg_ids = tuple(c for c in range(len(names)) if c not in fg_ids)
+    if bg is not None:
+        bg_ids = parse_classes(bg, names)
+    return build_mosaic_dataset(
+        images.train_images, images.train_labels,
+        test_images=images.test_images, test_labels=images.test_labels,
+        fg_classes=fg_ids, bg_classes=bg_ids, m=m,
+        n_train=2000 if n_train is None else n_train,
+        n_test=1000 if n_test is None else n_test,
+        seed=seed, name=name, class_names=names,
+        default_model=_DEFAULT_MODEL.get(name, "cnn"),
+    )

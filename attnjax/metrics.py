@@ -1,0 +1,148 @@
+"""Inference rules, focus/prediction metrics and the signature histogram (paper-notes section 2).
+
+The three inference rules turn a mosaic into class probabilities:
+
+1. ``argmax``: classify the segment with the largest attention.
+2. ``expected``: ``sum_j alpha_j softmax(g(x_j))``.
+3. ``pooled``: ``softmax(g(sum_j alpha_j x_j))``.
+
+Soft attention is judged by rule 3 (the way it trains); hard attention, LVML
+and the hybrid by rule 2.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "RULES",
+    "DEFAULT_RULE",
+    "METRICS",
+    "Predictions",
+    "MetricCounts",
+    "predict",
+    "count_metrics",
+    "to_percent",
+    "signature_histogram",
+]
+
+RULES = ("argmax", "expected", "pooled")
+#: Index into RULES of the rule each paradigm is judged by.
+DEFAULT_RULE = {"soft": 2, "hard": 1, "lvml": 1, "hybrid": 1}
+#: Metric names, all in percent of examples.
+METRICS = ("accuracy", "focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf")
+
+
+class Predictions(NamedTuple):
+    """Model outputs for a batch of mosaics.
+
+    Attributes:
+        alpha: ``[B, m]`` attention.
+        probs: ``[3, B, K]`` class probabilities under rules 1, 2, 3.
+    """
+
+    alpha: jax.Array
+    probs: jax.Array
+
+
+class MetricCounts(NamedTuple):
+    """Counts (or, after :func:`to_percent`, percentages) of examples.
+
+    ``accuracy`` and the four focus/prediction cells have a leading rule axis
+    of size 3 (rules 1, 2, 3); ``focus_accuracy`` does not depend on the rule.
+    FTPT: focus true and prediction true; FFPT: focus false, prediction true;
+    FTPF: focus true, prediction false; FFPF: both false.
+    """
+
+    accuracy: jax.Array
+    focus_accuracy: jax.Array
+    ftpt: jax.Array
+    ffpt: jax.Array
+    ftpf: jax.Array
+    ffpf: jax.Array
+
+
+def predict(
+    focus_logits: jax.Array,
+    segments: jax.Array,
+    classify: Callable[[jax.Array], jax.Array],
+) -> Predictions:
+    """Attention and class probabilities under the three rules.
+
+    Arguments:
+        focus_logits: ``[B, m]`` focus scores.
+        segments: ``[B, m, *segment_shape]``.
+        classify: ``[N, *segment_shape] -> [N, K]`` logits.
+
+    Returns:
+        :class:`Predictions`.
+    """
+    batch, m = segments.shape[:2]
+    flat = segments.reshape((batch * m,) + segments.shape[2:])
+    alpha = jax.nn.softmax(focus_logits, axis=-1)
+    seg_probs = jax.nn.softmax(classify(flat).reshape(batch, m, -1), axis=-1)  # [B, m, K]
+    top = jnp.argmax(alpha, axis=-1)
+    rule1 = jnp.take_along_axis(seg_probs, top[:, None, None], axis=1)[:, 0]
+    rule2 = jnp.einsum("bm,bmk->bk", alpha, seg_probs)
+    rule3 = jax.nn.softmax(classify(jnp.einsum("bm,bm...->b...", alpha, segments)), axis=-1)
+    return Predictions(alpha=alpha, probs=jnp.stack([rule1, rule2, rule3]))
+
+
+def count_metrics(
+    pred: Predictions, labels: jax.Array, fg_pos: jax.Array, weight: jax.Array | None = None
+) -> MetricCounts:
+    """Count correct predictions and focus/prediction cells.
+
+    Arguments:
+        pred: model outputs for ``B`` mosaics.
+        labels: ``[B]`` true labels.
+        fg_pos: ``[B]`` foreground positions.
+        weight: optional ``[B]`` 0/1 mask (padding rows get 0).
+
+    Returns:
+        :class:`MetricCounts` of (weighted) example counts.
+    """
+    weight = jnp.ones(labels.shape, pred.probs.dtype) if weight is None else weight
+    focus_true = (jnp.argmax(pred.alpha, axis=-1) == fg_pos).astype(weight.dtype)
+    pred_true = (jnp.argmax(pred.probs, axis=-1) == labels[None]).astype(weight.dtype)  # [3, B]
+
+    def total(x):
+        return jnp.sum(x * weight, axis=-1)
+
+    return MetricCounts(
+        accuracy=total(pred_true),
+        focus_accuracy=total(focus_true),
+        ftpt=total(focus_true * pred_true),
+        ffpt=total((1 - focus_true) * pred_true),
+        ftpf=total(focus_true * (1 - pred_true)),
+        ffpf=total((1 - focus_true) * (1 - pred_true)),
+    )
+
+
+def to_percent(counts: MetricCounts, n: int) -> MetricCounts:
+    """Counts over n examples as percentages."""
+    return jax.tree_util.tree_map(lambda c: 100.0 * c / n, counts)
+
+
+def signature_histogram(a_z, s_y, *, bins: int = 5) -> np.ndarray:
+    """The paper's signature: a 2-D histogram of (a_z, s_y) in percent.
+
+    Arguments:
+        a_z: ``[N]`` attention on the true (foreground) segment, in [0, 1].
+        s_y: ``[N]`` probability of the true label under the paradigm's rule.
+        bins: number of equal-width bins on [0, 1] per axis (1.0 falls in the last).
+
+    Returns:
+        ``[bins, bins]`` percentages; row i is the a_z bin, column j the s_y bin,
+        both in increasing order from 0. The entries sum to 100.
+    """
+    a_z, s_y = np.asarray(a_z, np.float64), np.asarray(s_y, np.float64)
+    rows = np.clip((a_z * bins).astype(int), 0, bins - 1)
+    cols = np.clip((s_y * bins).astype(int), 0, bins - 1)
+    hist = np.zeros((bins, bins))
+    np.add.at(hist, (rows, cols), 1.0)
+    return 100.0 * hist / max(len(a_z), 1)

@@ -1,0 +1,210 @@
+"""Turning results into tables, plots and JSON files (written atomically)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .metrics import METRICS, RULES
+
+__all__ = [
+    "write_json_atomic",
+    "save_figure_atomic",
+    "mean_std",
+    "format_table",
+    "compare_results_json",
+    "plot_compare",
+]
+
+PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple"}
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write via a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as JSON; NaN or infinity is refused (ValueError), never written."""
+
+    def write(tmp: Path):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1, default=_jsonable, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomic_write(Path(path), write)
+    return Path(path)
+
+
+def save_figure_atomic(fig, path: str | Path, **kwargs) -> Path:
+    """``fig.savefig`` through a temporary file, then close the figure."""
+    import matplotlib.pyplot as plt
+
+    try:
+        _atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", **kwargs))
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def mean_std(values) -> str:
+    values = np.asarray(values, np.float64)
+    if values.size == 1:
+        return f"{values.item():.1f}"
+    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table with aligned columns."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _metrics_at(counts, rule: int, epoch: int | slice = -1) -> dict[str, np.ndarray]:
+    """``{metric: [S, ...]}`` under one inference rule at an epoch (or epochs)."""
+    out = {}
+    for name in METRICS:
+        value = np.asarray(getattr(counts, name))[:, epoch]
+        out[name] = value if name == "focus_accuracy" else value[..., rule]
+    return out
+
+
+def run_summary(runs) -> dict:
+    """JSON-ready results of one paradigm: final metrics per seed and the history."""
+    rule = runs.config.rule
+    history = runs.history
+    return {
+        "rule": RULES[rule],
+        "learning_rate": runs.learning_rate,
+        "seconds": round(runs.seconds, 3),
+        "train": _metrics_at(history.train, rule),
+        "test": _metrics_at(history.test, rule),
+        "by_rule": {
+            RULES[r]: {"train": _metrics_at(history.train, r), "test": _metrics_at(history.test, r)}
+            for r in range(len(RULES))
+        },
+        "history": {
+            "loss": np.asarray(history.loss),
+            "train": _metrics_at(history.train, rule, slice(None)),
+            "test": _metrics_at(history.test, rule, slice(None)),
+        },
+    }
+
+
+def compare_results_json(config: Mapping[str, Any], runs: Mapping[str, Any]) -> dict:
+    """The ``results.json`` document of ``attnjax compare``.
+
+    ``{"config": {...}, "results": {LOSS: {"train": {METRIC: [per seed]}, "test": {...},
+    "history": {"loss": [S][E], "train": {METRIC: [S][E]}, "test": ...}, "by_rule": ...}}}``;
+    metrics are percentages under the paradigm's own inference rule (``"rule"``).
+    """
+    return {
+        "config": dict(config),
+        "metrics": {
+            "units": "percent of mosaics",
+            "names": list(METRICS),
+            "ftpt": "focus true, prediction true",
+            "ffpt": "focus false, prediction true",
+            "ftpf": "focus true, prediction false",
+            "ffpf": "focus false, prediction false",
+        },
+        "results": {name: run_summary(r) for name, r in runs.items()},
+    }
+
+
+def compare_table(results: Mapping[str, Any]) -> str:
+    """Mean ± std over seeds of the final test metrics of each paradigm."""
+    header = ["loss", "rule", "train acc", "test acc", "focus acc", "FTPT", "FFPT", "FTPF", "FFPF", "final loss"]
+    rows = []
+    for name, res in results.items():
+        test = res["test"]
+        rows.append([
+            name, res["rule"], mean_std(res["train"]["accuracy"]), mean_std(test["accuracy"]),
+            mean_std(test["focus_accuracy"]),
+            *(mean_std(test[k]) for k in ("ftpt", "ffpt", "ftpf", "ffpf")),
+            f"{np.mean(np.asarray(res['history']['loss'])[:, -1]):.4f}",
+        ])
+    return format_table(header, rows)
+
+
+def _band(ax, values: np.ndarray, label: str, color: str | None):
+    """Mean over seeds as a line, ± one standard deviation as a band."""
+    values = np.asarray(values, np.float64)
+    epochs = np.arange(1, values.shape[1] + 1)
+    mean = values.mean(0)
+    std = values.std(0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
+    ax.plot(epochs, mean, label=label, color=color)
+    ax.fill_between(epochs, mean - std, mean + std, alpha=0.2, color=color, linewidth=0)
+
+
+def plot_compare(results: Mapping[str, Any], out_dir: Path, *, title: str = "") -> list[Path]:
+    """Curves (test accuracy, focus accuracy against epoch) and the final FT/FF/PT/PF bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name, res in results.items():
+        color = PALETTE.get(name)
+        _band(axes[0], res["history"]["test"]["accuracy"], name, color)
+        _band(axes[1], res["history"]["test"]["focus_accuracy"], name, color)
+        _band(axes[2], res["history"]["loss"], name, color)
+    for ax, label in zip(axes, ["test accuracy (%)", "test focus accuracy (%)", "training loss"]):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[2].set_yscale("log")
+    axes[0].legend()
+    fig.suptitle(f"{title} (mean ± std over seeds; each loss judged by its own inference rule)")
+    paths.append(save_figure_atomic(fig, out_dir / "curves.png"))
+
+    cells = ["ftpt", "ffpt", "ftpf", "ffpf"]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / max(len(results), 1)
+    for i, (name, res) in enumerate(results.items()):
+        values = np.array([res["test"][c] for c in cells], np.float64)  # [4, S]
+        err = values.std(1, ddof=1) if values.shape[1] > 1 else None
+        ax.bar(np.arange(4) + i * width, values.mean(1), width, yerr=err, label=name,
+               color=PALETTE.get(name), capsize=3)
+    ax.set_xticks(np.arange(4) + width * (len(results) - 1) / 2)
+    ax.set_xticklabels([c.upper() for c in cells])
+    ax.set_ylabel("% of test mosaics")
+    ax.set_title(f"{title}: focus true/false × prediction true/false (final epoch)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    paths.append(save_figure_atomic(fig, out_dir / "ftpt.png"))
+    return paths

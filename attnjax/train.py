@@ -1,0 +1,363 @@
+"""One pure, compiled training run per seed; ``vmap`` makes it many.
+
+In the style of purejaxrl: :func:`make_train` takes a static
+:class:`TrainConfig` and returns a pure function ``train(key, hparams, data)``.
+The whole run, every epoch and minibatch plus the per-epoch evaluation, is one
+``lax.scan``, so::
+
+    train = make_train(config)
+    keys = jax.random.split(jax.random.key(0), 8)
+    hparams = Hyper(learning_rate=jnp.full(8, 0.05))
+    result = jax.jit(jax.vmap(train, in_axes=(0, 0, None)))(keys, hparams, data)
+
+trains 8 seeds in one program. The learning rate is an array argument, so a
+grid of learning rates vmaps exactly like seeds. The data is an argument
+rather than a closed-over constant so that it is not baked into the compiled
+program (a closed-over array becomes an HLO literal as large as the data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .data.base import Dataset, DataInfo, MosaicSplit
+from .errors import ConfigError
+from .losses import LOSSES
+from .metrics import DEFAULT_RULE, MetricCounts, Predictions, count_metrics, predict, to_percent
+from .models import MODEL_FAMILIES, make_models
+
+__all__ = [
+    "PARADIGMS",
+    "TrainConfig",
+    "Hyper",
+    "TrainState",
+    "EpochMetrics",
+    "TrainResult",
+    "make_train",
+    "make_apply",
+    "make_focus_logits",
+    "make_predict",
+    "init_params",
+]
+
+#: Training paradigms: the three losses plus the hybrid schedule.
+PARADIGMS = ("soft", "hard", "lvml", "hybrid")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Static settings of one training run (everything that changes the program).
+
+    Attributes:
+        loss: ``"soft"``, ``"hard"``, ``"lvml"`` or ``"hybrid"``.
+        num_classes: K.
+        m: segments per mosaic.
+        segment_shape: shape of one segment.
+        model: model family for focus and classifier (``linear``, ``mlp``, ``cnn``).
+        hidden: MLP hidden width.
+        epochs: passes over the training mosaics.
+        batch_size: minibatch size; each epoch uses ``n_train // batch_size``
+            full batches of a fresh permutation (the remainder is dropped).
+        momentum: SGD momentum (the paper's 0.9).
+        switch_epoch: hybrid only: epochs of soft attention before switching;
+            default half of ``epochs``.
+        hybrid_to: hybrid only: the loss after the switch, ``"hard"`` or ``"lvml"``.
+        fixed_focus: freeze the attention at ``hparams.alpha`` on the foreground
+            and ``(1 - alpha) / (m - 1)`` on each background segment, and train
+            only the classifier (the paper's fixed-focus experiment).
+        eval_batch_size: mosaics per chunk in the per-epoch evaluation (bounds memory).
+    """
+
+    loss: str = "soft"
+    num_classes: int = 3
+    m: int = 5
+    segment_shape: tuple[int, ...] = (8, 8, 1)
+    model: str = "mlp"
+    hidden: int = 64
+    epochs: int = 30
+    batch_size: int = 64
+    momentum: float = 0.9
+    switch_epoch: int | None = None
+    hybrid_to: str = "hard"
+    fixed_focus: bool = False
+    eval_batch_size: int = 1024
+
+    def __post_init__(self):
+        if self.loss not in PARADIGMS:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose from {', '.join(PARADIGMS)}")
+        if self.model not in MODEL_FAMILIES:
+            raise ConfigError(
+                f"unknown model {self.model!r}; choose from {', '.join(MODEL_FAMILIES)}"
+            )
+        if self.m < 2:
+            raise ConfigError(f"m must be at least 2 segments, got {self.m}")
+        for name in ("num_classes", "epochs", "batch_size", "eval_batch_size", "hidden"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.num_classes < 2:
+            raise ConfigError(f"need at least 2 foreground classes, got {self.num_classes}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.hybrid_to not in ("hard", "lvml"):
+            raise ConfigError(f"hybrid_to must be 'hard' or 'lvml', got {self.hybrid_to!r}")
+        if self.switch_epoch is not None and not 0 <= self.switch_epoch <= self.epochs:
+            raise ConfigError(
+                f"switch_epoch must be in [0, epochs={self.epochs}], got {self.switch_epoch}"
+            )
+
+    @classmethod
+    def for_data(cls, info: DataInfo, **overrides) -> "TrainConfig":
+        """A config matching a data set (classes, m, segment shape, default model)."""
+        overrides.setdefault("model", info.default_model)
+        return cls(
+            num_classes=info.num_classes, m=info.m, segment_shape=tuple(info.segment_shape),
+            **overrides,
+        )
+
+    @property
+    def rule(self) -> int:
+        """Index (0, 1, 2) of the inference rule this paradigm is judged by."""
+        return DEFAULT_RULE[self.loss]
+
+    @property
+    def phases(self) -> tuple[tuple[str, int, int], ...]:
+        """``(loss, first_epoch, end_epoch)`` for each phase of the schedule."""
+        if self.loss != "hybrid":
+            return ((self.loss, 0, self.epochs),)
+        switch = self.epochs // 2 if self.switch_epoch is None else self.switch_epoch
+        phases = (("soft", 0, switch), (self.hybrid_to, switch, self.epochs))
+        return tuple(p for p in phases if p[2] > p[1])
+
+
+class Hyper(NamedTuple):
+    """Traced hyper-parameters: vmap over them like over seeds.
+
+    Attributes:
+        learning_rate: SGD step size.
+        alpha: the frozen foreground attention when ``config.fixed_focus``
+            (ignored otherwise).
+    """
+
+    learning_rate: jax.Array | float = 0.05
+    alpha: jax.Array | float = 1.0
+
+    @classmethod
+    def tile(cls, n: int, learning_rate=0.05, alpha=1.0) -> "Hyper":
+        """n copies as ``[n]`` float32 arrays, ready for ``vmap`` over seeds.
+
+        A scalar is repeated; an array of length n (a grid) is used as is.
+        """
+
+        def column(x):
+            return jnp.broadcast_to(jnp.asarray(x, jnp.float32), (n,))
+
+        return cls(learning_rate=column(learning_rate), alpha=column(alpha))
+
+
+class TrainState(NamedTuple):
+    """The scan carry."""
+
+    params: Any
+    opt_state: Any
+    key: jax.Array
+
+
+class EpochMetrics(NamedTuple):
+    """One epoch's record (one entry per epoch in the history).
+
+    Attributes:
+        loss: mean training loss over the epoch's minibatches.
+        train, test: :class:`MetricCounts` in percent after the epoch, each
+            field with a leading rule axis of 3 (``focus_accuracy`` has none).
+    """
+
+    loss: jax.Array
+    train: MetricCounts
+    test: MetricCounts
+
+
+class TrainResult(NamedTuple):
+    """What ``train`` returns: final parameters and the per-epoch history."""
+
+    params: Any
+    history: EpochMetrics
+
+
+def init_params(config: TrainConfig, key: jax.Array) -> dict:
+    """Initial ``{"focus": ..., "classifier": ...}`` parameters."""
+    focus, classifier = make_models(
+        config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
+        hidden=config.hidden,
+    )
+    dummy = jnp.zeros((1,) + tuple(config.segment_shape), jnp.float32)
+    focus_key, classifier_key = jax.random.split(key)
+    return {
+        "focus": focus.init(focus_key, dummy),
+        "classifier": classifier.init(classifier_key, dummy),
+    }
+
+
+def make_apply(config: TrainConfig):
+    """``(focus_fn, classify_fn)`` builders: ``focus_fn(params)`` maps segments to scores."""
+    focus, classifier = make_models(
+        config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
+        hidden=config.hidden,
+    )
+
+    def focus_fn(params):
+        return lambda x: focus.apply(params["focus"], x)
+
+    def classify_fn(params):
+        return lambda x: classifier.apply(params["classifier"], x)
+
+    return focus_fn, classify_fn
+
+
+def fixed_focus_logits(alpha: jax.Array, fg_pos: jax.Array, m: int) -> jax.Array:
+    """``[B, m]`` logits whose softmax is alpha on the foreground, (1 - alpha)/(m - 1) elsewhere."""
+    alpha = jnp.asarray(alpha, jnp.float32)
+    fg = jnp.log(alpha)
+    bg = jnp.log1p(-alpha) - jnp.log(m - 1.0)  # -inf when alpha = 1: softmax handles it
+    return jnp.where(jnp.arange(m)[None, :] == fg_pos[:, None], fg, bg)
+
+
+def make_focus_logits(config: TrainConfig):
+    """``focus_logits(params, hparams, segments [B, m, ...], fg_pos [B]) -> [B, m]``.
+
+    The learned focus model, or the frozen attention of the fixed-focus experiment.
+    """
+    focus_fn, _ = make_apply(config)
+
+    def focus_logits(params, hparams: Hyper, segments, fg_pos):
+        if config.fixed_focus:
+            return fixed_focus_logits(hparams.alpha, fg_pos, config.m)
+        batch, m = segments.shape[:2]
+        flat = segments.reshape((batch * m,) + segments.shape[2:])
+        return focus_fn(params)(flat).reshape(batch, m)
+
+    return focus_logits
+
+
+def make_predict(config: TrainConfig):
+    """``predict(params, hparams, segments, fg_pos) -> Predictions`` (all three rules)."""
+    focus_logits = make_focus_logits(config)
+    _, classify_fn = make_apply(config)
+
+    def predictions(params, hparams: Hyper, segments, fg_pos) -> Predictions:
+        logits = focus_logits(params, hparams, segments, fg_pos)
+        return predict(logits, segments, classify_fn(params))
+
+    return predictions
+
+
+def make_train(
+    config: TrainConfig, *, progress: Callable[[int], None] | None = None
+) -> Callable[[jax.Array, Hyper, Dataset], TrainResult]:
+    """Build the pure training function for one configuration.
+
+    Arguments:
+        config: the static settings.
+        progress: optional host callback, called with the index of each
+            finished epoch (once per seed under vmap). It does not change
+            the numbers.
+
+    Returns:
+        ``train(key, hparams, data) -> TrainResult``, pure and jittable. The
+        history's leaves have a leading epoch axis.
+    """
+    _, classify_fn = make_apply(config)
+    focus_logits = make_focus_logits(config)
+    predictions = make_predict(config)
+    opt = optax.inject_hyperparams(optax.sgd)
+
+    def evaluate(params, hparams, data: Dataset, split: MosaicSplit) -> MetricCounts:
+        n = split.index.shape[0]
+        chunk = min(config.eval_batch_size, n)
+        n_chunks = -(-n // chunk)
+        pad = n_chunks * chunk - n
+
+        def padded(x):
+            return jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(
+                (n_chunks, chunk) + x.shape[1:]
+            )
+
+        weight = padded(jnp.ones(n, jnp.float32))
+
+        def body(total, xs):
+            index, labels, fg_pos, w = xs
+            segments = data.pool[index]
+            pred = predictions(params, hparams, segments, fg_pos)
+            counts = count_metrics(pred, labels, fg_pos, w)
+            return jax.tree_util.tree_map(jnp.add, total, counts), None
+
+        zeros = MetricCounts(*(jnp.zeros(s) for s in [(3,), (), (3,), (3,), (3,), (3,)]))
+        xs = (padded(split.index), padded(split.labels), padded(split.fg_pos), weight)
+        total, _ = jax.lax.scan(body, zeros, xs)
+        return to_percent(total, n)
+
+    def make_epoch(loss_name: str, hparams: Hyper, data: Dataset):
+        loss_fn = LOSSES[loss_name]
+        split = data.train
+        n_train = split.index.shape[0]
+        n_batches = n_train // config.batch_size
+        if n_batches == 0:
+            raise ConfigError(
+                f"batch size {config.batch_size} exceeds the {n_train} training mosaics"
+            )
+
+        def batch_loss(params, rows):
+            segments = data.pool[split.index[rows]]
+            labels, fg_pos = split.labels[rows], split.fg_pos[rows]
+            logits = focus_logits(params, hparams, segments, fg_pos)
+            return jnp.mean(loss_fn(logits, segments, labels, classify_fn(params)))
+
+        def step(carry, rows):
+            params, opt_state = carry
+            loss, grads = jax.value_and_grad(batch_loss)(params, rows)
+            updates, opt_state = opt_tx(hparams).update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        def epoch(state: TrainState, epoch_index):
+            key, perm_key = jax.random.split(state.key)
+            perm = jax.random.permutation(perm_key, n_train)
+            batches = perm[: n_batches * config.batch_size].reshape(n_batches, config.batch_size)
+            (params, opt_state), losses = jax.lax.scan(
+                step, (state.params, state.opt_state), batches
+            )
+            record = EpochMetrics(
+                loss=jnp.mean(losses),
+                train=evaluate(params, hparams, data, data.train),
+                test=evaluate(params, hparams, data, data.test),
+            )
+            if progress is not None:
+                jax.debug.callback(progress, epoch_index)
+            return TrainState(params, opt_state, key), record
+
+        return epoch
+
+    def opt_tx(hparams: Hyper):
+        return opt(learning_rate=hparams.learning_rate, momentum=config.momentum or None)
+
+    def train(key: jax.Array, hparams: Hyper, data: Dataset) -> TrainResult:
+        init_key, loop_key = jax.random.split(key)
+        params = init_params(config, init_key)
+        if config.fixed_focus:
+            params = {"classifier": params["classifier"]}  # only the classifier learns
+        state = TrainState(params, opt_tx(hparams).init(params), loop_key)
+        histories = []
+        # The hybrid is two scans in one program: soft, then hard (or LVML), with
+        # parameters and optimizer momentum carried across the switch.
+        for loss_name, start, end in config.phases:
+            state, history = jax.lax.scan(
+                make_epoch(loss_name, hparams, data), state, jnp.arange(start, end)
+            )
+            histories.append(history)
+        history = jax.tree_util.tree_map(lambda *h: jnp.concatenate(h), *histories)
+        return TrainResult(params=state.params, history=history)
+
+    return train
