@@ -83,12 +83,19 @@ def _add_train_options(p: argparse.ArgumentParser, *, losses: str = "soft,hard,l
     g.add_argument("--seed", type=int, default=0, help="base seed for data and training (default: %(default)s)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (no usage dump), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"attnjax: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="attnjax",
         description="Learning dynamics of soft, hard and latent-variable attention (Vashisht & Ramaswamy, ECAI 2023).",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("compare", help="train soft, hard, LVML and hybrid attention on many seeds")
     _add_data_options(p)
@@ -163,9 +170,10 @@ def _config_json(args, info) -> dict:
 
 def cmd_compare(args) -> int:
     from . import report
-    from .experiments import compare
+    from .experiments import compare, paradigm_configs
 
     data, info = _load_data(args)
+    paradigm_configs(data, info, args.losses, **_train_options(args))  # fail before any output
     print(
         f"{info.name}: {info.num_classes} foreground classes {list(info.class_names)}, m = {info.m}, "
         f"{data.train.index.shape[0]} train / {data.test.index.shape[0]} test mosaics; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any, Callable, Sequence
 
@@ -15,7 +16,7 @@ from .errors import ConfigError, NonFiniteLossError
 from .metrics import RULES, predict
 from .train import PARADIGMS, Hyper, TrainConfig, TrainResult, make_predict, make_train
 
-__all__ = ["SeedRuns", "train_seeds", "compare", "evaluate_examples"]
+__all__ = ["SeedRuns", "train_seeds", "paradigm_configs", "compare", "evaluate_examples"]
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -43,6 +44,12 @@ class SeedRuns:
     @property
     def name(self) -> str:
         return self.config.loss
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_seeds(config: TrainConfig, progress):
+    """``jit(vmap(train))`` per (config, progress): repeated calls reuse the compiled program."""
+    return jax.jit(jax.vmap(make_train(config, progress=progress), in_axes=(0, 0, None)))
 
 
 def check_finite(config: TrainConfig, losses: np.ndarray) -> None:
@@ -91,13 +98,30 @@ def train_seeds(
     if not np.all(lr > 0):
         raise ConfigError(f"learning rates must be positive, got {learning_rate}")
     keys = jax.random.split(jax.random.key(seed), seeds)
-    run = jax.jit(jax.vmap(make_train(config, progress=progress), in_axes=(0, 0, None)))
+    run = _compiled_seeds(config, progress)
     start = time.perf_counter()
     result: TrainResult = run(keys, Hyper.tile(seeds, lr, alphas), data)
     result = jax.device_get(result)
     seconds = time.perf_counter() - start
     check_finite(config, np.asarray(result.history.loss))
     return SeedRuns(config, np.array(lr), np.array(alphas), result.params, result.history, seconds)
+
+
+def paradigm_configs(
+    data: Dataset, info: DataInfo, losses: Sequence[str], **train_options
+) -> dict[str, TrainConfig]:
+    """One validated :class:`TrainConfig` per paradigm (raises ConfigError before any work)."""
+    unknown = [name for name in losses if name not in PARADIGMS]
+    if unknown or not losses:
+        raise ConfigError(
+            f"unknown loss(es) {unknown or '(none given)'}; choose from {', '.join(PARADIGMS)}"
+        )
+    configs = {name: TrainConfig.for_data(info, loss=name, **train_options) for name in losses}
+    n_train = data.train.index.shape[0]
+    batch_size = next(iter(configs.values())).batch_size
+    if batch_size > n_train:
+        raise ConfigError(f"batch size {batch_size} exceeds the {n_train} training mosaics")
+    return configs
 
 
 def compare(
@@ -125,16 +149,7 @@ def compare(
     Returns:
         ``{loss: SeedRuns}`` in the order given.
     """
-    unknown = [name for name in losses if name not in PARADIGMS]
-    if unknown or not losses:
-        raise ConfigError(
-            f"unknown loss(es) {unknown or '(none given)'}; choose from {', '.join(PARADIGMS)}"
-        )
-    configs = {name: TrainConfig.for_data(info, loss=name, **train_options) for name in losses}
-    n_train = data.train.index.shape[0]
-    batch_size = next(iter(configs.values())).batch_size
-    if batch_size > n_train:
-        raise ConfigError(f"batch size {batch_size} exceeds the {n_train} training mosaics")
+    configs = paradigm_configs(data, info, losses, **train_options)
     runs = {}
     for name, config in configs.items():
         callback = progress(name, config.epochs) if progress else None

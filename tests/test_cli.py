@@ -1,0 +1,79 @@
+"""The command line: a smoke run, and one-line errors for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from attnjax.cli import main
+
+TINY = ["--dataset", "orthogonal", "--classes", "3", "--m", "3", "--n-train", "12", "--n-test", "6",
+        "--seeds", "2", "--epochs", "2", "--batch-size", "4"]
+
+
+def run_cli(*args, cwd=None):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    return subprocess.run([sys.executable, "-m", "attnjax.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_compare_smoke(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("compare", *TINY, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    for loss in ("soft", "hard", "lvml", "hybrid"):
+        assert loss in proc.stdout
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["config"]["seeds"] == 2
+    for loss in ("soft", "hard", "lvml", "hybrid"):
+        res = doc["results"][loss]
+        for split in ("train", "test"):
+            assert set(res[split]) == {"accuracy", "focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf"}
+            assert all(len(v) == 2 for v in res[split].values())
+            cells = [sum(res[split][k][s] for k in ("ftpt", "ffpt", "ftpf", "ffpf")) for s in range(2)]
+            assert cells == pytest.approx([100.0, 100.0], abs=1e-3)
+        assert len(res["history"]["loss"]) == 2 and len(res["history"]["loss"][0]) == 2
+    assert (out / "curves.png").stat().st_size > 0 and (out / "ftpt.png").stat().st_size > 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--m", "1"], "m must be at least 2"),
+        (["--seeds", "0"], "positive integer"),
+        (["--losses", "soft,sparse"], "unknown loss"),
+        (["--dataset", "imagenet"], "invalid choice"),
+        (["--n-train", "0"], "n-train must be positive"),
+        (["--fg", "0,1", "--bg", "1,2"], "both foreground and background"),
+        (["--fg", "0,banana"], "banana"),
+        (["--fg", ""], "empty"),
+        (["--dataset", "mnist", "--data-dir", "/nonexistent"], "nonexistent"),
+        (["--dataset", "cifar10"], "--data-dir"),
+        (["--batch-size", "5000"], "batch size"),
+        (["--lr", "-1"], "positive"),
+    ],
+)
+def test_bad_input_is_one_line(args, fragment, tmp_path, capsys):
+    argv = ["compare", "--out", str(tmp_path / "x"), "--epochs", "1", "--seeds", "1", *args]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("attnjax: error:") and fragment in err
+    assert not (tmp_path / "x").exists()  # nothing written
+
+
+def test_divergence_is_reported_not_saved(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("compare", *TINY, "--model", "linear", "--losses", "soft", "--lr", "1e30",
+                   "--out", str(out))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "diverged" in proc.stderr and "seed" in proc.stderr and "epoch" in proc.stderr
+    assert not (out / "results.json").exists()

@@ -1,0 +1,109 @@
+"""Mosaic and orthogonal data invariants."""
+
+import numpy as np
+import pytest
+
+from attnjax.data import build_mosaic_dataset, load_dataset, load_orthogonal
+from attnjax.errors import ConfigError
+
+
+def _base(n=300, classes=6, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    # Each image stores its own id in pixel (0, 0) and its class in pixel (0, 1).
+    images = rng.random((n, 4, 4, 1)).astype(np.float32)
+    images[:, 0, 0, 0] = np.arange(n)
+    images[:, 0, 1, 0] = labels
+    return images, labels
+
+
+@pytest.mark.parametrize("official_test", [False, True])
+def test_mosaic_invariants(official_test):
+    images, labels = _base()
+    fg, bg = [4, 1], [0, 2, 5]
+    kwargs = dict(fg_classes=fg, bg_classes=bg, m=4, n_train=200, n_test=80, seed=1)
+    if official_test:
+        test_images, test_labels = _base(100, seed=9)
+        test_images[:, 0, 0, 0] += 10_000
+        kwargs.update(test_images=test_images, test_labels=test_labels)
+    data, info = build_mosaic_dataset(images, labels, **kwargs)
+    pool = np.asarray(data.pool)
+    assert info.num_classes == 2 and info.m == 4
+    for split in (data.train, data.test):
+        segments = pool[np.asarray(split.index)]  # [N, m, 4, 4, 1]
+        seg_class = segments[:, :, 0, 1, 0].astype(int)
+        rows = np.arange(split.size)
+        # The foreground is at the recorded position and its class gives the label.
+        fg_class = seg_class[rows, split.fg_pos]
+        np.testing.assert_array_equal(np.array(fg)[split.labels], fg_class)
+        # Every other segment is background; and only one foreground per mosaic.
+        is_fg = np.isin(seg_class, fg)
+        np.testing.assert_array_equal(is_fg.sum(1), 1)
+        assert np.all(np.isin(seg_class[~is_fg], bg))
+        # Background images within a mosaic are distinct.
+        ids = segments[:, :, 0, 0, 0]
+        assert all(len(set(r)) == len(r) for r in ids)
+    # No base image is in both splits.
+    train_ids = set(pool[np.asarray(data.train.index)][..., 0, 0, 0].ravel())
+    test_ids = set(pool[np.asarray(data.test.index)][..., 0, 0, 0].ravel())
+    assert not train_ids & test_ids
+    # Positions are spread over all slots.
+    assert set(np.asarray(data.train.fg_pos)) == set(range(4))
+
+
+def test_mosaics_are_deterministic_in_the_seed():
+    images, labels = _base()
+    kw = dict(fg_classes=[0], bg_classes=[1, 2], m=3, n_train=50, n_test=20)
+    a, _ = build_mosaic_dataset(images, labels, seed=5, **kw)
+    b, _ = build_mosaic_dataset(images, labels, seed=5, **kw)
+    c, _ = build_mosaic_dataset(images, labels, seed=6, **kw)
+    np.testing.assert_array_equal(a.train.index, b.train.index)
+    assert not np.array_equal(a.train.index, c.train.index)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(fg_classes=[], bg_classes=[1]), "foreground class list is empty"),
+        (dict(fg_classes=[0], bg_classes=[]), "background class list is empty"),
+        (dict(fg_classes=[0, 1], bg_classes=[1, 2]), r"both foreground and background"),
+        (dict(fg_classes=[0, 17], bg_classes=[1]), "unknown foreground class"),
+        (dict(fg_classes=[0], bg_classes=[1], m=1), "m must be at least 2"),
+        (dict(fg_classes=[0], bg_classes=[1], n_train=0), "must be positive"),
+    ],
+)
+def test_bad_mosaic_options(kw, match):
+    images, labels = _base()
+    args = dict(m=3, n_train=10, n_test=10, class_names=[str(i) for i in range(6)])
+    args.update(kw)
+    with pytest.raises(ConfigError, match=match):
+        build_mosaic_dataset(images, labels, **args)
+
+
+def test_orthogonal_setting():
+    data, info = load_orthogonal(num_classes=5, m=3)
+    segments = np.asarray(data.pool)[np.asarray(data.train.index)]
+    assert segments.shape == (5, 3, 6)  # one mosaic per class, dimension C + 1
+    np.testing.assert_array_equal(data.train.labels, np.arange(5))
+    np.testing.assert_array_equal(segments[:, 0, :5], np.eye(5))  # foreground e_y at index 0
+    np.testing.assert_array_equal(segments[:, 1:], 0.0)  # zero background
+    noisy, _ = load_orthogonal(num_classes=5, m=3, noise=1e-3, random_position=True, n_train=40)
+    seg = np.asarray(noisy.pool)[np.asarray(noisy.train.index)]
+    rows = np.arange(40)
+    np.testing.assert_array_equal(seg[rows, noisy.train.fg_pos, noisy.train.labels], 1.0)
+    bg = np.ones(seg.shape[:2], bool)
+    bg[rows, noisy.train.fg_pos] = False
+    assert np.all(seg[bg][:, :5] == 0) and np.all(np.abs(seg[bg][:, 5]) < 0.01)
+
+
+def test_digits_default_split():
+    data, info = load_dataset("digits", m=5, n_train=100, n_test=50)
+    assert info.class_names == ("0", "1", "2")
+    assert info.background_names == tuple(str(i) for i in range(3, 10))
+    assert info.segment_shape == (8, 8, 1)
+    assert float(np.max(data.pool)) <= 1.0
+
+
+def test_unknown_dataset():
+    with pytest.raises(ConfigError, match="unknown data set"):
+        load_dataset("imagenet")
