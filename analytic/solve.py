@@ -25,8 +25,10 @@ __all__ = ["FlowStats", "SolverFailure", "solve_flow", "SOLVERS"]
 #: (both are first-same-as-last methods: Tsit5 has 7 stages, Dopri8 14).
 SOLVERS = {"tsit5": (diffrax.Tsit5, 6), "dopri8": (diffrax.Dopri8, 13)}
 
-# Evaluations outside the steps: two for the initial step-size selection and one for
-# the first stage of the first step (checked against a counting callback in the tests).
+# Evaluations outside the steps: one for the first stage of the first step (the
+# first-same-as-last value) and two in diffrax's initial step-size selection. A counting
+# callback in the vector field sees the stage evaluations and the first one; the tests
+# check that part exactly.
 _INITIAL_EVALUATIONS = 3
 
 DEFAULT_RTOL = 1e-12
@@ -46,7 +48,8 @@ class FlowStats(NamedTuple):
         num_accepted_steps: accepted steps.
         num_rejected_steps: rejected steps.
         num_fev: vector-field evaluations: ``new-stages-per-step * num_steps + 3`` per
-            solve (the 3 cover the initial step-size selection and the first stage).
+            solve (the 3: the first stage of the first step, and two evaluations in the
+            initial step-size selection).
         success: True where every chained solve finished.
     """
 
@@ -227,11 +230,12 @@ def solve_flow(
 
     kw = dict(hybrid=hybrid, solver=solver, rtol=float(rtol), atol=float(atol),
               max_steps=int(max_steps))
-    args = (jnp.int32(max(idx, 0)), tau, None, ts, jnp.asarray(m, dtype), jnp.asarray(C, dtype))
+    kind_arg = jnp.int32(max(idx, 0))
+    m_arg, c_arg = jnp.asarray(m, dtype), jnp.asarray(C, dtype)
     if batch_shape == ():
-        ys, stats = _solve_single(args[0], tau, y0[0], ts, args[4], args[5], **kw)
+        ys, stats = _solve_single(kind_arg, tau, y0[0], ts, m_arg, c_arg, **kw)
     else:
-        ys, stats = _solve_batch(args[0], tau, y0, ts, args[4], args[5], **kw)
+        ys, stats = _solve_batch(kind_arg, tau, y0, ts, m_arg, c_arg, **kw)
         ys = ys.reshape(batch_shape + ys.shape[1:])
         stats = FlowStats(*(s.reshape(batch_shape) for s in stats))
 

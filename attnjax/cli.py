@@ -45,6 +45,16 @@ def _loss_list(text: str) -> list[str]:
     return names
 
 
+def _alpha_list(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"alphas must be in (0, 1], got {text!r}")
+    return values
+
+
 def _add_data_options(p: argparse.ArgumentParser, *, m_default: int = 5) -> None:
     from .data import DATASETS
 
@@ -102,6 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(p)
     p.add_argument("--out", type=Path, default=Path("runs/compare"), help="output folder (default: %(default)s)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("signature", help="train the paradigms and draw the paper's (a_z, s_y) signature heatmaps")
+    _add_data_options(p)
+    _add_train_options(p)
+    p.add_argument("--out", type=Path, default=Path("runs/signature"), help="output folder (default: %(default)s)")
+    p.set_defaults(func=cmd_signature)
+
+    p = sub.add_parser("fixed-focus", help="freeze the focus at several alphas and train only the classifier")
+    _add_data_options(p)
+    _add_train_options(p, losses="soft,hard,lvml")
+    p.add_argument("--alphas", type=_alpha_list, default=_alpha_list("0.2,0.4,0.6,0.8,1.0"),
+                   help="foreground attention values in (0, 1] (default: 0.2,0.4,0.6,0.8,1.0)")
+    p.add_argument("--out", type=Path, default=Path("runs/fixed-focus"), help="output folder (default: %(default)s)")
+    p.set_defaults(func=cmd_fixed_focus)
 
     p = sub.add_parser("verify", help="check the gradient-flow theory: ODEs, closed forms, gradient descent")
     p.add_argument("--out", type=Path, default=Path("runs/verify"), help="output folder (default: %(default)s)")
@@ -168,26 +192,42 @@ def _config_json(args, info) -> dict:
     return config
 
 
-def cmd_compare(args) -> int:
-    from . import report
-    from .experiments import compare, paradigm_configs
+def _announce(args, data, info, what: str) -> None:
+    print(
+        f"{info.name}: {info.num_classes} foreground classes {list(info.class_names)}, m = {info.m}, "
+        f"{data.train.index.shape[0]} train / {data.test.index.shape[0]} test mosaics; {what}",
+        file=sys.stderr,
+    )
+
+
+def _train_paradigms(args, experiment, **kwargs):
+    """Load data, validate, then run ``experiment`` with one progress bar per paradigm."""
+    from .experiments import paradigm_configs
 
     data, info = _load_data(args)
     paradigm_configs(data, info, args.losses, **_train_options(args))  # fail before any output
-    print(
-        f"{info.name}: {info.num_classes} foreground classes {list(info.class_names)}, m = {info.m}, "
-        f"{data.train.index.shape[0]} train / {data.test.index.shape[0]} test mosaics; "
-        f"{args.seeds} seeds x {args.epochs} epochs per loss, one compiled program each",
-        file=sys.stderr,
-    )
+    _announce(args, data, info, f"{args.seeds} seeds x {args.epochs} epochs per loss, "
+              "one compiled program each")
     progress = _progress_factory(quiet=False)
     try:
-        runs = compare(
+        runs = experiment(
             data, info, losses=args.losses, seeds=args.seeds, learning_rate=args.lr, seed=args.seed,
-            progress=progress, **_train_options(args),
+            progress=progress, **kwargs, **_train_options(args),
         )
     finally:
         progress.close()
+    return data, info, runs
+
+
+def _timings(runs) -> str:
+    return ", ".join(f"{name} {r.seconds:.1f}s" for name, r in runs.items())
+
+
+def cmd_compare(args) -> int:
+    from . import report
+    from .experiments import compare
+
+    data, info, runs = _train_paradigms(args, compare)
     doc = report.compare_results_json(_config_json(args, info), runs)
     print()
     print(report.compare_table(doc["results"]))
@@ -195,9 +235,41 @@ def cmd_compare(args) -> int:
     out = args.out
     report.write_json_atomic(out / "results.json", doc)
     plots = report.plot_compare(doc["results"], out, title=f"{info.name}, m = {info.m}")
-    seconds = ", ".join(f"{name} {r.seconds:.1f}s" for name, r in runs.items())
-    print(f"\ntime (compile + train, all seeds): {seconds}")
+    print(f"\ntime (compile + train, all seeds): {_timings(runs)}")
     print(f"wrote {out / 'results.json'}, " + ", ".join(str(p) for p in plots))
+    return 0
+
+
+def cmd_signature(args) -> int:
+    from . import report
+    from .experiments import compare, signature
+
+    data, info, runs = _train_paradigms(args, compare)
+    signatures = {name: signature(r, data) for name, r in runs.items()}
+    doc = report.signature_json(_config_json(args, info), signatures)
+    print()
+    print(report.signature_table(doc))
+    print("(test mosaics; a_z: attention on the foreground; s_y: probability of the true label)")
+    report.write_json_atomic(args.out / "signature.json", doc)
+    plot = report.plot_signature(doc, args.out, title=f"{info.name}, m = {info.m}")
+    print(f"\ntime (compile + train, all seeds): {_timings(runs)}")
+    print(f"wrote {args.out / 'signature.json'}, {plot}")
+    return 0
+
+
+def cmd_fixed_focus(args) -> int:
+    from . import report
+    from .experiments import fixed_focus
+
+    data, info, runs = _train_paradigms(args, fixed_focus, alphas=args.alphas)
+    doc = report.fixed_focus_json(_config_json(args, info), runs, args.alphas, args.seeds)
+    print()
+    print(report.fixed_focus_table(doc))
+    print("(final epoch, mean over seeds: training loss L(α) / incentive L(α) − L(α + 0.01))")
+    report.write_json_atomic(args.out / "fixed_focus.json", doc)
+    plot = report.plot_fixed_focus(doc, args.out, title=f"{info.name}, m = {info.m}")
+    print(f"\ntime (compile + train, all alphas and seeds): {_timings(runs)}")
+    print(f"wrote {args.out / 'fixed_focus.json'}, {plot}")
     return 0
 
 

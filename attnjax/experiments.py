@@ -13,10 +13,19 @@ import numpy as np
 
 from .data.base import Dataset, DataInfo
 from .errors import ConfigError, NonFiniteLossError
-from .metrics import RULES, predict
+from .metrics import RULES, signature_histogram
 from .train import PARADIGMS, Hyper, TrainConfig, TrainResult, make_predict, make_train
 
-__all__ = ["SeedRuns", "train_seeds", "paradigm_configs", "compare", "evaluate_examples"]
+__all__ = [
+    "SeedRuns",
+    "train_seeds",
+    "paradigm_configs",
+    "compare",
+    "evaluate_examples",
+    "signature",
+    "shortcut_report",
+    "fixed_focus",
+]
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -72,6 +81,7 @@ def train_seeds(
     alpha: float | Sequence[float] = 1.0,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    key_index: Sequence[int] | None = None,
 ) -> SeedRuns:
     """Train ``seeds`` runs of one configuration with one ``jit(vmap(train))`` call.
 
@@ -83,6 +93,8 @@ def train_seeds(
         alpha: fixed-focus attention, one value or S values.
         seed: base seed.
         progress: called with each finished epoch index.
+        key_index: optional ``[S]`` seed number of each run (runs sharing a
+            number share a key: e.g. the same seed at several alphas).
 
     Returns:
         :class:`SeedRuns`.
@@ -98,6 +110,8 @@ def train_seeds(
     if not np.all(lr > 0):
         raise ConfigError(f"learning rates must be positive, got {learning_rate}")
     keys = jax.random.split(jax.random.key(seed), seeds)
+    if key_index is not None:
+        keys = keys[np.asarray(key_index)]
     run = _compiled_seeds(config, progress)
     start = time.perf_counter()
     result: TrainResult = run(keys, Hyper.tile(seeds, lr, alphas), data)
@@ -169,22 +183,25 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
 
     Returns:
         ``{"a_z": [S, N], "s_y": [S, N] (the paradigm's own rule), "s_y_by_rule": [S, 3, N],
-        "alpha": [S, N, m], "pred": [S, 3, N], "labels": [N], "fg_pos": [N]}``.
+        "alpha": [S, N, m], "pred": [S, 3, N] (predicted class per rule),
+        "segment_pred": [S, N, m] (class of each segment alone), "labels": [N], "fg_pos": [N]}``.
     """
     config = runs.config
     part = getattr(data, split)
     predictions = make_predict(config)
 
-    def one(params, hparams):
+    def one(params, hparams, data):
+        part = getattr(data, split)
+
         def one_example(rows):
             index, fg_pos = rows  # [m], []: lax.map vmaps this over chunks of examples
             pred = predictions(params, hparams, data.pool[index][None], fg_pos[None])
-            return pred._replace(alpha=pred.alpha[0], probs=pred.probs[:, 0])
+            return jax.tree_util.tree_map(lambda x: x[0], pred._replace(probs=pred.probs[:, 0][None]))
 
         return jax.lax.map(one_example, (part.index, part.fg_pos), batch_size=config.eval_batch_size)
 
     hparams = Hyper.tile(len(runs.learning_rate), runs.learning_rate, runs.alpha)
-    pred = jax.device_get(jax.jit(jax.vmap(one))(runs.params, hparams))
+    pred = jax.device_get(jax.jit(jax.vmap(one, in_axes=(0, 0, None)))(runs.params, hparams, data))
     labels, fg_pos = np.asarray(part.labels), np.asarray(part.fg_pos)
     alpha, probs = np.asarray(pred.alpha), np.asarray(pred.probs)  # [S,N,m], [S,N,3,K]
     n = labels.shape[0]
@@ -195,7 +212,124 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
         "s_y_by_rule": s_y_by_rule,
         "alpha": alpha,
         "pred": probs.argmax(-1).transpose(0, 2, 1),
+        "segment_pred": np.asarray(pred.segment_pred),
         "labels": labels,
         "fg_pos": fg_pos,
         "rules": RULES,
     }
+
+
+def shortcut_report(examples: dict, rule: int, *, num_classes: int) -> dict:
+    """Detect the mosaic shortcut: one class predicted from *any* segment.
+
+    Hard attention and LVML can settle where the classifier assigns some class k
+    to background segments, so a class-k mosaic is classified right wherever the
+    attention goes, and the focus only learns to locate the other classes.
+
+    A seed has the shortcut on class k when, on the test mosaics,
+    (i) at least half of all background segments are classified as k,
+    (ii) the focus finds the foreground in fewer than half of the class-k mosaics, and
+    (iii) at least 90% of the class-k mosaics are still classified correctly.
+
+    Arguments:
+        examples: output of :func:`evaluate_examples`.
+        rule: the paradigm's inference rule.
+        num_classes: K.
+
+    Returns:
+        ``{"seeds_with_shortcut": int, "seeds": S, "shortcut_class": [S] (-1 if none),
+        "per_class": {"focus_accuracy": [S][K], "accuracy": [S][K], "background_share": [S][K]}}``
+        with percentages.
+    """
+    labels, fg_pos = examples["labels"], examples["fg_pos"]
+    alpha, pred, seg_pred = examples["alpha"], examples["pred"][:, rule], examples["segment_pred"]
+    n_seeds, n, m = alpha.shape
+    focus_true = alpha.argmax(-1) == fg_pos[None]  # [S, N]
+    is_bg = np.arange(m)[None, :] != fg_pos[:, None]  # [N, m]
+    focus_acc = np.zeros((n_seeds, num_classes))
+    acc = np.zeros((n_seeds, num_classes))
+    bg_share = np.zeros((n_seeds, num_classes))
+    for k in range(num_classes):
+        of_k = labels == k
+        if of_k.any():
+            focus_acc[:, k] = 100 * focus_true[:, of_k].mean(1)
+            acc[:, k] = 100 * (pred[:, of_k] == k).mean(1)
+        bg_share[:, k] = 100 * (seg_pred[:, is_bg] == k).mean(1)
+    hit = (bg_share >= 50) & (focus_acc < 50) & (acc >= 90)
+    return {
+        "seeds_with_shortcut": int(hit.any(1).sum()),
+        "seeds": int(n_seeds),
+        "shortcut_class": np.where(hit.any(1), hit.argmax(1), -1),
+        "per_class": {"focus_accuracy": focus_acc, "accuracy": acc, "background_share": bg_share},
+    }
+
+
+def signature(runs: SeedRuns, data: Dataset, *, bins: int = 5, split: str = "test") -> dict:
+    """The paper's signature of one paradigm: where examples sit in (a_z, s_y).
+
+    Arguments:
+        runs: trained seeds.
+        data: the mosaics.
+        bins: histogram bins per axis.
+        split: which mosaics to use.
+
+    Returns:
+        ``{"heatmap": [bins, bins] mean over seeds (percent; rows a_z, columns s_y,
+        both increasing), "heatmap_std", "mean_a_z": [S], "mean_s_y": [S],
+        "low_a_z_high_s_y": [S] (percent with a_z < 1/bins and s_y >= 1 - 1/bins),
+        "shortcut": shortcut_report(...)}``.
+    """
+    examples = evaluate_examples(runs, data, split=split)
+    maps = np.stack([signature_histogram(a, s, bins=bins) for a, s in zip(examples["a_z"], examples["s_y"])])
+    return {
+        "heatmap": maps.mean(0),
+        "heatmap_std": maps.std(0, ddof=1) if len(maps) > 1 else np.zeros_like(maps[0]),
+        "mean_a_z": examples["a_z"].mean(1),
+        "mean_s_y": examples["s_y"].mean(1),
+        "low_a_z_high_s_y": maps[:, 0, -1],
+        "shortcut": shortcut_report(examples, runs.config.rule, num_classes=runs.config.num_classes),
+    }
+
+
+def fixed_focus(
+    data: Dataset,
+    info: DataInfo,
+    *,
+    alphas: Sequence[float] = (0.2, 0.4, 0.6, 0.8, 1.0),
+    losses: Sequence[str] = ("soft", "hard", "lvml"),
+    seeds: int = 4,
+    learning_rate: float = 0.05,
+    seed: int = 0,
+    progress: ProgressFactory | None = None,
+    **train_options,
+) -> dict[str, SeedRuns]:
+    """The fixed-focus experiment: freeze the attention, train only the classifier.
+
+    For each loss, all (alpha, seed) pairs train in one vmapped program; run
+    ``a * seeds + s`` has ``alpha = alphas[a]`` and the key of seed s.
+
+    Arguments:
+        data, info: the mosaics.
+        alphas: foreground attention values in (0, 1].
+        losses: paradigms.
+        seeds: runs per alpha.
+        learning_rate, seed, progress, **train_options: as for :func:`compare`.
+
+    Returns:
+        ``{loss: SeedRuns}`` with ``len(alphas) * seeds`` runs each; the history's
+        ``fixed_focus_loss[..., 0]`` is L(alpha) and ``[..., 1]`` is L(alpha + step).
+    """
+    alphas = np.asarray(alphas, np.float32)
+    if alphas.size == 0 or np.any(alphas <= 0) or np.any(alphas > 1):
+        raise ConfigError(f"alphas must be in (0, 1], got {alphas.tolist()}")
+    configs = paradigm_configs(data, info, losses, fixed_focus=True, **train_options)
+    runs = {}
+    for name, config in configs.items():
+        callback = progress(name, config.epochs) if progress else None
+        keys_per_alpha = np.tile(np.arange(seeds), len(alphas))
+        runs[name] = train_seeds(
+            config, data, seeds=len(alphas) * seeds, learning_rate=learning_rate,
+            alpha=np.repeat(alphas, seeds), seed=seed, progress=callback,
+            key_index=keys_per_alpha,
+        )
+    return runs

@@ -34,6 +34,7 @@ __all__ = [
     "hard_attention_loss",
     "lvml_loss",
     "segment_log_probs",
+    "loss_at_attention",
     "LOSSES",
 ]
 
@@ -122,3 +123,37 @@ LOSSES = {
     "hard": hard_attention_loss,
     "lvml": lvml_loss,
 }
+
+
+def loss_at_attention(
+    kind: str, attention: jax.Array, segments, labels, classify: Classifier
+) -> jax.Array:
+    r"""A paradigm's loss at explicit attention weights instead of focus logits.
+
+    Used by the fixed-focus experiment, which needs L(alpha) and L(alpha + 0.01)
+    with the focus frozen. The weights enter linearly, so this is also defined for
+    weights slightly outside the simplex (alpha = 1.01 gives background weights
+    of -0.01/(m - 1)), which is how L(alpha + 0.01) is read at alpha = 1:
+
+    * soft: :math:`-\log\mathrm{softmax}(g(\sum_j w_j x_j))_y`
+    * hard: :math:`\sum_j w_j\,(-\log\mathrm{softmax}(g(x_j))_y)`
+    * lvml: :math:`-\log \sum_j w_j\,\mathrm{softmax}(g(x_j))_y`
+
+    Arguments:
+        kind: ``"soft"``, ``"hard"`` or ``"lvml"``.
+        attention: ``[B, m]`` weights w (summing to one).
+        segments, labels, classify: as for the other losses.
+
+    Returns:
+        ``[B]`` losses; equal to the logit-based losses when ``w = softmax(f)``.
+    """
+    _check_shapes(attention, segments, labels)
+    if kind == "soft":
+        pooled = jnp.einsum("bm,bm...->b...", attention, segments)
+        return -_label_log_prob(classify(pooled), labels)
+    log_p = segment_log_probs(segments, labels, classify)
+    if kind == "hard":
+        return -jnp.sum(attention * log_p, axis=-1)
+    if kind == "lvml":
+        return -jnp.log(jnp.sum(attention * jnp.exp(log_p), axis=-1))
+    raise ValueError(f"unknown loss kind {kind!r}")

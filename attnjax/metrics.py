@@ -43,10 +43,12 @@ class Predictions(NamedTuple):
     Attributes:
         alpha: ``[B, m]`` attention.
         probs: ``[3, B, K]`` class probabilities under rules 1, 2, 3.
+        segment_pred: ``[B, m]`` class the classifier gives each segment alone.
     """
 
     alpha: jax.Array
     probs: jax.Array
+    segment_pred: jax.Array
 
 
 class MetricCounts(NamedTuple):
@@ -89,7 +91,9 @@ def predict(
     rule1 = jnp.take_along_axis(seg_probs, top[:, None, None], axis=1)[:, 0]
     rule2 = jnp.einsum("bm,bmk->bk", alpha, seg_probs)
     rule3 = jax.nn.softmax(classify(jnp.einsum("bm,bm...->b...", alpha, segments)), axis=-1)
-    return Predictions(alpha=alpha, probs=jnp.stack([rule1, rule2, rule3]))
+    return Predictions(
+        alpha=alpha, probs=jnp.stack([rule1, rule2, rule3]), segment_pred=seg_probs.argmax(-1)
+    )
 
 
 def count_metrics(

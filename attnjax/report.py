@@ -19,7 +19,14 @@ __all__ = [
     "mean_std",
     "format_table",
     "compare_results_json",
+    "compare_table",
     "plot_compare",
+    "signature_json",
+    "signature_table",
+    "plot_signature",
+    "fixed_focus_json",
+    "fixed_focus_table",
+    "plot_fixed_focus",
 ]
 
 PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple"}
@@ -208,3 +215,141 @@ def plot_compare(results: Mapping[str, Any], out_dir: Path, *, title: str = "") 
     ax.grid(axis="y", alpha=0.3)
     paths.append(save_figure_atomic(fig, out_dir / "ftpt.png"))
     return paths
+
+
+def signature_json(config: Mapping[str, Any], signatures: Mapping[str, dict], *, bins: int = 5) -> dict:
+    """The ``signature.json`` document (heatmaps in percent, orientation stated)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return {
+        "config": dict(config),
+        "bins": {
+            "edges": edges,
+            "orientation": (
+                "heatmaps[LOSS][i][j] is the percent of test mosaics (mean over seeds) whose "
+                "attention on the true segment a_z lies in [edges[i], edges[i+1]) and whose "
+                "probability of the true label s_y lies in [edges[j], edges[j+1]); the last bin "
+                "includes 1. Row 0 is the lowest a_z, column 0 the lowest s_y."
+            ),
+            "s_y": "probability of the true label under the paradigm's own rule: pooled (soft), expected (hard, lvml, hybrid)",
+        },
+        "heatmaps": {name: sig["heatmap"] for name, sig in signatures.items()},
+        "heatmaps_std": {name: sig["heatmap_std"] for name, sig in signatures.items()},
+        "summary": {
+            name: {
+                "mean_a_z": sig["mean_a_z"],
+                "mean_s_y": sig["mean_s_y"],
+                "low_a_z_high_s_y_percent": sig["low_a_z_high_s_y"],
+                "low_a_z_high_s_y_definition": f"a_z < {edges[1]:.2f} and s_y >= {edges[-2]:.2f}",
+                "shortcut": sig["shortcut"],
+            }
+            for name, sig in signatures.items()
+        },
+    }
+
+
+def signature_table(doc: dict) -> str:
+    header = ["loss", "mean a_z", "mean s_y", "low a_z & high s_y (%)", "seeds with shortcut"]
+    rows = []
+    for name, s in doc["summary"].items():
+        short = s["shortcut"]
+        rows.append([
+            name, f"{np.mean(s['mean_a_z']):.3f}", f"{np.mean(s['mean_s_y']):.3f}",
+            mean_std(s["low_a_z_high_s_y_percent"]),
+            f"{short['seeds_with_shortcut']}/{short['seeds']}",
+        ])
+    return format_table(header, rows)
+
+
+def plot_signature(doc: dict, out_dir: Path, *, title: str = "") -> Path:
+    """One annotated 5x5 heatmap per loss: a_z on the vertical axis, s_y on the horizontal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    maps = doc["heatmaps"]
+    edges = np.asarray(doc["bins"]["edges"])
+    bins = len(edges) - 1
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.6), squeeze=False)
+    labels = [f"{edges[i]:.1f}–{edges[i + 1]:.1f}" for i in range(bins)]
+    for ax, (name, hm) in zip(axes[0], maps.items()):
+        hm = np.asarray(hm)
+        ax.imshow(hm, origin="lower", cmap="viridis", vmin=0, vmax=max(hm.max(), 1e-9))
+        for i in range(bins):
+            for j in range(bins):
+                ax.text(j, i, f"{hm[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if hm[i, j] < 0.6 * hm.max() else "black")
+        ax.set_xticks(range(bins))
+        ax.set_xticklabels(labels, rotation=45, fontsize=7)
+        ax.set_yticks(range(bins))
+        ax.set_yticklabels(labels, fontsize=7)
+        ax.set_xlabel("s_y: probability of the true label")
+        ax.set_title(name)
+    axes[0][0].set_ylabel("a_z: attention on the true segment")
+    fig.suptitle(f"{title} signature (% of test mosaics, mean over seeds)")
+    return save_figure_atomic(fig, out_dir / "signature.png")
+
+
+def fixed_focus_json(config: Mapping[str, Any], runs: Mapping[str, Any], alphas, seeds: int) -> dict:
+    """The ``fixed_focus.json`` document: per loss and alpha, L(alpha) and the incentive per epoch."""
+    alphas = [float(a) for a in alphas]
+    results = {}
+    for name, r in runs.items():
+        losses = np.asarray(r.history.fixed_focus_loss, np.float64)  # [A*S, E, 2]
+        losses = losses.reshape(len(alphas), seeds, *losses.shape[1:])
+        results[name] = {
+            f"{a:g}": {
+                "loss": losses[i, :, :, 0],
+                "incentive": losses[i, :, :, 0] - losses[i, :, :, 1],
+                "test_accuracy": np.asarray(r.history.test.accuracy)[i * seeds:(i + 1) * seeds, :, r.config.rule],
+            }
+            for i, a in enumerate(alphas)
+        }
+    return {
+        "config": dict(config),
+        "definition": (
+            "loss[s][e] is the mean training loss L(alpha) of seed s after epoch e+1 with the focus "
+            "frozen at alpha on the foreground and (1-alpha)/(m-1) elsewhere; incentive[s][e] is "
+            "L(alpha) - L(alpha + 0.01) for the same classifier (weights extended linearly past alpha = 1)"
+        ),
+        "alphas": alphas,
+        "results": results,
+    }
+
+
+def fixed_focus_table(doc: dict) -> str:
+    header = ["loss", *(f"α={a:g}: L / incentive" for a in doc["alphas"])]
+    rows = []
+    for name, per_alpha in doc["results"].items():
+        rows.append([name, *(
+            f"{np.mean(np.asarray(v['loss'])[:, -1]):.3f} / {np.mean(np.asarray(v['incentive'])[:, -1]):.4f}"
+            for v in per_alpha.values()
+        )])
+    return format_table(header, rows)
+
+
+def plot_fixed_focus(doc: dict, out_dir: Path, *, title: str = "") -> Path:
+    """L(alpha) and the incentive against epoch: one column per loss, one line per alpha."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = doc["results"]
+    fig, axes = plt.subplots(2, len(results), figsize=(4.5 * len(results), 7), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for col, (name, per_alpha) in enumerate(results.items()):
+        for k, (alpha, v) in enumerate(per_alpha.items()):
+            color = cmap(k / max(len(per_alpha) - 1, 1))
+            _band(axes[0][col], v["loss"], f"α = {alpha}", color)
+            _band(axes[1][col], v["incentive"], f"α = {alpha}", color)
+        axes[0][col].set_title(name)
+        axes[0][col].set_yscale("log")
+        axes[1][col].set_xlabel("epoch")
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("L(α)")
+    axes[1][0].set_ylabel("incentive L(α) − L(α + 0.01)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{title}: classifier trained with the focus frozen (mean ± std over seeds)")
+    return save_figure_atomic(fig, out_dir / "fixed_focus.png")

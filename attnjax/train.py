@@ -27,7 +27,7 @@ import optax
 
 from .data.base import Dataset, DataInfo, MosaicSplit
 from .errors import ConfigError
-from .losses import LOSSES
+from .losses import LOSSES, loss_at_attention
 from .metrics import DEFAULT_RULE, MetricCounts, Predictions, count_metrics, predict, to_percent
 from .models import MODEL_FAMILIES, make_models
 
@@ -70,6 +70,8 @@ class TrainConfig:
         fixed_focus: freeze the attention at ``hparams.alpha`` on the foreground
             and ``(1 - alpha) / (m - 1)`` on each background segment, and train
             only the classifier (the paper's fixed-focus experiment).
+        incentive_step: fixed-focus only: the step d in the incentive
+            L(alpha) - L(alpha + d) (the paper's 0.01).
         eval_batch_size: mosaics per chunk in the per-epoch evaluation (bounds memory).
     """
 
@@ -85,6 +87,7 @@ class TrainConfig:
     switch_epoch: int | None = None
     hybrid_to: str = "hard"
     fixed_focus: bool = False
+    incentive_step: float = 0.01
     eval_batch_size: int = 1024
 
     def __post_init__(self):
@@ -174,11 +177,15 @@ class EpochMetrics(NamedTuple):
         loss: mean training loss over the epoch's minibatches.
         train, test: :class:`MetricCounts` in percent after the epoch, each
             field with a leading rule axis of 3 (``focus_accuracy`` has none).
+        fixed_focus_loss: fixed-focus runs only: ``[2]`` mean training loss
+            L(alpha) and L(alpha + incentive_step) after the epoch, so the
+            focus model's incentive is their difference; None otherwise.
     """
 
     loss: jax.Array
     train: MetricCounts
     test: MetricCounts
+    fixed_focus_loss: jax.Array | None = None
 
 
 class TrainResult(NamedTuple):
@@ -218,12 +225,15 @@ def make_apply(config: TrainConfig):
     return focus_fn, classify_fn
 
 
-def fixed_focus_logits(alpha: jax.Array, fg_pos: jax.Array, m: int) -> jax.Array:
-    """``[B, m]`` logits whose softmax is alpha on the foreground, (1 - alpha)/(m - 1) elsewhere."""
+def fixed_focus_attention(alpha: jax.Array, fg_pos: jax.Array, m: int) -> jax.Array:
+    """``[B, m]`` weights: alpha on the foreground, (1 - alpha)/(m - 1) on each other segment."""
     alpha = jnp.asarray(alpha, jnp.float32)
-    fg = jnp.log(alpha)
-    bg = jnp.log1p(-alpha) - jnp.log(m - 1.0)  # -inf when alpha = 1: softmax handles it
-    return jnp.where(jnp.arange(m)[None, :] == fg_pos[:, None], fg, bg)
+    return jnp.where(jnp.arange(m)[None, :] == fg_pos[:, None], alpha, (1.0 - alpha) / (m - 1))
+
+
+def fixed_focus_logits(alpha: jax.Array, fg_pos: jax.Array, m: int) -> jax.Array:
+    """Logits whose softmax is :func:`fixed_focus_attention` (-inf where a weight is 0)."""
+    return jnp.log(fixed_focus_attention(alpha, fg_pos, m))
 
 
 def make_focus_logits(config: TrainConfig):
@@ -275,7 +285,8 @@ def make_train(
     predictions = make_predict(config)
     opt = optax.inject_hyperparams(optax.sgd)
 
-    def evaluate(params, hparams, data: Dataset, split: MosaicSplit) -> MetricCounts:
+    def chunked_sum(data: Dataset, split: MosaicSplit, fn, zeros):
+        """Sum ``fn(segments, labels, fg_pos, weight)`` over a split in fixed-size chunks."""
         n = split.index.shape[0]
         chunk = min(config.eval_batch_size, n)
         n_chunks = -(-n // chunk)
@@ -286,19 +297,40 @@ def make_train(
                 (n_chunks, chunk) + x.shape[1:]
             )
 
-        weight = padded(jnp.ones(n, jnp.float32))
-
         def body(total, xs):
-            index, labels, fg_pos, w = xs
-            segments = data.pool[index]
+            index, labels, fg_pos, weight = xs
+            part = fn(data.pool[index], labels, fg_pos, weight)
+            return jax.tree_util.tree_map(jnp.add, total, part), None
+
+        xs = (padded(split.index), padded(split.labels), padded(split.fg_pos),
+              padded(jnp.ones(n, jnp.float32)))
+        total, _ = jax.lax.scan(body, zeros, xs)
+        return total
+
+    def evaluate(params, hparams, data: Dataset, split: MosaicSplit) -> MetricCounts:
+        def counts(segments, labels, fg_pos, weight):
             pred = predictions(params, hparams, segments, fg_pos)
-            counts = count_metrics(pred, labels, fg_pos, w)
-            return jax.tree_util.tree_map(jnp.add, total, counts), None
+            return count_metrics(pred, labels, fg_pos, weight)
 
         zeros = MetricCounts(*(jnp.zeros(s) for s in [(3,), (), (3,), (3,), (3,), (3,)]))
-        xs = (padded(split.index), padded(split.labels), padded(split.fg_pos), weight)
-        total, _ = jax.lax.scan(body, zeros, xs)
-        return to_percent(total, n)
+        return to_percent(chunked_sum(data, split, counts, zeros), split.index.shape[0])
+
+    def fixed_focus_losses(loss_name, params, hparams, data: Dataset):
+        """Mean training loss at alpha and at alpha + step, the classifier as it is now."""
+        alphas = jnp.stack([hparams.alpha, hparams.alpha + config.incentive_step])
+
+        def losses(segments, labels, fg_pos, weight):
+            def at(alpha):
+                attention = fixed_focus_attention(alpha, fg_pos, config.m)
+                per_example = loss_at_attention(
+                    loss_name, attention, segments, labels, classify_fn(params)
+                )
+                return jnp.sum(weight * per_example)
+
+            return jax.vmap(at)(alphas)
+
+        total = chunked_sum(data, data.train, losses, jnp.zeros(2))
+        return total / data.train.index.shape[0]
 
     def make_epoch(loss_name: str, hparams: Hyper, data: Dataset):
         loss_fn = LOSSES[loss_name]
@@ -333,6 +365,10 @@ def make_train(
                 loss=jnp.mean(losses),
                 train=evaluate(params, hparams, data, data.train),
                 test=evaluate(params, hparams, data, data.test),
+                fixed_focus_loss=(
+                    fixed_focus_losses(loss_name, params, hparams, data)
+                    if config.fixed_focus else None
+                ),
             )
             if progress is not None:
                 jax.debug.callback(progress, epoch_index)
