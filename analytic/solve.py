@@ -19,7 +19,7 @@ import numpy as np
 from ._common import as_float, check_size, float_dtype, is_concrete, kind_index
 from .setting import _flow_switch
 
-__all__ = ["FlowStats", "SolverFailure", "solve_flow", "SOLVERS"]
+__all__ = ["FlowStats", "SolverFailure", "solve_flow", "solve_fixed_focus", "SOLVERS"]
 
 #: Solvers by name, with the number of *new* vector-field evaluations per attempted step
 #: (both are first-same-as-last methods: Tsit5 has 7 stages, Dopri8 14).
@@ -61,12 +61,21 @@ class FlowStats(NamedTuple):
 
 
 def _vector_field(t, y, args):
-    kind_idx, m, C = args
+    kind_idx, m, C, focus_rate = args
     dmu, dnu = _flow_switch(kind_idx, y[0], y[1], m, C)
-    return jnp.stack([dmu, dnu])
+    # focus_rate = 0 freezes the focus (fixed-focus runs); `where` keeps a non-finite
+    # focus velocity from leaking in through 0 * inf.
+    return jnp.stack([dmu, jnp.where(focus_rate == 0.0, 0.0, focus_rate * dnu)])
 
 
-def _segment(kind_idx, y0, t0, t1, ts, m, C, *, solver, rtol, atol, max_steps):
+_ADJOINTS = {
+    "reverse": diffrax.RecursiveCheckpointAdjoint,  # jax.grad / jax.vjp
+    "forward": diffrax.ForwardMode,  # jax.jvp / jax.jacfwd: cheaper for few inputs
+}
+
+
+def _segment(kind_idx, y0, t0, t1, ts, m, C, focus_rate, *, solver, rtol, atol, max_steps,
+             adjoint):
     """One diffrax solve from (t0, y0) to t1, saving at ts (which must lie in [t0, t1])."""
     solver_cls, per_step = SOLVERS[solver]
     sol = diffrax.diffeqsolve(
@@ -76,11 +85,12 @@ def _segment(kind_idx, y0, t0, t1, ts, m, C, *, solver, rtol, atol, max_steps):
         t1,
         None,
         y0,
-        args=(kind_idx, m, C),
+        args=(kind_idx, m, C, focus_rate),
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=max_steps,
         throw=False,
+        adjoint=_ADJOINTS[adjoint](),
     )
     ok = sol.result == diffrax.RESULTS.successful
     steps = sol.stats["num_steps"]
@@ -91,7 +101,23 @@ def _segment(kind_idx, y0, t0, t1, ts, m, C, *, solver, rtol, atol, max_steps):
         num_fev=per_step * steps + _INITIAL_EVALUATIONS,
         success=ok,
     )
-    return sol.ys, stats
+    ys = jnp.where(ok, sol.ys, jnp.nan)  # flag failures visibly under jit/vmap/grad
+    return ys, stats
+
+
+_STATIC = ("solver", "rtol", "atol", "max_steps", "adjoint")
+
+# One compiled program per (options, shapes); the loss, m, C, times and the initial
+# state are all traced, so every kind and size reuses it.
+_segment_single = jax.jit(_segment, static_argnames=_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _segment_batch(kind_idx, y0, t0, t1, ts, m, C, focus_rate, **options):
+    one = functools.partial(_segment, **options)
+    return jax.vmap(one, in_axes=(None, 0, None, None, None, None, None, None))(
+        kind_idx, y0, t0, t1, ts, m, C, focus_rate
+    )
 
 
 def _combine(a: FlowStats, b: FlowStats) -> FlowStats:
@@ -104,41 +130,34 @@ def _combine(a: FlowStats, b: FlowStats) -> FlowStats:
     )
 
 
-def _solve_one(kind_idx, switch_time, y0, ts, m, C, *, hybrid, **options):
-    """Solve one trajectory; ``ts`` is 1-D and sorted, the start time is 0."""
+def _solve(kind_idx, switch_time, y0, ts, m, C, focus_rate=1.0, **options):
+    """Solve from time 0; y0 is [2] or [B, 2]; ts is 1-D and sorted. kind_idx -1 = hybrid.
+
+    Every segment saves at ``len(ts) + 1`` times (the requested ones, clipped to the
+    segment, plus its end point), so plain and hybrid solves share one compiled program.
+    """
+    segment = _segment_single if y0.ndim == 1 else _segment_batch
+    dtype = ts.dtype
+    m, C = jnp.asarray(m, dtype), jnp.asarray(C, dtype)
+    rate = jnp.asarray(focus_rate, dtype)
+    zero = jnp.zeros((), dtype)
     t_end = ts[-1]
-    zero = jnp.zeros((), ts.dtype)
-    if not hybrid:
-        ys, stats = _segment(kind_idx, y0, zero, t_end, ts, m, C, **options)
-    else:
-        tau = switch_time
-        # Soft attention on [0, tau]; also save at tau itself to hand over the state.
-        ts_soft = jnp.concatenate([jnp.clip(ts, 0.0, tau), tau[None]])
-        ys_soft, stats_soft = _segment(0, y0, zero, tau, ts_soft, m, C, **options)
-        # Hard attention from tau on (a zero-length solve if tau is past the last time).
-        t1 = jnp.maximum(t_end, tau)
-        ts_hard = jnp.clip(ts, tau, t1)
-        ys_hard, stats_hard = _segment(1, ys_soft[-1], tau, t1, ts_hard, m, C, **options)
-        ys = jnp.where((ts <= tau)[:, None], ys_soft[:-1], ys_hard)
-        stats = _combine(stats_soft, stats_hard)
-    ys = jnp.where(stats.success, ys, jnp.nan)  # flag failures visibly under jit/vmap
-    return ys, stats
-
-
-_STATIC = ("hybrid", "solver", "rtol", "atol", "max_steps")
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _solve_single(kind_idx, switch_time, y0, ts, m, C, **kw):
-    return _solve_one(kind_idx, switch_time, y0, ts, m, C, **kw)
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _solve_batch(kind_idx, switch_time, y0, ts, m, C, **kw):
-    one = functools.partial(_solve_one, **kw)
-    return jax.vmap(one, in_axes=(None, None, 0, None, None, None))(
-        kind_idx, switch_time, y0, ts, m, C
+    if kind_idx >= 0:
+        ts_all = jnp.concatenate([ts, t_end[None]])
+        ys, stats = segment(jnp.int32(kind_idx), y0, zero, t_end, ts_all, m, C, rate, **options)
+        return ys[..., :-1, :], stats
+    tau = jnp.asarray(switch_time, dtype)
+    # Soft attention on [0, tau]; the end point hands the state over.
+    ts_soft = jnp.concatenate([jnp.clip(ts, 0.0, tau), tau[None]])
+    ys_soft, st_soft = segment(jnp.int32(0), y0, zero, tau, ts_soft, m, C, rate, **options)
+    # Hard attention from tau on (a zero-length solve when tau is past the last time).
+    t1 = jnp.maximum(t_end, tau)
+    ts_hard = jnp.concatenate([jnp.clip(ts, tau, t1), t1[None]])
+    ys_hard, st_hard = segment(
+        jnp.int32(1), ys_soft[..., -1, :], tau, t1, ts_hard, m, C, rate, **options
     )
+    ys = jnp.where((ts <= tau)[:, None], ys_soft[..., :-1, :], ys_hard[..., :-1, :])
+    return ys, _combine(st_soft, st_hard)
 
 
 def _check_ts(ts):
@@ -165,6 +184,7 @@ def solve_flow(
     max_steps: int = DEFAULT_MAX_STEPS,
     return_stats: bool = False,
     on_failure: str = "raise",
+    adjoint: str = "reverse",
 ):
     """Integrate the reduced gradient flow from time 0 and report (mu, nu) at ``ts``.
 
@@ -190,6 +210,10 @@ def solve_flow(
         on_failure: "raise" to raise :class:`SolverFailure` when a solve fails (only
             possible outside jit/vmap/grad), or "nan": failed trajectories are NaN (always
             the case under tracing).
+        adjoint: how autodiff goes through the solver: "reverse" (default; diffrax's
+            ``RecursiveCheckpointAdjoint``, for ``jax.grad``) or "forward" (diffrax's
+            ``ForwardMode``, for ``jax.jvp`` / ``jax.jacfwd``; compiles and runs faster
+            when differentiating with respect to a few inputs such as ``switch_time``).
 
     Returns:
         ``(mu, nu)`` with shape ``batch_shape + ts.shape``, plus ``stats`` if requested.
@@ -203,14 +227,7 @@ def solve_flow(
     hybrid = idx < 0
     m = check_size("m", m)
     C = check_size("C", C)
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
-    if on_failure not in ("raise", "nan"):
-        raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
-    if not (rtol > 0 and atol > 0):
-        raise ValueError(f"rtol and atol must be positive, got {rtol} and {atol}")
-    if int(max_steps) < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps}")
+    kw = _options(solver, rtol, atol, max_steps, on_failure, adjoint)
     if hybrid and switch_time is None:
         raise ValueError("kind='hybrid' needs switch_time")
     if not hybrid and switch_time is not None:
@@ -228,25 +245,98 @@ def solve_flow(
     batch_shape = mu0.shape
     y0 = jnp.stack([mu0.reshape(-1), nu0.reshape(-1)], axis=-1)
 
-    kw = dict(hybrid=hybrid, solver=solver, rtol=float(rtol), atol=float(atol),
-              max_steps=int(max_steps))
-    kind_arg = jnp.int32(max(idx, 0))
-    m_arg, c_arg = jnp.asarray(m, dtype), jnp.asarray(C, dtype)
-    if batch_shape == ():
-        ys, stats = _solve_single(kind_arg, tau, y0[0], ts, m_arg, c_arg, **kw)
-    else:
-        ys, stats = _solve_batch(kind_arg, tau, y0, ts, m_arg, c_arg, **kw)
+    ys, stats = _solve(idx, tau, y0[0] if batch_shape == () else y0, ts, m, C, **kw)
+    if batch_shape != ():
         ys = ys.reshape(batch_shape + ys.shape[1:])
         stats = FlowStats(*(s.reshape(batch_shape) for s in stats))
 
-    if on_failure == "raise" and is_concrete(ys, stats.success):
-        success = np.asarray(stats.success)
-        if not success.all():
-            bad = int(success.size - success.sum())
-            raise SolverFailure(
-                f"{bad} of {success.size} diffrax solve(s) failed for kind={kind!r}, "
-                f"m={m}, C={C} up to t={float(ts[-1])} (max_steps={max_steps}); "
-                "raise max_steps or loosen rtol/atol, or pass on_failure='nan'"
-            )
+    if on_failure == "raise":
+        _raise_if_failed(stats, f"kind={kind!r}, m={m}, C={C}", ts, max_steps)
     mu, nu = ys[..., 0], ys[..., 1]
     return (mu, nu, stats) if return_stats else (mu, nu)
+
+
+def solve_fixed_focus(
+    kind: str,
+    alpha,
+    ts,
+    *,
+    C,
+    mu0=0.0,
+    solver: str = "dopri8",
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    return_stats: bool = False,
+    on_failure: str = "raise",
+    adjoint: str = "reverse",
+):
+    """Numerical fixed-focus margin: ``mu' = -(1/(C-1)) dL/dmu`` with alpha held fixed.
+
+    The reference for :func:`analytic.fixed_focus_margin`. It reuses the compiled solver
+    of :func:`solve_flow` with the focus velocity switched off and m = 2, so that the
+    focus score ``nu = logit(alpha)`` gives attention alpha.
+
+    Arguments:
+        kind: "soft", "hard" or "lvml".
+        alpha: attention(s) in (0, 1]; an array gives a batch of solves.
+        ts: 1-D non-decreasing times >= 0 (the solve starts at 0).
+        C: number of classes (integer >= 2), keyword-only.
+        mu0: initial margin.
+        solver, rtol, atol, max_steps, return_stats, on_failure, adjoint: as in
+            :func:`solve_flow`.
+
+    Returns:
+        ``mu`` at ``ts`` (shape ``alpha.shape + ts.shape``), plus stats if requested.
+
+    Raises:
+        ValueError: for an unknown kind, a bad C, bad ts or options.
+        SolverFailure: a solve did not finish and ``on_failure == "raise"``.
+    """
+    idx = kind_index(kind)
+    C = check_size("C", C)
+    kw = _options(solver, rtol, atol, max_steps, on_failure, adjoint)
+    dtype = float_dtype(ts, alpha, mu0)
+    ts = as_float(ts, dtype)
+    _check_ts(ts)
+    alpha, mu0 = jnp.broadcast_arrays(as_float(alpha, dtype), as_float(mu0, dtype))
+    batch_shape = alpha.shape
+    # logit(alpha), capped so that alpha = 1 maps to a finite score with sigmoid = 1.
+    nu = jnp.clip(jnp.log(alpha) - jnp.log1p(-alpha), -700.0, 700.0)
+    y0 = jnp.stack([mu0.reshape(-1), nu.reshape(-1)], axis=-1)
+    ys, stats = _solve(idx, None, y0[0] if batch_shape == () else y0, ts, 2, C,
+                       focus_rate=0.0, **kw)
+    if batch_shape != ():
+        ys = ys.reshape(batch_shape + ys.shape[1:])
+        stats = FlowStats(*(s.reshape(batch_shape) for s in stats))
+    if on_failure == "raise":
+        _raise_if_failed(stats, f"fixed focus, kind={kind!r}, C={C}", ts, max_steps)
+    return (ys[..., 0], stats) if return_stats else ys[..., 0]
+
+
+def _options(solver, rtol, atol, max_steps, on_failure, adjoint):
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+    if on_failure not in ("raise", "nan"):
+        raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
+    if not (rtol > 0 and atol > 0):
+        raise ValueError(f"rtol and atol must be positive, got {rtol} and {atol}")
+    if int(max_steps) < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps}")
+    if adjoint not in _ADJOINTS:
+        raise ValueError(f"adjoint must be 'reverse' or 'forward', got {adjoint!r}")
+    return dict(solver=solver, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps),
+                adjoint=adjoint)
+
+
+def _raise_if_failed(stats: FlowStats, what: str, ts, max_steps):
+    if not is_concrete(stats.success):
+        return  # under jit/vmap/grad the failed trajectories are NaN instead
+    success = np.asarray(stats.success)
+    if not success.all():
+        bad = int(success.size - success.sum())
+        raise SolverFailure(
+            f"{bad} of {success.size} diffrax solve(s) failed ({what}, up to "
+            f"t={float(np.asarray(ts)[-1])}, max_steps={max_steps}); raise max_steps or "
+            "loosen rtol/atol, or pass on_failure='nan'"
+        )

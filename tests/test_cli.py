@@ -77,3 +77,36 @@ def test_divergence_is_reported_not_saved(tmp_path):
     assert "Traceback" not in proc.stderr
     assert "diverged" in proc.stderr and "seed" in proc.stderr and "epoch" in proc.stderr
     assert not (out / "results.json").exists()
+
+
+def test_signature_and_fixed_focus_smoke(tmp_path):
+    sig_out, ff_out = tmp_path / "sig", tmp_path / "ff"
+    proc = run_cli("signature", *TINY, "--losses", "soft,hard", "--out", str(sig_out))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((sig_out / "signature.json").read_text())
+    assert set(doc["heatmaps"]) == {"soft", "hard"}
+    for heatmap in doc["heatmaps"].values():
+        assert len(heatmap) == 5 and all(len(row) == 5 for row in heatmap)
+        assert sum(map(sum, heatmap)) == pytest.approx(100.0, abs=1e-6)
+    assert "orientation" in doc["bins"] and len(doc["bins"]["edges"]) == 6
+    assert (sig_out / "signature.png").stat().st_size > 0
+
+    proc = run_cli("fixed-focus", *TINY, "--alphas", "0.5,1.0", "--losses", "lvml",
+                   "--out", str(ff_out))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((ff_out / "fixed_focus.json").read_text())
+    assert doc["alphas"] == [0.5, 1.0]
+    per_alpha = doc["results"]["lvml"]
+    assert set(per_alpha) == {"0.5", "1"}
+    for v in per_alpha.values():
+        assert len(v["loss"]) == 2 and len(v["loss"][0]) == 2  # seeds x epochs
+    assert (ff_out / "fixed_focus.png").stat().st_size > 0
+
+
+def test_bad_alphas_are_one_line(capsys, tmp_path):
+    try:
+        code = main(["fixed-focus", "--alphas", "0.5,1.5", "--out", str(tmp_path)])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "(0, 1]" in err

@@ -1,0 +1,266 @@
+"""Many seeds past one device: shard the seed axis over a device mesh, in chunks.
+
+:func:`run_seeds` runs ``jax.jit(jax.vmap(train, in_axes=(0, 0, None)))`` with the
+seed axis of ``keys`` and ``hparams`` split over a one-dimensional
+:class:`jax.sharding.Mesh` whose axis is named ``"seeds"``, and the data set
+replicated on every device. Each device trains its own seeds; the program needs no
+communication between devices, because seeds never interact.
+
+Two kinds of padding keep one compiled program:
+
+* the seed count is padded up to a multiple of the device count (the mesh must
+  split it evenly);
+* with ``chunk_size``, the seeds run ``chunk_size`` at a time (rounded up to a
+  multiple of the device count), every chunk with the same shapes, so the program
+  is compiled once and reused; the last chunk is padded.
+
+Padding rows repeat the last real seed's key and hyper-parameters (so they train
+an ordinary, finite run) and are stripped from the result.
+
+Results do not depend on the number of devices or the chunk size: a seed's run
+is the same function of its key and hyper-parameters whatever else is in the
+batch (see ``tests/test_parallel.py`` for what "the same" means in floating point).
+
+Multi-host: under ``jax.distributed.initialize()``, ``jax.devices()`` lists every
+process's devices, so the default mesh spans all hosts. Every process must call
+:func:`run_seeds` with the same arguments (the same keys, hyper-parameters and
+data); each builds only the shards its own devices hold, computes its own seeds,
+and the results are all-gathered so that every process returns the full
+:class:`~attnjax.train.TrainResult`. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .errors import ConfigError
+from .train import Hyper, TrainResult
+
+__all__ = ["SEED_AXIS", "seed_mesh", "run_seeds", "PeakMemory", "peak_memory"]
+
+#: The mesh axis the seed dimension is split over.
+SEED_AXIS = "seeds"
+
+TrainFn = Callable[[jax.Array, Hyper, Any], TrainResult]
+
+
+def _pick_devices(devices: int | Sequence[jax.Device] | None) -> list[jax.Device]:
+    available = jax.devices()
+    if devices is None:
+        return list(available)
+    if not isinstance(devices, (int, np.integer)):
+        chosen = list(devices)
+        if not chosen:
+            raise ConfigError("the device list is empty")
+        return chosen
+    n = int(devices)
+    if n < 1:
+        raise ConfigError(f"the number of devices must be positive, got {n}")
+    if n > len(available):
+        platform = available[0].platform
+        hint = (
+            " (on CPU, set XLA_FLAGS=--xla_force_host_platform_device_count=N before JAX starts"
+            " to split the host into N devices)"
+            if platform == "cpu" else ""
+        )
+        raise ConfigError(
+            f"{n} devices requested but only {len(available)} {platform} device(s) exist{hint}"
+        )
+    return list(available[:n])
+
+
+def seed_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh:
+    """A one-dimensional mesh over ``devices`` (a count, a list, or None for all) named "seeds".
+
+    Raises:
+        ConfigError: when more devices are requested than exist (or a count below 1).
+    """
+    return Mesh(np.array(_pick_devices(devices)), (SEED_AXIS,))
+
+
+# One jitted program per (train function, mesh): jax.jit caches compilations on the
+# function object, so reusing the wrapper reuses the compiled program across calls
+# and chunks. Bounded, because train functions are closures made per configuration.
+_PROGRAMS: dict[tuple[int, tuple[int, ...]], tuple[Callable, Callable]] = {}
+_MAX_PROGRAMS = 16
+
+
+def _program(train: TrainFn, mesh: Mesh) -> Callable:
+    key = (id(train), tuple(d.id for d in mesh.devices.flat))
+    hit = _PROGRAMS.get(key)
+    if hit is not None and hit[0] is train:
+        return hit[1]
+    seeds = NamedSharding(mesh, PartitionSpec(SEED_AXIS))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    program = jax.jit(
+        jax.vmap(train, in_axes=(0, 0, None)),
+        in_shardings=(seeds, seeds, replicated),
+        out_shardings=seeds,
+    )
+    if len(_PROGRAMS) >= _MAX_PROGRAMS:
+        _PROGRAMS.pop(next(iter(_PROGRAMS)))
+    _PROGRAMS[key] = (train, program)
+    return program
+
+
+def _global_array(x, sharding: NamedSharding) -> jax.Array:
+    """Place a host array (the same on every process) onto ``sharding``.
+
+    ``make_array_from_callback`` asks each process only for the shards its own
+    devices hold, so this also works when the mesh spans several hosts.
+    """
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        impl = jax.random.key_impl(x)
+        data = _global_array(jax.random.key_data(x), sharding)
+        return jax.random.wrap_key_data(data, impl=impl)
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def _to_host(tree) -> Any:
+    """NumPy copies of a (possibly multi-host) result: every process gets every seed."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
+def _seed_count(keys) -> int:
+    shape = keys.shape
+    if not shape:
+        raise ConfigError("keys must have a leading seed axis, e.g. jax.random.split(key, S)")
+    return int(shape[0])
+
+
+def run_seeds(
+    train: TrainFn,
+    keys: jax.Array,
+    hparams: Hyper,
+    data: Any,
+    *,
+    devices: int | None = None,
+    chunk_size: int | None = None,
+) -> TrainResult:
+    """Train S seeds with their seed axis sharded over devices, optionally in chunks.
+
+    Arguments:
+        train: ``train(key, hparams, data) -> TrainResult`` from
+            :func:`attnjax.train.make_train` (pure; not yet vmapped or jitted).
+        keys: ``[S]`` typed PRNG keys (``jax.random.split(jax.random.key(0), S)``)
+            or ``[S, 2]`` raw uint32 keys.
+        hparams: a :class:`~attnjax.train.Hyper` whose leaves have a leading seed
+            axis of length S (``Hyper.tile(S, lr)``; a learning-rate grid is just
+            another value per seed). Scalar leaves are broadcast to S.
+        data: the data set pytree (replicated on every device).
+        devices: how many devices to use, the first ``devices`` of
+            ``jax.devices()``; default all of them (across all hosts under
+            ``jax.distributed``).
+        chunk_size: seeds per program call. Default: all S at once. Rounded up
+            to a multiple of the device count. Use it when S seeds do not fit in
+            memory; the chunks run one after another through one compiled program.
+
+    Returns:
+        A :class:`~attnjax.train.TrainResult` of NumPy arrays, each with a leading
+        seed axis of length S (padding removed), as ``jax.device_get`` of
+        ``jax.jit(jax.vmap(train, in_axes=(0, 0, None)))(keys, hparams, data)``.
+
+    Raises:
+        ConfigError: more devices requested than exist, a count below 1, no seeds,
+            a non-positive chunk size, or hyper-parameters whose seed axis is not S.
+    """
+    mesh = seed_mesh(devices)
+    n_dev = mesh.devices.size
+    n_seeds = _seed_count(keys)
+    if n_seeds < 1:
+        raise ConfigError("need at least one seed")
+    if chunk_size is not None and chunk_size < 1:
+        raise ConfigError(f"chunk_size must be positive, got {chunk_size}")
+
+    def per_seed(x):
+        x = np.asarray(x)
+        if x.ndim == 0:
+            return np.broadcast_to(x, (n_seeds,))
+        if x.shape[0] != n_seeds:
+            raise ConfigError(
+                f"hyper-parameters must have a leading seed axis of {n_seeds}, got shape {x.shape}"
+            )
+        return x
+
+    hparams = jax.tree_util.tree_map(per_seed, hparams)
+    chunk = n_seeds if chunk_size is None else min(chunk_size, n_seeds)
+    chunk = n_dev * math.ceil(chunk / n_dev)
+    n_chunks = math.ceil(n_seeds / chunk)
+
+    program = _program(train, mesh)
+    seed_sharding = NamedSharding(mesh, PartitionSpec(SEED_AXIS))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    data = jax.tree_util.tree_map(lambda x: _global_array(x, replicated), data)
+    pieces = []
+    for c in range(n_chunks):
+        # Rows of this chunk; past the end, repeat the last real seed (padding).
+        rows = np.minimum(np.arange(c * chunk, (c + 1) * chunk), n_seeds - 1)
+        chunk_keys = _global_array(keys[rows], seed_sharding)
+        chunk_hparams = jax.tree_util.tree_map(
+            lambda x: _global_array(x[rows], seed_sharding), hparams
+        )
+        out = program(chunk_keys, chunk_hparams, data)
+        real = min(chunk, n_seeds - c * chunk)
+        pieces.append(jax.tree_util.tree_map(lambda x: x[:real], _to_host(out)))
+    if len(pieces) == 1:
+        return pieces[0]
+    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)
+
+
+class PeakMemory(NamedTuple):
+    """Peak memory so far.
+
+    Attributes:
+        bytes: the largest peak over the devices, or the process's peak
+            resident set size when devices report no statistics (CPU).
+        source: ``"device"`` (``Device.memory_stats()['peak_bytes_in_use']``)
+            or ``"rss"`` (``resource.getrusage``; covers host memory of the
+            whole process, JAX's CPU buffers included).
+        per_device: peak bytes of each device (empty for ``"rss"``).
+    """
+
+    bytes: int
+    source: str
+    per_device: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        where = "per device, max" if self.source == "device" else "process max RSS"
+        return f"{self.bytes / 2**20:.1f} MiB ({where})"
+
+
+def peak_memory(devices: Sequence[jax.Device] | None = None) -> PeakMemory:
+    """Peak memory use: each device's peak where it reports one, else the process's max RSS.
+
+    Arguments:
+        devices: the devices to ask (default: this process's local devices).
+    """
+    devices = jax.local_devices() if devices is None else list(devices)
+    peaks = []
+    for device in devices:
+        try:
+            stats = device.memory_stats()
+        except Exception:  # some backends raise instead of returning None
+            stats = None
+        if not stats or "peak_bytes_in_use" not in stats:
+            peaks = []
+            break
+        peaks.append(int(stats["peak_bytes_in_use"]))
+    if peaks:
+        return PeakMemory(max(peaks), "device", tuple(peaks))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return PeakMemory(int(rss) * scale, "rss")
