@@ -7,6 +7,7 @@ every formula here.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -62,6 +63,9 @@ def _wright_omega_jvp(primals, tangents):
     return w, dx * w / (1.0 + w)
 
 
+_wright_omega_jit = jax.jit(_wright_omega)
+
+
 def wright_omega(x):
     """Wright omega function: the solution w of ``w + log(w) = x`` (so ``w = W(e^x)``).
 
@@ -76,7 +80,7 @@ def wright_omega(x):
     Returns:
         omega(x), same shape and floating dtype.
     """
-    return _wright_omega(as_float(x))
+    return _wright_omega_jit(as_float(x))
 
 
 # ----------------------------------------------------------------------------- invariants
@@ -131,6 +135,10 @@ def _psi(kind: str, mu, C):
     kind_index(kind)
 
 
+_focus_potential_jit = jax.jit(_focus_potential)
+_psi_jit = jax.jit(_psi, static_argnums=0)
+
+
 def focus_potential(nu, *, m):
     """``G(nu) = nu + (e^nu - 1)/(m - 1)``, the focus side of every invariant.
 
@@ -148,7 +156,7 @@ def focus_potential(nu, *, m):
     """
     m = check_size("m", m)
     nu = as_float(nu)
-    return _focus_potential(nu, jnp.asarray(m, nu.dtype))
+    return _focus_potential_jit(nu, jnp.asarray(m, nu.dtype))
 
 
 def margin_potential(kind: str, mu, *, C):
@@ -175,9 +183,10 @@ def margin_potential(kind: str, mu, *, C):
     kind_index(kind)
     C = check_size("C", C)
     mu = as_float(mu)
-    return _psi(kind, mu, jnp.asarray(C, mu.dtype))
+    return _psi_jit(kind, mu, jnp.asarray(C, mu.dtype))
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def _invariant(kind, mu, nu, m, C):
     return _focus_potential(nu, m) - _psi(kind, mu, C)
 
@@ -267,6 +276,7 @@ def _lvml_margin(alpha, t, C):
     return x - (_lvml_time(x, alpha, C) - t) / _lvml_time_derivative(x, a_sg, C)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def _fixed_focus_margin(kind, alpha, t, C):
     if kind == "hard":
         return _solve_exp_linear(alpha * t, C)
@@ -332,13 +342,18 @@ def fixed_focus_time(kind: str, alpha, mu, *, C):
     C = check_size("C", C)
     dtype = float_dtype(alpha, mu)
     alpha, mu = as_float(alpha, dtype), as_float(mu, dtype)
+    return _fixed_focus_time(kind, alpha, mu, jnp.asarray(C, dtype))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _fixed_focus_time(kind, alpha, mu, C):
     a = C - 1.0
     if kind == "hard":
         return (jnp.expm1(mu) + a * mu) / alpha
     if kind == "soft":
         y = alpha * mu
         return (jnp.expm1(y) + a * y) / (alpha * alpha)
-    return _lvml_time(mu, alpha, jnp.asarray(C, dtype))
+    return _lvml_time(mu, alpha, C)
 
 
 def fixed_focus_incentive(kind: str, alpha, mu, *, C):
@@ -364,6 +379,11 @@ def fixed_focus_incentive(kind: str, alpha, mu, *, C):
     C = check_size("C", C)
     dtype = float_dtype(alpha, mu)
     alpha, mu = jnp.broadcast_arrays(as_float(alpha, dtype), as_float(mu, dtype))
-    Cf = jnp.asarray(C, dtype)
-    total = lambda a: jnp.sum(_focus_loss(kind, a, mu, Cf))
+    return _incentive(kind, alpha, mu, jnp.asarray(C, dtype))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _incentive(kind, alpha, mu, C):
+    # The loss is elementwise, so the gradient of its sum is the elementwise derivative.
+    total = lambda a: jnp.sum(_focus_loss(kind, a, mu, C))
     return -jax.grad(total)(alpha)

@@ -23,6 +23,8 @@ Python values checked eagerly).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -128,6 +130,14 @@ def _focus_loss(kind: str, alpha, mu, C):
     raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
+# Jitted entry points for the public wrappers (kind static; m, C traced): one compiled
+# program per kind and input shape instead of dozens of eagerly dispatched operations.
+_loss_jit = jax.jit(_loss, static_argnums=0)
+_flow_jit = jax.jit(_flow, static_argnums=0)
+_authors_flow_jit = jax.jit(_authors_flow, static_argnums=0)
+_focus_loss_jit = jax.jit(_focus_loss, static_argnums=0)
+
+
 def _prepare(kind, m, C, *arrays):
     kind_index(kind)
     m = check_size("m", m)
@@ -193,7 +203,7 @@ def reduced_loss(kind: str, mu, nu, *, m, C):
         ValueError: for an unknown kind or a bad m or C.
     """
     m, C, (mu, nu), dtype = _prepare(kind, m, C, mu, nu)
-    return _loss(kind, mu, nu, jnp.asarray(m, dtype), jnp.asarray(C, dtype))
+    return _loss_jit(kind, mu, nu, jnp.asarray(m, dtype), jnp.asarray(C, dtype))
 
 
 def reduced_flow(kind: str, mu, nu, *, m, C):
@@ -215,7 +225,7 @@ def reduced_flow(kind: str, mu, nu, *, m, C):
     """
     m, C, (mu, nu), dtype = _prepare(kind, m, C, mu, nu)
     mu, nu = jnp.broadcast_arrays(mu, nu)
-    return _flow(kind, mu, nu, jnp.asarray(m, dtype), jnp.asarray(C, dtype))
+    return _flow_jit(kind, mu, nu, jnp.asarray(m, dtype), jnp.asarray(C, dtype))
 
 
 def authors_flow(kind: str, mu, nu, *, m, C):
@@ -236,7 +246,7 @@ def authors_flow(kind: str, mu, nu, *, m, C):
         ValueError: for an unknown kind or a bad m or C.
     """
     m, C, (mu, nu), dtype = _prepare(kind, m, C, mu, nu)
-    return _authors_flow(kind, mu, nu, jnp.asarray(m, dtype), jnp.asarray(C, dtype))
+    return _authors_flow_jit(kind, mu, nu, jnp.asarray(m, dtype), jnp.asarray(C, dtype))
 
 
 def focus_loss(kind: str, alpha, mu, *, C):
@@ -255,4 +265,4 @@ def focus_loss(kind: str, alpha, mu, *, C):
         ValueError: for an unknown kind or a bad C.
     """
     m, C, (alpha, mu), dtype = _prepare(kind, 2, C, alpha, mu)
-    return _focus_loss(kind, alpha, mu, jnp.asarray(C, dtype))
+    return _focus_loss_jit(kind, alpha, mu, jnp.asarray(C, dtype))

@@ -10,6 +10,7 @@ tolerance.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -190,6 +191,13 @@ def _check_fixed_focus(quick):
     return out
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _start_slope(kind, m, C):
+    from .setting import _flow
+
+    return jax.grad(lambda x: _flow(kind, x, jnp.zeros_like(x), m, C)[1])(jnp.zeros_like(m))
+
+
 def _check_start(quick):
     from .closed_form import fixed_focus_margin, invariant
     from .setting import reduced_flow, reduced_loss
@@ -200,7 +208,7 @@ def _check_start(quick):
             dmu, dnu = (float(v) for v in reduced_flow(kind, 0.0, 0.0, m=m, C=C))
             loss = float(reduced_loss(kind, 0.0, 0.0, m=m, C=C))
             # Second order: d nu'/d mu at 0 is alpha(1-alpha)(C-1)/C^2 for all three.
-            slope = float(jax.grad(lambda x: reduced_flow(kind, x, 0.0, m=m, C=C)[1])(0.0))
+            slope = float(_start_slope(kind, float(m), float(C)))
             expect = (1.0 / m) * (1.0 - 1.0 / m) * (C - 1.0) / C**2
             worst = max(
                 worst,

@@ -223,21 +223,33 @@ def _timings(runs) -> str:
     return ", ".join(f"{name} {r.seconds:.1f}s" for name, r in runs.items())
 
 
+def _finish(args, runs, doc: dict, json_name: str, table: str, note: str, plot) -> int:
+    """Print the table, then write the JSON and the plots (JSON first: a failed plot keeps it)."""
+    print()
+    print(table)
+    print(note)
+    report_path = args.out / json_name
+    from .report import write_json_atomic
+
+    write_json_atomic(report_path, doc)
+    plots = plot()
+    plots = plots if isinstance(plots, list) else [plots]
+    print(f"\ntime (compile + train, all runs): {_timings(runs)}")
+    print(f"wrote {report_path}, " + ", ".join(str(p) for p in plots))
+    return 0
+
+
 def cmd_compare(args) -> int:
     from . import report
     from .experiments import compare
 
     data, info, runs = _train_paradigms(args, compare)
     doc = report.compare_results_json(_config_json(args, info), runs)
-    print()
-    print(report.compare_table(doc["results"]))
-    print("(test metrics in %, mean ± std over seeds, each loss under its own inference rule)")
-    out = args.out
-    report.write_json_atomic(out / "results.json", doc)
-    plots = report.plot_compare(doc["results"], out, title=f"{info.name}, m = {info.m}")
-    print(f"\ntime (compile + train, all seeds): {_timings(runs)}")
-    print(f"wrote {out / 'results.json'}, " + ", ".join(str(p) for p in plots))
-    return 0
+    return _finish(
+        args, runs, doc, "results.json", report.compare_table(doc["results"]),
+        "(test metrics in %, mean ± std over seeds, each loss under its own inference rule)",
+        lambda: report.plot_compare(doc["results"], args.out, title=f"{info.name}, m = {info.m}"),
+    )
 
 
 def cmd_signature(args) -> int:
@@ -247,14 +259,11 @@ def cmd_signature(args) -> int:
     data, info, runs = _train_paradigms(args, compare)
     signatures = {name: signature(r, data) for name, r in runs.items()}
     doc = report.signature_json(_config_json(args, info), signatures)
-    print()
-    print(report.signature_table(doc))
-    print("(test mosaics; a_z: attention on the foreground; s_y: probability of the true label)")
-    report.write_json_atomic(args.out / "signature.json", doc)
-    plot = report.plot_signature(doc, args.out, title=f"{info.name}, m = {info.m}")
-    print(f"\ntime (compile + train, all seeds): {_timings(runs)}")
-    print(f"wrote {args.out / 'signature.json'}, {plot}")
-    return 0
+    return _finish(
+        args, runs, doc, "signature.json", report.signature_table(doc),
+        "(test mosaics; a_z: attention on the foreground; s_y: probability of the true label)",
+        lambda: report.plot_signature(doc, args.out, title=f"{info.name}, m = {info.m}"),
+    )
 
 
 def cmd_fixed_focus(args) -> int:
@@ -263,14 +272,11 @@ def cmd_fixed_focus(args) -> int:
 
     data, info, runs = _train_paradigms(args, fixed_focus, alphas=args.alphas)
     doc = report.fixed_focus_json(_config_json(args, info), runs, args.alphas, args.seeds)
-    print()
-    print(report.fixed_focus_table(doc))
-    print("(final epoch, mean over seeds: training loss L(α) / incentive L(α) − L(α + 0.01))")
-    report.write_json_atomic(args.out / "fixed_focus.json", doc)
-    plot = report.plot_fixed_focus(doc, args.out, title=f"{info.name}, m = {info.m}")
-    print(f"\ntime (compile + train, all alphas and seeds): {_timings(runs)}")
-    print(f"wrote {args.out / 'fixed_focus.json'}, {plot}")
-    return 0
+    return _finish(
+        args, runs, doc, "fixed_focus.json", report.fixed_focus_table(doc),
+        "(final epoch, mean over seeds: training loss L(α) / incentive L(α) − L(α + 0.01))",
+        lambda: report.plot_fixed_focus(doc, args.out, title=f"{info.name}, m = {info.m}"),
+    )
 
 
 def cmd_verify(args) -> int:
