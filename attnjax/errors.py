@@ -15,3 +15,7 @@ class DataError(AttnjaxError, ValueError):
 
 class NonFiniteLossError(AttnjaxError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
+
+
+class NonFiniteResultError(AttnjaxError, ValueError):
+    """A result to be saved holds NaN or infinity; it is not written."""

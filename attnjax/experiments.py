@@ -118,6 +118,8 @@ def train_seeds(
     result = jax.device_get(result)
     seconds = time.perf_counter() - start
     check_finite(config, np.asarray(result.history.loss))
+    if config.fixed_focus:
+        check_finite(config, np.asarray(result.history.fixed_focus_loss).max(-1))
     return SeedRuns(config, np.array(lr), np.array(alphas), result.params, result.history, seconds)
 
 
@@ -317,7 +319,7 @@ def fixed_focus(
 
     Returns:
         ``{loss: SeedRuns}`` with ``len(alphas) * seeds`` runs each; the history's
-        ``fixed_focus_loss[..., 0]`` is L(alpha) and ``[..., 1]`` is L(alpha + step).
+        ``fixed_focus_loss[..., 0]`` is L(alpha) and ``[..., 1]`` the incentive.
     """
     alphas = np.asarray(alphas, np.float32)
     if alphas.size == 0 or np.any(alphas <= 0) or np.any(alphas > 1):

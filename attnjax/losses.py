@@ -131,9 +131,8 @@ def loss_at_attention(
     r"""A paradigm's loss at explicit attention weights instead of focus logits.
 
     Used by the fixed-focus experiment, which needs L(alpha) and L(alpha + 0.01)
-    with the focus frozen. The weights enter linearly, so this is also defined for
-    weights slightly outside the simplex (alpha = 1.01 gives background weights
-    of -0.01/(m - 1)), which is how L(alpha + 0.01) is read at alpha = 1:
+    with the focus frozen (weights given directly, so alpha = 1 needs no
+    infinite logits):
 
     * soft: :math:`-\log\mathrm{softmax}(g(\sum_j w_j x_j))_y`
     * hard: :math:`\sum_j w_j\,(-\log\mathrm{softmax}(g(x_j))_y)`

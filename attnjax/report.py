@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .errors import NonFiniteResultError
 from .metrics import METRICS, RULES
 
 __all__ = [
@@ -59,11 +60,16 @@ def _jsonable(obj):
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as JSON; NaN or infinity is refused (ValueError), never written."""
+    """Write ``obj`` as JSON; NaN or infinity is refused (NonFiniteResultError), never written."""
 
     def write(tmp: Path):
         with open(tmp, "w") as f:
-            json.dump(obj, f, indent=1, default=_jsonable, allow_nan=False)
+            try:
+                json.dump(obj, f, indent=1, default=_jsonable, allow_nan=False)
+            except ValueError:
+                raise NonFiniteResultError(
+                    f"refusing to write {path}: the results contain NaN or infinity"
+                ) from None
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
@@ -300,7 +306,7 @@ def fixed_focus_json(config: Mapping[str, Any], runs: Mapping[str, Any], alphas,
         results[name] = {
             f"{a:g}": {
                 "loss": losses[i, :, :, 0],
-                "incentive": losses[i, :, :, 0] - losses[i, :, :, 1],
+                "incentive": losses[i, :, :, 1],
                 "test_accuracy": np.asarray(r.history.test.accuracy)[i * seeds:(i + 1) * seeds, :, r.config.rule],
             }
             for i, a in enumerate(alphas)
@@ -310,7 +316,8 @@ def fixed_focus_json(config: Mapping[str, Any], runs: Mapping[str, Any], alphas,
         "definition": (
             "loss[s][e] is the mean training loss L(alpha) of seed s after epoch e+1 with the focus "
             "frozen at alpha on the foreground and (1-alpha)/(m-1) elsewhere; incentive[s][e] is "
-            "L(alpha) - L(alpha + 0.01) for the same classifier (weights extended linearly past alpha = 1)"
+            "L(alpha) - L(alpha + 0.01) for the same classifier (at alpha = 1, where alpha + 0.01 "
+            "is not an attention, the backward difference L(0.99) - L(1))"
         ),
         "alphas": alphas,
         "results": results,

@@ -71,7 +71,8 @@ class TrainConfig:
             and ``(1 - alpha) / (m - 1)`` on each background segment, and train
             only the classifier (the paper's fixed-focus experiment).
         incentive_step: fixed-focus only: the step d in the incentive
-            L(alpha) - L(alpha + d) (the paper's 0.01).
+            L(alpha) - L(alpha + d) (the paper's 0.01; L(alpha - d) - L(alpha)
+            where alpha + d > 1).
         eval_batch_size: mosaics per chunk in the per-epoch evaluation (bounds memory).
     """
 
@@ -177,9 +178,10 @@ class EpochMetrics(NamedTuple):
         loss: mean training loss over the epoch's minibatches.
         train, test: :class:`MetricCounts` in percent after the epoch, each
             field with a leading rule axis of 3 (``focus_accuracy`` has none).
-        fixed_focus_loss: fixed-focus runs only: ``[2]`` mean training loss
-            L(alpha) and L(alpha + incentive_step) after the epoch, so the
-            focus model's incentive is their difference; None otherwise.
+        fixed_focus_loss: fixed-focus runs only: ``[2]``, the mean training
+            loss L(alpha) after the epoch and the focus model's incentive
+            L(alpha) - L(alpha + incentive_step) (backward difference at
+            alpha = 1); None otherwise.
     """
 
     loss: jax.Array
@@ -316,8 +318,14 @@ def make_train(
         return to_percent(chunked_sum(data, split, counts, zeros), split.index.shape[0])
 
     def fixed_focus_losses(loss_name, params, hparams, data: Dataset):
-        """Mean training loss at alpha and at alpha + step, the classifier as it is now."""
-        alphas = jnp.stack([hparams.alpha, hparams.alpha + config.incentive_step])
+        """``[L(alpha), incentive]`` on the training set, the classifier as it is now.
+
+        The incentive is L(alpha) - L(alpha + d); where alpha + d would leave the
+        simplex (alpha = 1) it is the backward difference L(alpha - d) - L(alpha).
+        """
+        step = config.incentive_step
+        lower = jnp.where(hparams.alpha + step <= 1.0, hparams.alpha, hparams.alpha - step)
+        alphas = jnp.stack([hparams.alpha, lower, lower + step])
 
         def losses(segments, labels, fg_pos, weight):
             def at(alpha):
@@ -329,8 +337,8 @@ def make_train(
 
             return jax.vmap(at)(alphas)
 
-        total = chunked_sum(data, data.train, losses, jnp.zeros(2))
-        return total / data.train.index.shape[0]
+        total = chunked_sum(data, data.train, losses, jnp.zeros(3)) / data.train.index.shape[0]
+        return jnp.stack([total[0], total[1] - total[2]])
 
     def make_epoch(loss_name: str, hparams: Hyper, data: Dataset):
         loss_fn = LOSSES[loss_name]

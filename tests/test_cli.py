@@ -110,3 +110,15 @@ def test_bad_alphas_are_one_line(capsys, tmp_path):
         code = exc.code
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "(0, 1]" in err
+
+
+def test_non_finite_results_are_never_written(tmp_path):
+    from attnjax.errors import NonFiniteResultError
+    from attnjax.report import write_json_atomic
+
+    target = tmp_path / "results.json"
+    write_json_atomic(target, {"ok": [1.0]})
+    with pytest.raises(NonFiniteResultError, match="NaN or infinity"):
+        write_json_atomic(target, {"bad": [float("nan")]})
+    assert json.loads(target.read_text()) == {"ok": [1.0]}  # the old file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left
