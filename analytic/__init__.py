@@ -15,6 +15,7 @@ Modules:
     verify: the numerical checks and plots behind ``attnjax verify``.
 """
 
+from ._common import KINDS
 from .closed_form import (
     fixed_focus_incentive,
     fixed_focus_margin,
@@ -46,8 +47,6 @@ from .setting import (
 )
 from .solve import FlowStats, SolverFailure, solve_fixed_focus, solve_flow
 from .verify import Check, format_table, run_checks, run_verify, verify_plots
-
-KINDS = ("soft", "hard", "lvml")
 
 __all__ = [
     "KINDS",

@@ -12,6 +12,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import spence
 
 from ._common import as_float, check_size, expm1mx, float_dtype, kind_index
@@ -95,7 +96,28 @@ def _li2_neg(x):
     return spence(1.0 + x)
 
 
+# Gauss-Legendre rule for Psi_hard on short intervals (|mu| <= 1), where the closed form
+# sums O(mu) terms to an O(mu^2) result. The integrand is entire apart from log
+# singularities at distance >= pi from the real axis, so 12 nodes are exact to rounding.
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(12)
+_PSI_HARD_QUADRATURE_BELOW = 1.0
+
+
+def _psi_hard_small(mu, C):
+    a = C - 1.0
+    mu_s = jnp.clip(mu, -_PSI_HARD_QUADRATURE_BELOW, _PSI_HARD_QUADRATURE_BELOW)
+    s = 0.5 * mu_s[..., None] * (jnp.asarray(_GL_NODES, mu.dtype) + 1.0)
+    # log(C beta(s)) = -log1p((C-1)(e^{-s} - 1)/C), accurate as s -> 0.
+    integrand = (jnp.exp(s) + a) * -jnp.log1p(a * jnp.expm1(-s) / C) / C
+    return 0.5 * mu_s * jnp.sum(jnp.asarray(_GL_WEIGHTS, mu.dtype) * integrand, axis=-1)
+
+
 def _psi_hard(mu, C):
+    small = jnp.abs(mu) <= _PSI_HARD_QUADRATURE_BELOW
+    return jnp.where(small, _psi_hard_small(mu, C), _psi_hard_closed(mu, C))
+
+
+def _psi_hard_closed(mu, C):
     a = C - 1.0
     log_a, log_c = jnp.log(a), jnp.log(C)
     log_den = jnp.logaddexp(mu, log_a)  # log(e^mu + C - 1)
@@ -166,7 +188,8 @@ def margin_potential(kind: str, mu, *, C):
     * hard: ``(1/C) int_0^mu (e^s + C - 1) log(C e^s / (e^s + C - 1)) ds``, evaluated in
       closed form with one dilogarithm (``jax.scipy.special.spence``); two algebraically
       equal branches keep the dilogarithm's argument in [-1, 0], so it is accurate for
-      any mu.
+      any mu. For |mu| <= 1, where the closed form's terms cancel to O(mu^2), a 12-node
+      Gauss-Legendre rule on the integral is used instead (exact to rounding there).
     * lvml: ``((C-1)/C^2) [e^mu + (C-1) e^{-mu} + (C-2) mu - C]``
 
     Arguments:
@@ -228,7 +251,10 @@ def _solve_exp_linear(rate_t, C):
     """
     a = C - 1.0
     x = (1.0 + rate_t) / a - jnp.log(a)
-    return jnp.log(a) + jnp.log(_wright_omega(x))
+    y = jnp.log(a) + jnp.log(_wright_omega(x))
+    # One Newton step on expm1(y) + a y - rate_t restores full relative accuracy when y
+    # is small (a omega = 1 + O(y) only determines y to an absolute eps).
+    return y - (jnp.expm1(y) + a * y - rate_t) / (jnp.exp(y) + a)
 
 
 def _lvml_time(mu, alpha, C):

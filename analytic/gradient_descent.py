@@ -254,7 +254,7 @@ def gradient_descent(kind: str, *, m, C, lr, t):
     return GDResult(mu, nu, asym, loss, n, n * lr)
 
 
-def gd_convergence_order(kind: str, *, m, C, t, lrs, rtol=1e-12, atol=1e-14):
+def gd_convergence_order(kind: str, *, m, C, t, lrs, rtol=None, atol=None):
     """Error of gradient descent against the flow at time ``t``, and its order in lr.
 
     Arguments:
@@ -262,7 +262,7 @@ def gd_convergence_order(kind: str, *, m, C, t, lrs, rtol=1e-12, atol=1e-14):
         m, C: segments and classes, keyword-only.
         t: comparison time.
         lrs: learning rates (each must divide t).
-        rtol, atol: tolerances of the reference :func:`analytic.solve_flow`.
+        rtol, atol: tolerances of the reference :func:`analytic.solve_flow` (its defaults).
 
     Returns:
         dict with ``lrs``, ``errors`` (max of |d mu|, |d nu| at time t), ``order`` (the

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._common import check_size, float_dtype
 from .setting import attention
-from .solve import DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, SOLVERS, _solve
+from .solve import DEFAULT_MAX_STEPS, _options as _solver_options, _solve
 
 __all__ = ["HybridOptimum", "hybrid_final_score", "best_switch_time"]
 
@@ -44,18 +44,15 @@ def _options(m, C, T, solver, rtol, atol, max_steps, mode):
     C = check_size("C", C)
     if not T > 0:
         raise ValueError(f"T must be positive, got {T}")
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
     if mode not in ("forward", "reverse"):
         raise ValueError(f"mode must be 'forward' or 'reverse', got {mode!r}")
     dtype = float_dtype()
-    kw = dict(solver=solver, rtol=float(rtol), atol=float(atol), max_steps=int(max_steps),
-              adjoint=mode)
+    kw = _solver_options(solver, rtol, atol, max_steps, "nan", mode, dtype)
     return (jnp.asarray(T, dtype), jnp.asarray(m, dtype), jnp.asarray(C, dtype)), kw, m, dtype
 
 
 def hybrid_final_score(switch_time, *, m, C, T, mode="reverse", solver="dopri8",
-                       rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, max_steps=DEFAULT_MAX_STEPS):
+                       rtol=None, atol=None, max_steps=DEFAULT_MAX_STEPS):
     """Final focus score ``nu(T)`` of the hybrid run and its derivative in the switch time.
 
     Arguments:
@@ -93,7 +90,7 @@ class HybridOptimum(NamedTuple):
 
 
 def best_switch_time(*, m=20, C=20, T=3000.0, grid_size=31, tol=1e-6, max_iter=40,
-                     mode="forward", solver="dopri8", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
+                     mode="forward", solver="dopri8", rtol=None, atol=None,
                      max_steps=DEFAULT_MAX_STEPS) -> HybridOptimum:
     """The switch time (soft -> hard attention) that maximises the final attention alpha(T).
 

@@ -23,8 +23,6 @@ Python values checked eagerly).
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 

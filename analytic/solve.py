@@ -31,8 +31,10 @@ SOLVERS = {"tsit5": (diffrax.Tsit5, 6), "dopri8": (diffrax.Dopri8, 13)}
 # check that part exactly.
 _INITIAL_EVALUATIONS = 3
 
+#: Default tolerances in float64; float32 solves default to (1e-6, 1e-8).
 DEFAULT_RTOL = 1e-12
 DEFAULT_ATOL = 1e-14
+_FLOAT32_TOLERANCES = (1e-6, 1e-8)
 DEFAULT_MAX_STEPS = 8192
 
 
@@ -69,8 +71,11 @@ def _vector_field(t, y, args):
 
 
 _ADJOINTS = {
-    "reverse": diffrax.RecursiveCheckpointAdjoint,  # jax.grad / jax.vjp
-    "forward": diffrax.ForwardMode,  # jax.jvp / jax.jacfwd: cheaper for few inputs
+    # jax.grad / jax.vjp. One checkpoint per allowed step: the state is tiny, and this
+    # compiles markedly faster than diffrax's default (binomial) checkpointing.
+    "reverse": lambda max_steps: diffrax.RecursiveCheckpointAdjoint(checkpoints=max_steps),
+    # jax.jvp / jax.jacfwd: cheaper to compile and run for a few inputs.
+    "forward": lambda max_steps: diffrax.ForwardMode(),
 }
 
 
@@ -90,7 +95,7 @@ def _segment(kind_idx, y0, t0, t1, ts, m, C, focus_rate, *, solver, rtol, atol, 
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=max_steps,
         throw=False,
-        adjoint=_ADJOINTS[adjoint](),
+        adjoint=_ADJOINTS[adjoint](max_steps),
     )
     ok = sol.result == diffrax.RESULTS.successful
     steps = sol.stats["num_steps"]
@@ -112,9 +117,10 @@ _STATIC = ("solver", "rtol", "atol", "max_steps", "adjoint")
 _segment_single = jax.jit(_segment, static_argnames=_STATIC)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
 def _segment_batch(kind_idx, y0, t0, t1, ts, m, C, focus_rate, **options):
-    one = functools.partial(_segment, **options)
+    # vmap of the jitted single solve: this is also what a user's jax.vmap over
+    # solve_flow produces, so the two share one compiled batched program.
+    one = functools.partial(_segment_single, **options)
     return jax.vmap(one, in_axes=(None, 0, None, None, None, None, None, None))(
         kind_idx, y0, t0, t1, ts, m, C, focus_rate
     )
@@ -137,6 +143,23 @@ def _solve(kind_idx, switch_time, y0, ts, m, C, focus_rate=1.0, **options):
     segment, plus its end point), so plain and hybrid solves share one compiled program.
     """
     segment = _segment_single if y0.ndim == 1 else _segment_batch
+    n = ts.shape[0]
+    ts = _pad_times(ts)
+    ys, stats = _solve_padded(segment, kind_idx, switch_time, y0, ts, m, C, focus_rate,
+                              **options)
+    return ys[..., :n, :], stats
+
+
+def _pad_times(ts):
+    """Repeat the last time up to a bucket size (16, 64, 256, ...; counting the end point
+    each segment appends) so that different lengths share compiled programs."""
+    size = 16
+    while size < ts.shape[0] + 1:
+        size *= 4
+    return jnp.concatenate([ts, jnp.broadcast_to(ts[-1], (size - 1 - ts.shape[0],))])
+
+
+def _solve_padded(segment, kind_idx, switch_time, y0, ts, m, C, focus_rate, **options):
     dtype = ts.dtype
     m, C = jnp.asarray(m, dtype), jnp.asarray(C, dtype)
     rate = jnp.asarray(focus_rate, dtype)
@@ -179,8 +202,8 @@ def solve_flow(
     nu0=0.0,
     switch_time=None,
     solver: str = "dopri8",
-    rtol: float = DEFAULT_RTOL,
-    atol: float = DEFAULT_ATOL,
+    rtol: float | None = None,
+    atol: float | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     return_stats: bool = False,
     on_failure: str = "raise",
@@ -204,7 +227,8 @@ def solve_flow(
         switch_time: the hybrid's switch time (required for, and only for, "hybrid").
             The result is differentiable with respect to it.
         solver: "dopri8" or "tsit5".
-        rtol, atol: tolerances of the PID controller.
+        rtol, atol: tolerances of the PID controller (default 1e-12 and 1e-14 in
+            float64, 1e-6 and 1e-8 in float32).
         max_steps: step budget of each solve.
         return_stats: also return a :class:`FlowStats` (steps and function evaluations).
         on_failure: "raise" to raise :class:`SolverFailure` when a solve fails (only
@@ -227,13 +251,13 @@ def solve_flow(
     hybrid = idx < 0
     m = check_size("m", m)
     C = check_size("C", C)
-    kw = _options(solver, rtol, atol, max_steps, on_failure, adjoint)
     if hybrid and switch_time is None:
         raise ValueError("kind='hybrid' needs switch_time")
     if not hybrid and switch_time is not None:
         raise ValueError(f"switch_time only applies to kind='hybrid', not {kind!r}")
 
     dtype = float_dtype(ts, mu0, nu0, *(() if switch_time is None else (switch_time,)))
+    kw = _options(solver, rtol, atol, max_steps, on_failure, adjoint, dtype)
     ts = as_float(ts, dtype)
     _check_ts(ts)
     tau = as_float(0.0 if switch_time is None else switch_time, dtype)
@@ -264,8 +288,8 @@ def solve_fixed_focus(
     C,
     mu0=0.0,
     solver: str = "dopri8",
-    rtol: float = DEFAULT_RTOL,
-    atol: float = DEFAULT_ATOL,
+    rtol: float | None = None,
+    atol: float | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     return_stats: bool = False,
     on_failure: str = "raise",
@@ -295,8 +319,8 @@ def solve_fixed_focus(
     """
     idx = kind_index(kind)
     C = check_size("C", C)
-    kw = _options(solver, rtol, atol, max_steps, on_failure, adjoint)
     dtype = float_dtype(ts, alpha, mu0)
+    kw = _options(solver, rtol, atol, max_steps, on_failure, adjoint, dtype)
     ts = as_float(ts, dtype)
     _check_ts(ts)
     alpha, mu0 = jnp.broadcast_arrays(as_float(alpha, dtype), as_float(mu0, dtype))
@@ -314,7 +338,11 @@ def solve_fixed_focus(
     return (ys[..., 0], stats) if return_stats else ys[..., 0]
 
 
-def _options(solver, rtol, atol, max_steps, on_failure, adjoint):
+def _options(solver, rtol, atol, max_steps, on_failure, adjoint, dtype):
+    if rtol is None or atol is None:
+        wide = jnp.finfo(dtype).bits >= 64
+        rtol = (DEFAULT_RTOL if wide else _FLOAT32_TOLERANCES[0]) if rtol is None else rtol
+        atol = (DEFAULT_ATOL if wide else _FLOAT32_TOLERANCES[1]) if atol is None else atol
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
     if on_failure not in ("raise", "nan"):

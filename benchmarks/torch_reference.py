@@ -38,6 +38,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import time
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -366,11 +367,16 @@ def evaluate(model: AttentionNet, x, y, fg, eval_batch_size: int) -> torch.Tenso
 
 
 class TorchResult(NamedTuple):
-    """Per-epoch history of S seeds: ``loss [S, E]``, ``train``/``test`` metrics ``[S, E, 16]``."""
+    """Per-epoch history of S seeds: ``loss [S, E]``, ``train``/``test`` metrics ``[S, E, 16]``.
+
+    ``seconds``: wall time of each seed (:func:`train_loop`) or of the whole run
+    (:func:`train_vmap`, one entry).
+    """
 
     loss: np.ndarray
     train: np.ndarray
     test: np.ndarray
+    seconds: np.ndarray
 
 
 def _new_model(config: TorchConfig, seed: int) -> AttentionNet:
@@ -398,10 +404,11 @@ def train_loop(
     """
     from torch.utils.data import DataLoader, TensorDataset
 
-    losses, train_m, test_m = [], [], []
+    losses, train_m, test_m, seconds = [], [], [], []
     n_train = len(data.train_y)
     n_batches = n_train // config.batch_size
     for seed in seeds:
+        start = time.perf_counter()
         model = _new_model(config, seed)
         opt = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=config.momentum)
         generator = torch.Generator().manual_seed(seed)
@@ -433,7 +440,8 @@ def train_loop(
         losses.append(seed_loss)
         train_m.append(torch.stack(seed_train).numpy())
         test_m.append(torch.stack(seed_test).numpy())
-    return TorchResult(np.array(losses), np.stack(train_m), np.stack(test_m))
+        seconds.append(time.perf_counter() - start)
+    return TorchResult(np.array(losses), np.stack(train_m), np.stack(test_m), np.array(seconds))
 
 
 def train_vmap(
@@ -448,6 +456,7 @@ def train_vmap(
     """
     from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
+    start = time.perf_counter()
     models = [_new_model(config, seed) for seed in seeds]
     stacked, _ = stack_module_state(models)
     params = {name: p.detach().clone() for name, p in stacked.items()}
@@ -493,5 +502,5 @@ def train_vmap(
             test_m.append(evaluate_all(data.test_x, data.test_y, data.test_fg))
     return TorchResult(
         torch.stack(losses, 1).numpy(), torch.stack(train_m, 1).numpy(),
-        torch.stack(test_m, 1).numpy(),
+        torch.stack(test_m, 1).numpy(), np.array([time.perf_counter() - start]),
     )

@@ -1,0 +1,592 @@
+#!/usr/bin/env python
+"""Race: S seeds of one mosaic task, four ways, side by side in one process.
+
+(a) attnjax ``jit(vmap(train))``: every seed in one compiled program;
+(b) PyTorch the way the authors train: a Python loop over seeds, eager mode,
+    a ``DataLoader`` over a ``TensorDataset``, SGD momentum 0.9;
+(c) PyTorch with ``torch.func`` (``stack_module_state`` + ``functional_call`` +
+    ``vmap``) over the seeds;
+(d) attnjax ``jit(train)`` compiled once and called S times from a Python loop.
+
+All four train the same models on the same mosaics with the same loss, optimizer,
+learning rate, batch size and number of steps, and all four evaluate the three
+inference rules on the whole train and test splits at the end of every epoch
+(attnjax does this inside its scan and cannot skip it, so the PyTorch side does
+the same work; see benchmarks/README.md).
+
+Two regimes:
+
+* ``overhead``: the paper's simple setting (orthogonal data, linear focus and
+  classifier), small batches: per-step overhead dominates.
+* ``compute``: Fashion-MNIST mosaics with the MLP pair: matrix products dominate.
+  Here the FLOPs per step are counted with XLA's cost analysis and the achieved
+  FLOP/s is compared with a large matrix product measured in the same run.
+
+Usage::
+
+    python benchmarks/seeds.py                 # both regimes, full sizes (~10 min, 2 cores)
+    python benchmarks/seeds.py --quick         # under a minute
+    python benchmarks/seeds.py --json benchmarks/results/seeds.json
+
+Only ratios measured in this one run are meaningful: the machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+# ----------------------------------------------------------------------------- regimes
+
+
+@dataclasses.dataclass(frozen=True)
+class Regime:
+    """One benchmark problem."""
+
+    name: str
+    dataset: str
+    model: str
+    m: int
+    n_train: int
+    n_test: int
+    batch_size: int
+    epochs: int
+    learning_rate: float
+    seeds: int
+    num_classes: int | None = None  # orthogonal only
+    hidden: int = 64
+    loss: str = "soft"
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n_train // self.batch_size
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+FULL = {
+    "overhead": Regime(
+        name="overhead", dataset="orthogonal", model="linear", num_classes=20, m=20,
+        n_train=200, n_test=20, batch_size=4, epochs=20, learning_rate=0.5, seeds=64,
+    ),
+    "compute": Regime(
+        name="compute", dataset="fashion-mnist", model="mlp", m=5, n_train=4096, n_test=512,
+        batch_size=256, epochs=4, learning_rate=0.05, seeds=16,
+    ),
+}
+QUICK = {
+    "overhead": dataclasses.replace(FULL["overhead"], epochs=3),
+    "compute": dataclasses.replace(FULL["compute"], n_train=1024, n_test=256, epochs=1, seeds=4),
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+def timed(fn, *args, **kwargs):
+    gc.collect()
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def machine_info(torch_threads: int) -> dict:
+    import jax
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jax_backend": jax.default_backend(),
+        "jax_devices": len(jax.devices()),
+        "torch": torch.__version__,
+        "torch_threads": torch_threads,
+        "torch_interop_threads": torch.get_num_interop_threads(),
+    }
+
+
+def summary(values) -> dict:
+    values = np.asarray(values, np.float64)
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+            "n": int(values.size)}
+
+
+def agrees(a: dict, b: dict, *, slack: float) -> bool:
+    """Means within 3 standard errors of their difference, plus ``slack`` (rounding of counts)."""
+    se = math.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"])
+    return abs(a["mean"] - b["mean"]) <= 3.0 * se + slack
+
+
+def load_data(regime: Regime):
+    from attnjax.data import load_dataset
+
+    kwargs = dict(m=regime.m, n_train=regime.n_train, n_test=regime.n_test, seed=0)
+    if regime.dataset == "orthogonal":
+        kwargs["num_classes"] = regime.num_classes
+    return load_dataset(regime.dataset, **kwargs)
+
+
+# ----------------------------------------------------------------------------- matmul peak
+
+
+def matmul_peak(sizes=(1024, 2048, 3072), repeats: int = 3) -> dict:
+    """Best FLOP/s of large float32 square matrix products, in JAX and in PyTorch."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    out = {"jax": {}, "torch": {}}
+    dot = jax.jit(jnp.dot)
+    for n in sizes:
+        a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+        b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+        dot(a, b).block_until_ready()
+        best = min(timed(lambda: dot(a, b).block_until_ready())[1] for _ in range(repeats))
+        out["jax"][n] = 2 * n**3 / best
+        ta, tb = torch.randn(n, n), torch.randn(n, n)
+        ta @ tb
+        best = min(timed(lambda: ta @ tb)[1] for _ in range(repeats))
+        out["torch"][n] = 2 * n**3 / best
+    out["best_flops"] = max(max(out["jax"].values()), max(out["torch"].values()))
+    out["jax"] = {str(k): v for k, v in out["jax"].items()}
+    out["torch"] = {str(k): v for k, v in out["torch"].items()}
+    return out
+
+
+# ----------------------------------------------------------------------------- FLOP counts
+
+
+def count_flops(config, data, seeds: int) -> dict:
+    """FLOPs of one vmapped training step and of one end-of-epoch evaluation (XLA cost analysis).
+
+    XLA's cost analysis counts a loop body once, whatever its trip count, so the
+    training program cannot be costed as a whole; the step and the evaluation are
+    rebuilt here from attnjax's public pieces (the same ones ``make_train`` uses)
+    and costed on their own, for all ``seeds`` at once.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from attnjax.losses import LOSSES
+    from attnjax.metrics import count_metrics
+    from attnjax.train import Hyper, init_params, make_apply, make_focus_logits, make_predict
+
+    _, classify_fn = make_apply(config)
+    focus_logits = make_focus_logits(config)
+    predictions = make_predict(config)
+    loss_fn = LOSSES[config.loss]
+    opt = optax.inject_hyperparams(optax.sgd)
+
+    def step(params, opt_state, hparams, rows, data):
+        def batch_loss(p):
+            split = data.train
+            segments = data.pool[split.index[rows]]
+            logits = focus_logits(p, hparams, segments, split.fg_pos[rows])
+            return jnp.mean(loss_fn(logits, segments, split.labels[rows], classify_fn(p)))
+
+        loss, grads = jax.value_and_grad(batch_loss)(params)
+        tx = opt(learning_rate=hparams.learning_rate, momentum=config.momentum)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def evaluate(params, hparams, data, split):
+        segments = data.pool[split.index]
+        pred = predictions(params, hparams, segments, split.fg_pos)
+        return count_metrics(pred, split.labels, split.fg_pos)
+
+    keys = jax.random.split(jax.random.key(0), seeds)
+    params = jax.vmap(lambda k: init_params(config, k))(keys)
+    hparams = Hyper.tile(seeds, 0.05)
+    opt_state = jax.vmap(lambda p, h: opt(learning_rate=h.learning_rate, momentum=config.momentum).init(p))(
+        params, hparams)
+    rows = jnp.zeros((seeds, config.batch_size), jnp.int32)
+
+    def flops(fn, *args):
+        cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        return float(cost["flops"])
+
+    step_flops = flops(jax.vmap(step, in_axes=(0, 0, 0, 0, None)), params, opt_state, hparams, rows, data)
+    eval_v = jax.vmap(evaluate, in_axes=(0, 0, None, None))
+    eval_train = flops(lambda p, h, d: eval_v(p, h, d, d.train), params, hparams, data)
+    eval_test = flops(lambda p, h, d: eval_v(p, h, d, d.test), params, hparams, data)
+    return {
+        "step_flops_all_seeds": step_flops,
+        "step_flops_per_seed": step_flops / seeds,
+        "eval_flops_per_seed_epoch": (eval_train + eval_test) / seeds,
+    }
+
+
+def mlp_matmul_flops(regime: Regime, segment_dim: int, num_classes: int) -> dict:
+    """Hand count of the matrix-product FLOPs of one soft-attention MLP step, per seed.
+
+    Forward: focus on B*m segments (D->H->1), classifier on B pooled segments (D->H->K),
+    the pooling itself (B*m*D). Backward: twice the forward for every layer, except
+    that no gradient flows into the focus network's input.
+    """
+    b, m, d, h, k = regime.batch_size, regime.m, segment_dim, regime.hidden, num_classes
+    focus_fwd = 2 * b * m * (d * h + h)
+    pool_fwd = 2 * b * m * d
+    classifier_fwd = 2 * b * (d * h + h * k)
+    focus_bwd = 2 * b * m * h + 2 * (b * m * d * h) + 2 * b * m * h  # dW2, dW1, dh
+    forward = focus_fwd + pool_fwd + classifier_fwd
+    backward = focus_bwd + 2 * pool_fwd + 2 * classifier_fwd
+    return {"forward": forward, "backward": backward, "step": forward + backward}
+
+
+# ----------------------------------------------------------------------------- the four runs
+
+
+METHODS = ("attnjax_vmap", "attnjax_loop", "torch_loop", "torch_vmap")
+
+
+def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
+                rounds: int) -> dict:
+    """Time the four methods in interleaved rounds, so that bursts of load hit them all.
+
+    Before the rounds (untimed, or timed apart): attnjax compiles both programs and
+    runs each once (one-time costs: allocation, thread start-up); torch trains one
+    seed for one epoch in each mode (thread pools, allocator, kernel selection).
+
+    Each round runs the whole S-seed ``jit(vmap(train))`` and torch.func programs
+    once, and the two Python loops over their share (S / rounds) of the seeds,
+    timing every seed. The order of the four rotates from round to round.
+
+    Estimates: a vmapped method's time is the median of its ``rounds`` runs; a
+    loop's is S times the median seed. Every sample is kept in the JSON.
+    """
+    import jax
+
+    import torch_reference as tr
+    from attnjax.train import Hyper, make_train
+
+    S = int(keys.shape[0])
+    out = {name: {"samples_s": []} for name in METHODS}
+
+    program = jax.jit(jax.vmap(make_train(config), in_axes=(0, 0, None)))
+    vmapped, t = timed(lambda: program.lower(keys, hparams, data).compile())
+    out["attnjax_vmap"]["compile_s"] = t
+    vmap_result, t = timed(lambda: jax.device_get(vmapped(keys, hparams, data)))
+    out["attnjax_vmap"]["first_run_s"] = t
+
+    one = Hyper(*(x[0] for x in hparams))
+    single, t = timed(lambda: jax.jit(make_train(config)).lower(keys[0], one, data).compile())
+    out["attnjax_loop"]["compile_s"] = t
+    _, t = timed(lambda: jax.device_get(single(keys[0], one, data)))
+    out["attnjax_loop"]["first_run_s"] = t
+
+    tr.train_loop(dataclasses.replace(tconfig, epochs=1), tdata, [10_000], lr, loader=loader)
+    tr.train_vmap(dataclasses.replace(tconfig, epochs=1), tdata, list(range(S)), lr)
+
+    loop_results: list = [None] * S
+    torch_parts, torch_vmap_result = [], None
+    loads = []
+
+    def attnjax_vmap(block):
+        nonlocal vmap_result
+        vmap_result, t = timed(lambda: jax.device_get(vmapped(keys, hparams, data)))
+        out["attnjax_vmap"]["samples_s"].append(t)
+
+    def attnjax_loop(block):
+        gc.collect()
+        for s in block:
+            hp = Hyper(*(x[s] for x in hparams))
+            t0 = time.perf_counter()
+            loop_results[s] = jax.device_get(single(keys[s], hp, data))
+            out["attnjax_loop"]["samples_s"].append(time.perf_counter() - t0)
+
+    def torch_loop(block):
+        gc.collect()
+        res = tr.train_loop(tconfig, tdata, [int(s) for s in block], lr, loader=loader)
+        out["torch_loop"]["samples_s"].extend(float(x) for x in res.seconds)
+        torch_parts.append(res)
+
+    def torch_vmap(block):
+        nonlocal torch_vmap_result
+        torch_vmap_result, t = timed(tr.train_vmap, tconfig, tdata, list(range(S)), lr)
+        out["torch_vmap"]["samples_s"].append(t)
+
+    steps = {"attnjax_vmap": attnjax_vmap, "attnjax_loop": attnjax_loop,
+             "torch_loop": torch_loop, "torch_vmap": torch_vmap}
+    blocks = np.array_split(np.arange(S), rounds)
+    for r, block in enumerate(blocks):
+        order = METHODS[r % 4:] + METHODS[: r % 4]
+        loads.append(os.getloadavg()[0])
+        log(f"  round {r + 1}/{rounds}: " + ", ".join(order) + f" (load {loads[-1]:.1f})")
+        for name in order:
+            steps[name](block)
+    loads.append(os.getloadavg()[0])
+
+    for name in ("attnjax_vmap", "torch_vmap"):
+        out[name]["run_s"] = float(np.median(out[name]["samples_s"]))
+    for name in ("attnjax_loop", "torch_loop"):
+        samples = out[name]["samples_s"]
+        out[name]["run_s"] = S * float(np.median(samples))
+        out[name]["sum_s"] = float(np.sum(samples))
+    out["attnjax_vmap"]["with_compile_s"] = (out["attnjax_vmap"]["compile_s"]
+                                             + out["attnjax_vmap"]["first_run_s"])
+    out["attnjax_loop"]["with_compile_s"] = (out["attnjax_loop"]["compile_s"]
+                                             + out["attnjax_loop"]["run_s"])
+    results = {
+        "attnjax_vmap": vmap_result,
+        "attnjax_loop": jax.tree_util.tree_map(lambda *xs: np.stack(xs), *loop_results),
+        "torch_loop": tr.TorchResult(*(np.concatenate(xs) for xs in zip(*torch_parts))),
+        "torch_vmap": torch_vmap_result,
+    }
+    return {"times": out, "results": results, "load_avg": loads}
+
+
+# ----------------------------------------------------------------------------- one regime
+
+
+def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int) -> dict:
+    import jax
+    import torch
+
+    import torch_reference as tr
+    from attnjax.train import Hyper, TrainConfig
+
+    data, info = load_data(regime)
+    config = TrainConfig.for_data(
+        info, loss=regime.loss, model=regime.model, hidden=regime.hidden, epochs=regime.epochs,
+        batch_size=regime.batch_size,
+    )
+    tconfig = tr.TorchConfig(
+        loss=regime.loss, num_classes=info.num_classes, m=info.m,
+        segment_shape=tuple(info.segment_shape), model=regime.model, hidden=regime.hidden,
+        epochs=regime.epochs, batch_size=regime.batch_size, momentum=config.momentum,
+        eval_batch_size=config.eval_batch_size,
+    )
+    tdata = tr.to_torch_data(np.asarray(data.pool), data.train, data.test,
+                             channels_first=regime.model == "cnn")
+    data = jax.device_put(data)  # on the device before the clock starts, like torch's tensors
+    S = regime.seeds
+    keys = jax.random.split(jax.random.key(0), S)
+    hparams = Hyper.tile(S, regime.learning_rate)
+    seed_steps = S * regime.steps
+    log(f"\n== {regime.name}: {info.name}, {regime.model} models, {regime.loss} attention, "
+        f"K={info.num_classes}, m={info.m}, segment {tuple(info.segment_shape)}, "
+        f"{regime.n_train}/{regime.n_test} train/test mosaics, batch {regime.batch_size}, "
+        f"{regime.epochs} epochs ({regime.steps} steps), lr {regime.learning_rate}, S={S} seeds")
+
+    raced = run_methods(config, tconfig, data, tdata, keys, hparams, regime.learning_rate,
+                        loader=loader, rounds=rounds)
+    runs = raced["times"]
+
+    # Final accuracy (the paradigm's own rule) and loss per seed, for the fairness check.
+    rule = config.rule
+    finals = {}
+    for name, res in raced["results"].items():
+        if name.startswith("attnjax"):
+            acc = np.asarray(res.history.test.accuracy)[:, -1, rule]
+            train_acc = np.asarray(res.history.train.accuracy)[:, -1, rule]
+            loss = np.asarray(res.history.loss)[:, -1]
+        else:
+            acc, train_acc, loss = res.test[:, -1, rule], res.train[:, -1, rule], res.loss[:, -1]
+        finals[name] = {"test_accuracy": summary(acc), "train_accuracy": summary(train_acc),
+                        "final_loss": summary(loss)}
+    ref = finals["attnjax_vmap"]
+    for name, f in finals.items():
+        f["agrees_with_attnjax_vmap"] = bool(
+            agrees(f["test_accuracy"], ref["test_accuracy"], slack=1.0)
+            and agrees(f["final_loss"], ref["final_loss"], slack=1e-3)
+        )
+
+    a = runs["attnjax_vmap"]
+    out: dict[str, Any] = {
+        "regime": dataclasses.asdict(regime),
+        "data": {"name": info.name, "num_classes": info.num_classes, "m": info.m,
+                 "segment_shape": list(info.segment_shape)},
+        "torch_loader": loader,
+        "eval": "every epoch, all three rules, whole train and test splits, on both sides",
+        "seed_steps": seed_steps,
+        "times_s": {k: {kk: vv for kk, vv in v.items() if kk.endswith("_s")} for k, v in runs.items()},
+        "load_avg_per_round": raced["load_avg"],
+        "seed_steps_per_s": {
+            "attnjax_vmap": seed_steps / a["run_s"],
+            "attnjax_vmap_with_compile": seed_steps / a["with_compile_s"],
+            "attnjax_loop": seed_steps / runs["attnjax_loop"]["run_s"],
+            "torch_loop": seed_steps / runs["torch_loop"]["run_s"],
+            "torch_vmap": seed_steps / runs["torch_vmap"]["run_s"],
+        },
+        "speedup_vs_torch_loop": runs["torch_loop"]["run_s"] / a["run_s"],
+        "speedup_vs_torch_loop_with_compile": runs["torch_loop"]["run_s"] / a["with_compile_s"],
+        "speedup_vs_torch_vmap": runs["torch_vmap"]["run_s"] / a["run_s"],
+        "speedup_vs_torch_vmap_with_compile": runs["torch_vmap"]["run_s"] / a["with_compile_s"],
+        "speedup_vs_attnjax_loop": runs["attnjax_loop"]["run_s"] / a["run_s"],
+        "accuracy": finals,
+    }
+
+    if regime.name == "compute":
+        flops = count_flops(config, data, S)
+        per_seed_epoch = (regime.steps_per_epoch * flops["step_flops_per_seed"]
+                          + flops["eval_flops_per_seed_epoch"])
+        total = S * regime.epochs * per_seed_epoch
+        train_only = S * regime.steps * flops["step_flops_per_seed"]
+        flops.update({
+            "total_flops": total,
+            "train_step_flops_total": train_only,
+            "mlp_matmul_flops_per_step_by_hand": mlp_matmul_flops(
+                regime, int(np.prod(info.segment_shape)), info.num_classes)["step"]
+            if regime.model == "mlp" else None,
+        })
+        after = matmul_peak()
+        log(f"large matmul after the race: jax {max(after['jax'].values()) / 1e9:.1f} GFLOP/s, "
+            f"torch {max(after['torch'].values()) / 1e9:.1f} GFLOP/s")
+        out["matmul"] = {"before": matmul, "after": after}
+        achieved = {name: total / run["run_s"] for name, run in runs.items()}
+        # The machine's limit: the best large matmul of either library, before or after.
+        peak = max(matmul["best_flops"], after["best_flops"])
+        flops["achieved_flops_per_s"] = achieved
+        flops["fraction_of_matmul_peak"] = {k: v / peak for k, v in achieved.items()}
+        flops["matmul_peak_flops_per_s"] = peak
+        out["flops"] = flops
+    return out
+
+
+def print_regime(r: dict) -> None:
+    t = r["times_s"]
+    a = t["attnjax_vmap"]
+    log(f"  attnjax vmap : compile {a['compile_s']:.2f} s, first run {a['first_run_s']:.2f} s, "
+        f"run {a['run_s']:.3f} s (with compile {a['with_compile_s']:.2f} s)")
+    d = t["attnjax_loop"]
+    log(f"  attnjax loop : compile {d['compile_s']:.2f} s, {r['regime']['seeds']} calls "
+        f"{d['run_s']:.3f} s (S x median call; raw sum {d['sum_s']:.3f} s)")
+    log(f"  torch loop   : {t['torch_loop']['run_s']:.3f} s (S x median seed; raw sum "
+        f"{t['torch_loop']['sum_s']:.3f} s)")
+    log(f"  torch.func   : {t['torch_vmap']['run_s']:.3f} s")
+    log("  1-min load average at each round: "
+        + ", ".join(f"{x:.1f}" for x in r["load_avg_per_round"]))
+    log("  seed-steps/s : " + ", ".join(f"{k} {v:,.0f}" for k, v in r["seed_steps_per_s"].items()))
+    log(f"  speedup of attnjax vmap (excluding compile / including compile):")
+    log(f"    vs torch loop  {r['speedup_vs_torch_loop']:7.1f}x / "
+        f"{r['speedup_vs_torch_loop_with_compile']:.1f}x")
+    log(f"    vs torch.func  {r['speedup_vs_torch_vmap']:7.1f}x / "
+        f"{r['speedup_vs_torch_vmap_with_compile']:.1f}x")
+    log(f"    vs attnjax loop {r['speedup_vs_attnjax_loop']:6.1f}x")
+    log("  final test accuracy (paradigm's rule) and final epoch loss, mean +- std over seeds:")
+    for name, f in r["accuracy"].items():
+        acc, loss = f["test_accuracy"], f["final_loss"]
+        log(f"    {name:13s} {acc['mean']:6.2f} +- {acc['std']:5.2f} %   loss {loss['mean']:.4f} "
+            f"+- {loss['std']:.4f}   {'agrees' if f['agrees_with_attnjax_vmap'] else 'DIFFERS'}")
+    if "flops" in r:
+        fl = r["flops"]
+        log(f"  FLOPs per training step per seed (XLA cost analysis): "
+            f"{fl['step_flops_per_seed'] / 1e6:.1f} M"
+            + (f" (matmuls by hand: {fl['mlp_matmul_flops_per_step_by_hand'] / 1e6:.1f} M)"
+               if fl.get("mlp_matmul_flops_per_step_by_hand") else ""))
+        log(f"  evaluation FLOPs per seed-epoch: {fl['eval_flops_per_seed_epoch'] / 1e6:.1f} M; "
+            f"total {fl['total_flops'] / 1e9:.1f} GFLOP")
+        log(f"  large-matmul FLOP/s in this run: {fl['matmul_peak_flops_per_s'] / 1e9:.1f} G")
+        for k, v in fl["achieved_flops_per_s"].items():
+            log(f"    {k:13s} {v / 1e9:6.1f} GFLOP/s = {100 * fl['fraction_of_matmul_peak'][k]:5.1f}% "
+                f"of the matmul")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    p.add_argument("--json", type=Path, help="write the results to this JSON file")
+    p.add_argument("--regime", choices=("overhead", "compute", "both"), default="both")
+    p.add_argument("--loss", choices=("soft", "hard", "lvml"), default="soft",
+                   help="attention paradigm for both regimes (default soft)")
+    p.add_argument("--seeds", type=int, help="override S for every regime")
+    p.add_argument("--compute-data", choices=("fashion-mnist", "digits"),
+                   help="data set of the compute-bound regime (default fashion-mnist)")
+    p.add_argument("--compute-model", choices=("mlp", "cnn"),
+                   help="models of the compute-bound regime (default mlp; the CNNs are very "
+                        "slow on XLA:CPU, see benchmarks/README.md)")
+    p.add_argument("--batch-size", type=int, help="override the batch size of every regime")
+    p.add_argument("--epochs", type=int, help="override the epochs of every regime")
+    p.add_argument("--loader", choices=("dataloader", "index"), default="dataloader",
+                   help="torch loop batches: DataLoader (the authors' way) or randperm indexing")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="torch.set_num_threads (default: all cores; XLA uses all cores too)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved timing rounds (each vmapped program runs once per round; "
+                        "the loops share the seeds out over the rounds)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import jax
+
+
+    regimes = QUICK if args.quick else FULL
+    names = ("overhead", "compute") if args.regime == "both" else (args.regime,)
+    start = time.perf_counter()
+    doc: dict[str, Any] = {"quick": args.quick, "machine": machine_info(args.threads),
+                           "regimes": {}}
+    log(f"machine: {doc['machine']}")
+    matmul = None
+    for name in names:
+        regime = dataclasses.replace(regimes[name], loss=args.loss)
+        if args.seeds:
+            regime = dataclasses.replace(regime, seeds=args.seeds)
+        if args.epochs:
+            regime = dataclasses.replace(regime, epochs=args.epochs)
+        if args.batch_size:
+            regime = dataclasses.replace(regime, batch_size=args.batch_size)
+        if name == "compute" and args.compute_data:
+            regime = dataclasses.replace(regime, dataset=args.compute_data)
+        if name == "compute" and args.compute_model:
+            regime = dataclasses.replace(regime, model=args.compute_model)
+        if name == "compute":
+            matmul = matmul_peak()
+            log(f"large matmul before the race: jax {max(matmul['jax'].values()) / 1e9:.1f} "
+                f"GFLOP/s, torch {max(matmul['torch'].values()) / 1e9:.1f} GFLOP/s")
+        result = race(regime, loader=args.loader, matmul=matmul, rounds=args.rounds)
+        doc["regimes"][name] = result
+        print_regime(result)
+    for key in ("speedup_vs_torch_loop", "speedup_vs_torch_vmap", "speedup_vs_torch_loop_with_compile",
+                "speedup_vs_torch_vmap_with_compile"):
+        doc[key] = {name: r[key] for name, r in doc["regimes"].items()}
+    doc["times_s"] = {name: r["times_s"] for name, r in doc["regimes"].items()}
+    if "compute" in doc["regimes"]:
+        doc["fraction_of_matmul_peak"] = doc["regimes"]["compute"]["flops"]["fraction_of_matmul_peak"][
+            "attnjax_vmap"]
+    doc["total_wall_s"] = time.perf_counter() - start
+    log(f"\ntotal wall time {doc['total_wall_s']:.1f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+        log(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
