@@ -134,7 +134,8 @@ def _check_invariants(quick):
             drift = float(jnp.max(jnp.abs(inv - inv[0]) / scale))
             out.append(_check(
                 f"invariant_drift[{kind},m={m},C={C}]", drift, 1e-8,
-                f"max |I(t)-I(0)| / max(1, |G(nu)|) of G(nu)-Psi(mu) along the Dopri8 solve "
+                f"max |I(t)-I(0)| / max(1, |G(nu)|) of G(nu)-Psi(mu) at 63 log-spaced times "
+                f"along the Dopri8 solve "
                 f"to t={T:g} ({int(stats.num_steps)} steps, {int(stats.num_fev)} evaluations); "
                 f"final mu={float(mu[-1]):.6f}, nu={float(nu[-1]):.6f}",
             ))
@@ -272,7 +273,8 @@ def _check_hybrid(ctx, quick):
         f"tau*={opt.switch_time:.4f}, alpha(T)={opt.alpha:.10f}, d nu(T)/d tau={opt.gradient:.2e} "
         f"after {opt.iterations} refinements; error = how much the best of a {len(fine)}-point "
         f"grid (spacing {spacing:.2f}) and the {len(opt.grid_alpha)}-point coarse grid beats it; "
-        f"grid argmax within one spacing: {near}; soft alone {fine_alpha.min():.4f}..",
+        f"grid argmax within one spacing: {near}; hard only (tau=0) {opt.grid_alpha[0]:.7f}, "
+        f"soft only (tau=T) {opt.grid_alpha[-1]:.7f}",
         extra_ok=bool(near),
     ))
     # (2) The derivative: forward and reverse mode against central finite differences.
@@ -372,8 +374,7 @@ def _all_checks(ctx, quick, progress):
 def run_checks(*, quick: bool = False) -> list[Check]:
     """Run every numerical check.
 
-    Call it with ``jax_enable_x64`` on (:func:`run_verify` does that); the tolerances
-    assume float64.
+    Runs inside ``jax.enable_x64(True)``: the tolerances assume float64.
 
     Arguments:
         quick: fewer points and no m=100, C=1000 solves and no reverse-mode derivative.
@@ -381,7 +382,8 @@ def run_checks(*, quick: bool = False) -> list[Check]:
     Returns:
         The list of :class:`Check` results.
     """
-    return _all_checks(_Context(), quick, None)
+    with jax.enable_x64(True):
+        return _all_checks(_Context(), quick, None)
 
 
 # ----------------------------------------------------------------------------- plots

@@ -17,16 +17,22 @@ Two kinds of padding keep one compiled program:
 Padding rows repeat the last real seed's key and hyper-parameters (so they train
 an ordinary, finite run) and are stripped from the result.
 
-Results do not depend on the number of devices or the chunk size: a seed's run
-is the same function of its key and hyper-parameters whatever else is in the
-batch (see ``tests/test_parallel.py`` for what "the same" means in floating point).
+A seed's run is the same function of its key and hyper-parameters whatever else
+is in the batch, so results do not depend on the chunk size, and depend on the
+device count only in the last bits: with more than one device XLA compiles an
+SPMD-partitioned module (``num_partitions > 1``), whose optimisation passes treat a
+few floating-point operations differently from the one-device module (for
+instance a division kept where the one-device program multiplies by a
+reciprocal), so parameters can differ by an ulp or two. ``tests/test_parallel.py``
+checks chunking on one device bitwise and several devices to 1e-6.
 
 Multi-host: under ``jax.distributed.initialize()``, ``jax.devices()`` lists every
 process's devices, so the default mesh spans all hosts. Every process must call
 :func:`run_seeds` with the same arguments (the same keys, hyper-parameters and
-data); each builds only the shards its own devices hold, computes its own seeds,
-and the results are all-gathered so that every process returns the full
-:class:`~attnjax.train.TrainResult`. See ``benchmarks/README.md``.
+data) and use every device (the default); each process places only the shards its
+own devices hold, its devices train their seeds, and the results are all-gathered
+so that every process returns the full :class:`~attnjax.train.TrainResult`. See
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -178,6 +184,11 @@ def run_seeds(
         ConfigError: more devices requested than exist, a count below 1, no seeds,
             a non-positive chunk size, or hyper-parameters whose seed axis is not S.
     """
+    if jax.process_count() > 1 and devices is not None and devices != len(jax.devices()):
+        raise ConfigError(
+            f"with {jax.process_count()} processes, run_seeds uses every device of every host "
+            f"({len(jax.devices())}); got devices={devices}"
+        )
     mesh = seed_mesh(devices)
     n_dev = mesh.devices.size
     n_seeds = _seed_count(keys)

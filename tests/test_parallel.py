@@ -1,0 +1,232 @@
+"""Seeds sharded over devices and run in chunks give the one-device results.
+
+The multi-device checks run in a subprocess, because
+``XLA_FLAGS=--xla_force_host_platform_device_count=4`` only takes effect before JAX
+initialises its CPU backend (this test process already has one device).
+
+What "the same" means:
+
+* chunking and padding on one device: bitwise identical to one ``jit(vmap(train))``
+  call over all seeds (a seed's computation does not depend on what else is in the
+  batch, and the one-device program is the same module at every batch size);
+* several devices: equal to 1e-6 (absolute and relative), not bitwise. With more
+  than one device XLA compiles the program as an SPMD-partitioned module
+  (``num_partitions > 1``), and its pass pipeline rewrites a few floating-point
+  operations differently (a division kept where the one-device module multiplies by
+  a reciprocal), which moves some parameters by an ulp or two (about 6e-8 here).
+  The metrics, which are counts, come out identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from attnjax.data import load_orthogonal
+from attnjax.errors import ConfigError
+from attnjax.parallel import PeakMemory, peak_memory, run_seeds, seed_mesh
+from attnjax.train import Hyper, TrainConfig, make_train
+
+# A tiny problem, shared by this process and the subprocesses.
+SETUP = textwrap.dedent(
+    """
+    import jax, numpy as np
+    from attnjax.data import load_orthogonal
+    from attnjax.train import Hyper, TrainConfig, make_train
+
+    data, info = load_orthogonal(num_classes=4, m=3, n_train=16, n_test=8, noise=0.1,
+                                 random_position=True, seed=2)
+    config = TrainConfig.for_data(info, loss="soft", model="mlp", hidden=8, epochs=3,
+                                  batch_size=4)
+    train = make_train(config)
+
+    def inputs(S):
+        # The first S of 8 seeds, each with its own learning rate (a grid).
+        keys = jax.random.split(jax.random.key(7), 8)[:S]
+        return keys, Hyper.tile(S, np.linspace(0.05, 0.4, 8)[:S])
+
+    def reference(S):
+        # One jit(vmap(train)) call over all 8 seeds on one device, cut to the first S.
+        keys, hp = inputs(8)
+        out = jax.device_get(jax.jit(jax.vmap(train, in_axes=(0, 0, None)))(keys, hp, data))
+        return jax.tree_util.tree_map(lambda x: x[:S], out)
+
+    def compare(a, b):
+        leaves_a, leaves_b = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+        assert len(leaves_a) == len(leaves_b)
+        bitwise = all(np.array_equal(x, y) for x, y in zip(leaves_a, leaves_b))
+        shapes = all(np.shape(x) == np.shape(y) for x, y in zip(leaves_a, leaves_b))
+        diff = max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+                   for x, y in zip(leaves_a, leaves_b))
+        return {"bitwise": bitwise, "max_abs_diff": diff, "shapes": shapes}
+    """
+)
+
+MULTI_DEVICE = SETUP + textwrap.dedent(
+    """
+    import json
+    from attnjax.errors import ConfigError
+    from attnjax.parallel import peak_memory, run_seeds
+
+    out = {"devices": len(jax.devices())}
+    cases = [  # (name, S, devices, chunk_size)
+        ("4 devices", 8, 4, None),
+        ("4 devices, S=6 in chunks of 4", 6, 4, 4),
+        ("4 devices, S=5 padded to 8", 5, 4, None),
+        ("2 devices, chunks of 3 (rounded to 4)", 5, 2, 3),
+        ("1 device, S=6 in chunks of 4", 6, 1, 4),
+    ]
+    full = reference(8)
+    refs = {S: jax.tree_util.tree_map(lambda x: x[:S], full) for S in {c[1] for c in cases}}
+    for name, S, devices, chunk in cases:
+        keys, hp = inputs(S)
+        result = run_seeds(train, keys, hp, data, devices=devices, chunk_size=chunk)
+        out[name] = compare(refs[S], result) | {"devices_used": devices, "seeds": S}
+        out[name]["leading"] = int(result.history.loss.shape[0])
+    try:
+        run_seeds(train, *inputs(2), data, devices=5)
+        out["too_many"] = "no error"
+    except ConfigError as e:
+        out["too_many"] = str(e)
+    out["peak_memory"] = list(peak_memory())
+    print("RESULT " + json.dumps(out))
+    """
+)
+
+MULTI_HOST = SETUP + textwrap.dedent(
+    """
+    import json, sys
+    from attnjax.parallel import run_seeds
+
+    pid, port = int(sys.argv[1]), int(sys.argv[2])
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2,
+                               process_id=pid)
+    S = 5
+    keys, hp = inputs(S)
+    result = run_seeds(train, keys, hp, data, chunk_size=4)  # 4 global devices, 2 per host
+    ref = reference(S)
+    print("RESULT " + json.dumps(compare(ref, result) | {
+        "process": pid, "processes": jax.process_count(), "global_devices": len(jax.devices()),
+        "local_devices": len(jax.local_devices())}))
+    """
+)
+
+
+def _env(devices: int) -> dict:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def _result(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, stdout
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_four_devices_and_chunks_match_one_device():
+    proc = subprocess.run([sys.executable, "-c", MULTI_DEVICE], env=_env(4), capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = _result(proc.stdout)
+    assert out["devices"] == 4
+    for name, case in out.items():
+        if not isinstance(case, dict):
+            continue
+        assert case["shapes"], name
+        assert case["leading"] == case["seeds"], name  # padding stripped
+        if case["devices_used"] == 1:
+            assert case["bitwise"], (name, case)
+        else:
+            assert case["max_abs_diff"] <= 1e-6, (name, case)
+    assert "5 devices requested but only 4" in out["too_many"]
+    assert out["peak_memory"][0] > 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_share_the_seeds():
+    """Two processes with two CPU devices each: a 4-device global mesh (jax.distributed)."""
+    port = _free_port()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", MULTI_HOST, str(pid), str(port)], env=_env(2),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for pid in (0, 1)
+    ]
+    outs = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=240)
+            if proc.returncode != 0 and "gloo" in stderr.lower() and "not" in stderr.lower():
+                pytest.skip("this jaxlib has no gloo CPU collectives")
+            assert proc.returncode == 0, stderr[-4000:]
+            outs.append(_result(stdout))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for out in outs:
+        assert out["processes"] == 2 and out["global_devices"] == 4 and out["local_devices"] == 2
+        assert out["shapes"]
+        assert out["max_abs_diff"] <= 1e-6, out
+
+
+# ----------------------------------------------------------------------------- in process
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    data, info = load_orthogonal(num_classes=4, m=3, n_train=16, n_test=8, noise=0.1,
+                                 random_position=True, seed=2)
+    config = TrainConfig.for_data(info, loss="soft", model="linear", epochs=2, batch_size=4)
+    return make_train(config), data
+
+
+def test_one_device_matches_jit_vmap_bitwise(tiny):
+    train, data = tiny
+    S = 3
+    keys = jax.random.split(jax.random.key(1), S)
+    hp = Hyper.tile(S, 0.3)
+    ref = jax.device_get(jax.jit(jax.vmap(train, in_axes=(0, 0, None)))(keys, hp, data))
+    for chunk in (None, 2):
+        out = run_seeds(train, keys, hp, data, chunk_size=chunk)
+        for a, b in zip(jax.tree_util.tree_leaves(ref), jax.tree_util.tree_leaves(out)):
+            assert isinstance(b, np.ndarray)
+            np.testing.assert_array_equal(a, b)
+
+
+def test_errors(tiny):
+    train, data = tiny
+    keys = jax.random.split(jax.random.key(1), 2)
+    n = len(jax.devices())
+    with pytest.raises(ConfigError, match=f"{n + 1} devices requested but only {n}"):
+        run_seeds(train, keys, Hyper.tile(2, 0.1), data, devices=n + 1)
+    with pytest.raises(ConfigError, match="positive"):
+        run_seeds(train, keys, Hyper.tile(2, 0.1), data, devices=0)
+    with pytest.raises(ConfigError, match="chunk_size"):
+        run_seeds(train, keys, Hyper.tile(2, 0.1), data, chunk_size=0)
+    with pytest.raises(ConfigError, match="leading seed axis"):
+        run_seeds(train, keys, Hyper.tile(3, 0.1), data)
+    with pytest.raises(ConfigError):
+        seed_mesh(n + 1)
+
+
+def test_peak_memory():
+    peak = peak_memory()
+    assert isinstance(peak, PeakMemory)
+    assert peak.bytes > 0 and peak.source in ("device", "rss")
+    assert "MiB" in str(peak)
