@@ -61,7 +61,9 @@ def check_size(name: str, value, *, minimum: int = 2) -> int:
 
 def float_dtype(*xs):
     """The floating dtype to compute in: float64 under ``jax_enable_x64`` for Python scalars,
-    otherwise the promotion of the inputs with the default float type."""
+    otherwise the promotion of the inputs with the default float type. Lists and tuples
+    of numbers count as arrays."""
+    xs = [jnp.asarray(x) if isinstance(x, (list, tuple)) else x for x in xs]
     return jnp.result_type(*xs, float)
 
 

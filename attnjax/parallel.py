@@ -216,7 +216,11 @@ def run_seeds(
     seed_sharding = NamedSharding(mesh, PartitionSpec(SEED_AXIS))
     replicated = NamedSharding(mesh, PartitionSpec())
     data = jax.tree_util.tree_map(lambda x: _global_array(x, replicated), data)
-    pieces = []
+    pieces, pending = [], None
+
+    def fetch(out, real):
+        return jax.tree_util.tree_map(lambda x: x[:real], _to_host(out))
+
     for c in range(n_chunks):
         # Rows of this chunk; past the end, repeat the last real seed (padding).
         rows = np.minimum(np.arange(c * chunk, (c + 1) * chunk), n_seeds - 1)
@@ -224,9 +228,11 @@ def run_seeds(
         chunk_hparams = jax.tree_util.tree_map(
             lambda x: _global_array(x[rows], seed_sharding), hparams
         )
-        out = program(chunk_keys, chunk_hparams, data)
-        real = min(chunk, n_seeds - c * chunk)
-        pieces.append(jax.tree_util.tree_map(lambda x: x[:real], _to_host(out)))
+        out = program(chunk_keys, chunk_hparams, data)  # dispatched asynchronously
+        if pending is not None:  # copy the previous chunk out while this one runs
+            pieces.append(fetch(*pending))
+        pending = (out, min(chunk, n_seeds - c * chunk))
+    pieces.append(fetch(*pending))
     if len(pieces) == 1:
         return pieces[0]
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *pieces)

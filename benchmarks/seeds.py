@@ -372,7 +372,8 @@ def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
 # ----------------------------------------------------------------------------- one regime
 
 
-def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int) -> dict:
+def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
+         matmul_sizes: dict) -> dict:
     import jax
     import torch
 
@@ -463,7 +464,7 @@ def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int) -> di
                 regime, int(np.prod(info.segment_shape)), info.num_classes)["step"]
             if regime.model == "mlp" else None,
         })
-        after = matmul_peak()
+        after = matmul_peak(**matmul_sizes)
         log(f"large matmul after the race: jax {max(after['jax'].values()) / 1e9:.1f} GFLOP/s, "
             f"torch {max(after['torch'].values()) / 1e9:.1f} GFLOP/s")
         out["matmul"] = {"before": matmul, "after": after}
@@ -516,6 +517,21 @@ def print_regime(r: dict) -> None:
                 f"of the matmul")
 
 
+def targets(doc: dict) -> dict:
+    """The issue's targets against this run's measurements (excluding compile time)."""
+    out = {}
+    r = doc["regimes"]
+    if "overhead" in r:
+        out["overhead: speedup vs torch loop"] = (30.0, r["overhead"]["speedup_vs_torch_loop"])
+    if "compute" in r:
+        c = r["compute"]
+        out["compute: speedup vs torch loop"] = (2.0, c["speedup_vs_torch_loop"])
+        out["compute: speedup vs torch.func"] = (1.5, c["speedup_vs_torch_vmap"])
+        out["compute: fraction of matmul FLOP/s"] = (
+            0.6, c["flops"]["fraction_of_matmul_peak"]["attnjax_vmap"])
+    return {k: {"target": t, "measured": m, "met": bool(m >= t)} for k, (t, m) in out.items()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, under a minute")
@@ -535,9 +551,9 @@ def main(argv=None) -> int:
                    help="torch loop batches: DataLoader (the authors' way) or randperm indexing")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch.set_num_threads (default: all cores; XLA uses all cores too)")
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--rounds", type=int, default=None,
                    help="interleaved timing rounds (each vmapped program runs once per round; "
-                        "the loops share the seeds out over the rounds)")
+                        "the loops share the seeds out over the rounds); default 3, quick 2")
     args = p.parse_args(argv)
 
     import torch
@@ -547,6 +563,9 @@ def main(argv=None) -> int:
 
 
     regimes = QUICK if args.quick else FULL
+    rounds = args.rounds or (2 if args.quick else 3)
+    matmul_sizes = ({"sizes": (1024, 2048), "repeats": 2} if args.quick
+                    else {"sizes": (1024, 2048, 3072), "repeats": 3})
     names = ("overhead", "compute") if args.regime == "both" else (args.regime,)
     start = time.perf_counter()
     doc: dict[str, Any] = {"quick": args.quick, "machine": machine_info(args.threads),
@@ -566,10 +585,11 @@ def main(argv=None) -> int:
         if name == "compute" and args.compute_model:
             regime = dataclasses.replace(regime, model=args.compute_model)
         if name == "compute":
-            matmul = matmul_peak()
+            matmul = matmul_peak(**matmul_sizes)
             log(f"large matmul before the race: jax {max(matmul['jax'].values()) / 1e9:.1f} "
                 f"GFLOP/s, torch {max(matmul['torch'].values()) / 1e9:.1f} GFLOP/s")
-        result = race(regime, loader=args.loader, matmul=matmul, rounds=args.rounds)
+        result = race(regime, loader=args.loader, matmul=matmul, rounds=rounds,
+                      matmul_sizes=matmul_sizes)
         doc["regimes"][name] = result
         print_regime(result)
     for key in ("speedup_vs_torch_loop", "speedup_vs_torch_vmap", "speedup_vs_torch_loop_with_compile",
@@ -579,6 +599,11 @@ def main(argv=None) -> int:
     if "compute" in doc["regimes"]:
         doc["fraction_of_matmul_peak"] = doc["regimes"]["compute"]["flops"]["fraction_of_matmul_peak"][
             "attnjax_vmap"]
+    doc["targets"] = targets(doc)
+    log("\ntargets:")
+    for name, t in doc["targets"].items():
+        log(f"  {name:45s} target {t['target']:>6}  measured {t['measured']:8.2f}  "
+            f"{'met' if t['met'] else 'MISSED'}")
     doc["total_wall_s"] = time.perf_counter() - start
     log(f"\ntotal wall time {doc['total_wall_s']:.1f} s")
     if args.json:

@@ -144,3 +144,12 @@ def test_argument_errors():
         analytic.solve_flow("soft", ts, m=0, C=20)
     with pytest.raises(ValueError, match="solver"):
         analytic.solve_flow("soft", ts, m=20, C=20, solver="euler")
+
+
+def test_times_given_as_a_python_list():
+    """The README's example: a list of times works like an array."""
+    from analytic import solve_flow
+
+    mu_list, nu_list = solve_flow("soft", [500.0, 3000.0], m=20, C=20)
+    mu_arr, nu_arr = solve_flow("soft", np.array([500.0, 3000.0]), m=20, C=20)
+    np.testing.assert_array_equal(np.asarray(nu_list), np.asarray(nu_arr))
