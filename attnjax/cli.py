@@ -91,6 +91,10 @@ def _add_train_options(p: argparse.ArgumentParser, *, losses: str = "soft,hard,l
                    help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal)")
     g.add_argument("--hidden", type=_positive_int, default=64, help="MLP hidden width (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="base seed for data and training (default: %(default)s)")
+    g.add_argument("--devices", type=_positive_int, default=None,
+                   help="shard the seeds over this many devices (default: one program on the default device)")
+    g.add_argument("--chunk-size", type=_positive_int, default=None,
+                   help="train the seeds in chunks of this many, when all at once do not fit in memory")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -212,7 +216,8 @@ def _train_paradigms(args, experiment, **kwargs):
     try:
         runs = experiment(
             data, info, losses=args.losses, seeds=args.seeds, learning_rate=args.lr, seed=args.seed,
-            progress=progress, **kwargs, **_train_options(args),
+            progress=progress, devices=args.devices, chunk_size=args.chunk_size,
+            **kwargs, **_train_options(args),
         )
     finally:
         progress.close()

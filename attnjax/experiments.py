@@ -82,6 +82,8 @@ def train_seeds(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     key_index: Sequence[int] | None = None,
+    devices: int | None = None,
+    chunk_size: int | None = None,
 ) -> SeedRuns:
     """Train ``seeds`` runs of one configuration with one ``jit(vmap(train))`` call.
 
@@ -95,6 +97,11 @@ def train_seeds(
         progress: called with each finished epoch index.
         key_index: optional ``[S]`` seed number of each run (runs sharing a
             number share a key: e.g. the same seed at several alphas).
+        devices: shard the runs over this many devices (see
+            :func:`attnjax.parallel.run_seeds`); default: one program on the
+            default device.
+        chunk_size: run the seeds in chunks of this many (one compiled program
+            reused), for S seeds that do not fit in memory at once.
 
     Returns:
         :class:`SeedRuns`.
@@ -112,10 +119,17 @@ def train_seeds(
     keys = jax.random.split(jax.random.key(seed), seeds)
     if key_index is not None:
         keys = keys[np.asarray(key_index)]
-    run = _compiled_seeds(config, progress)
+    hparams = Hyper.tile(seeds, lr, alphas)
     start = time.perf_counter()
-    result: TrainResult = run(keys, Hyper.tile(seeds, lr, alphas), data)
-    result = jax.device_get(result)
+    if devices is None and chunk_size is None:
+        result: TrainResult = jax.device_get(_compiled_seeds(config, progress)(keys, hparams, data))
+    else:
+        from .parallel import run_seeds
+
+        result = run_seeds(
+            make_train(config, progress=progress), keys, hparams, data,
+            devices=devices, chunk_size=chunk_size,
+        )
     seconds = time.perf_counter() - start
     check_finite(config, np.asarray(result.history.loss))
     if config.fixed_focus:
@@ -149,6 +163,8 @@ def compare(
     learning_rate: float = 0.05,
     seed: int = 0,
     progress: ProgressFactory | None = None,
+    devices: int | None = None,
+    chunk_size: int | None = None,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """Train each paradigm on the same data for the same seeds.
@@ -160,17 +176,20 @@ def compare(
         learning_rate: SGD step size.
         seed: base seed (same keys for every paradigm).
         progress: ``progress(loss_name, epochs)`` returns an epoch callback.
+        devices, chunk_size: as for :func:`train_seeds`.
         **train_options: other :class:`TrainConfig` fields (epochs, batch_size, ...).
 
     Returns:
         ``{loss: SeedRuns}`` in the order given.
     """
     configs = paradigm_configs(data, info, losses, **train_options)
+    parallel_options = dict(devices=devices, chunk_size=chunk_size)
     runs = {}
     for name, config in configs.items():
         callback = progress(name, config.epochs) if progress else None
         runs[name] = train_seeds(
-            config, data, seeds=seeds, learning_rate=learning_rate, seed=seed, progress=callback
+            config, data, seeds=seeds, learning_rate=learning_rate, seed=seed, progress=callback,
+            **parallel_options,
         )
     return runs
 
@@ -303,6 +322,8 @@ def fixed_focus(
     learning_rate: float = 0.05,
     seed: int = 0,
     progress: ProgressFactory | None = None,
+    devices: int | None = None,
+    chunk_size: int | None = None,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """The fixed-focus experiment: freeze the attention, train only the classifier.
@@ -315,7 +336,8 @@ def fixed_focus(
         alphas: foreground attention values in (0, 1].
         losses: paradigms.
         seeds: runs per alpha.
-        learning_rate, seed, progress, **train_options: as for :func:`compare`.
+        learning_rate, seed, progress, devices, chunk_size, **train_options: as
+            for :func:`compare`.
 
     Returns:
         ``{loss: SeedRuns}`` with ``len(alphas) * seeds`` runs each; the history's
@@ -325,6 +347,7 @@ def fixed_focus(
     if alphas.size == 0 or np.any(alphas <= 0) or np.any(alphas > 1):
         raise ConfigError(f"alphas must be in (0, 1], got {alphas.tolist()}")
     configs = paradigm_configs(data, info, losses, fixed_focus=True, **train_options)
+    parallel_options = dict(devices=devices, chunk_size=chunk_size)
     runs = {}
     for name, config in configs.items():
         callback = progress(name, config.epochs) if progress else None
@@ -332,6 +355,6 @@ def fixed_focus(
         runs[name] = train_seeds(
             config, data, seeds=len(alphas) * seeds, learning_rate=learning_rate,
             alpha=np.repeat(alphas, seeds), seed=seed, progress=callback,
-            key_index=keys_per_alpha,
+            key_index=keys_per_alpha, **parallel_options,
         )
     return runs

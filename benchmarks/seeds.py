@@ -273,6 +273,35 @@ def mlp_matmul_flops(regime: Regime, segment_dim: int, num_classes: int) -> dict
 METHODS = ("attnjax_vmap", "attnjax_loop", "torch_loop", "torch_vmap")
 
 
+class ForeignLoad:
+    """How much CPU other processes used while we measured (Linux ``/proc/stat``).
+
+    ``foreign = (busy CPU time of the whole machine) - (this process's CPU time)``,
+    as a fraction of the machine's capacity (wall time x cores). Near 0: we had the
+    machine to ourselves; 0.5 on 2 cores: another process kept one core busy.
+    """
+
+    def __init__(self):
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.cores = os.cpu_count() or 1
+
+    def snapshot(self):
+        try:
+            with open("/proc/stat") as f:
+                values = [int(v) for v in f.readline().split()[1:9]]
+        except OSError:
+            return None
+        busy = (sum(values) - values[3] - values[4]) / self.tick  # minus idle and iowait
+        mine = os.times()
+        return busy, mine.user + mine.system, time.perf_counter()
+
+    def fraction(self, before, after) -> float | None:
+        if before is None or after is None:
+            return None
+        busy, mine, wall = (a - b for a, b in zip(after, before))
+        return max(0.0, (busy - mine) / max(wall * self.cores, 1e-9))
+
+
 def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
                 rounds: int) -> dict:
     """Time the four methods in interleaved rounds, so that bursts of load hit them all.
@@ -342,13 +371,22 @@ def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
     steps = {"attnjax_vmap": attnjax_vmap, "attnjax_loop": attnjax_loop,
              "torch_loop": torch_loop, "torch_vmap": torch_vmap}
     blocks = np.array_split(np.arange(S), rounds)
+    foreign = ForeignLoad()
+    foreign_samples = {name: [] for name in METHODS}
     for r, block in enumerate(blocks):
         order = METHODS[r % 4:] + METHODS[: r % 4]
         loads.append(os.getloadavg()[0])
         log(f"  round {r + 1}/{rounds}: " + ", ".join(order) + f" (load {loads[-1]:.1f})")
         for name in order:
+            before = foreign.snapshot()
             steps[name](block)
+            share = foreign.fraction(before, foreign.snapshot())
+            if share is not None:
+                foreign_samples[name].append(share)
     loads.append(os.getloadavg()[0])
+    for name in METHODS:
+        values = foreign_samples[name]
+        out[name]["foreign_cpu_share"] = float(np.mean(values)) if values else None
 
     for name in ("attnjax_vmap", "torch_vmap"):
         out[name]["run_s"] = float(np.median(out[name]["samples_s"]))
@@ -434,7 +472,9 @@ def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
         "torch_loader": loader,
         "eval": "every epoch, all three rules, whole train and test splits, on both sides",
         "seed_steps": seed_steps,
-        "times_s": {k: {kk: vv for kk, vv in v.items() if kk.endswith("_s")} for k, v in runs.items()},
+        "times_s": {k: {kk: vv for kk, vv in v.items()
+                        if kk.endswith("_s") or kk == "foreign_cpu_share"}
+                    for k, v in runs.items()},
         "load_avg_per_round": raced["load_avg"],
         "seed_steps_per_s": {
             "attnjax_vmap": seed_steps / a["run_s"],
@@ -491,6 +531,10 @@ def print_regime(r: dict) -> None:
     log(f"  torch.func   : {t['torch_vmap']['run_s']:.3f} s")
     log("  1-min load average at each round: "
         + ", ".join(f"{x:.1f}" for x in r["load_avg_per_round"]))
+    shares = {k: v.get("foreign_cpu_share") for k, v in r["times_s"].items()}
+    if all(v is not None for v in shares.values()):
+        log("  CPU used by other processes while timing (share of all cores): "
+            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items()))
     log("  seed-steps/s : " + ", ".join(f"{k} {v:,.0f}" for k, v in r["seed_steps_per_s"].items()))
     log(f"  speedup of attnjax vmap (excluding compile / including compile):")
     log(f"    vs torch loop  {r['speedup_vs_torch_loop']:7.1f}x / "
