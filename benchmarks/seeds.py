@@ -24,7 +24,7 @@ Two regimes:
 
 Usage::
 
-    python benchmarks/seeds.py                 # both regimes, full sizes (~10 min, 2 cores)
+    python benchmarks/seeds.py                 # both regimes, full sizes (~2.5 min, 2 cores)
     python benchmarks/seeds.py --quick         # under a minute
     python benchmarks/seeds.py --json benchmarks/results/seeds.json
 
@@ -139,8 +139,8 @@ def machine_info(torch_threads: int) -> dict:
 
 def summary(values) -> dict:
     values = np.asarray(values, np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
-            "n": int(values.size)}
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return {"mean": float(values.mean()), "std": std, "n": int(values.size)}
 
 
 def agrees(a: dict, b: dict, *, slack: float) -> bool:
@@ -230,8 +230,9 @@ def count_flops(config, data, seeds: int) -> dict:
     keys = jax.random.split(jax.random.key(0), seeds)
     params = jax.vmap(lambda k: init_params(config, k))(keys)
     hparams = Hyper.tile(seeds, 0.05)
-    opt_state = jax.vmap(lambda p, h: opt(learning_rate=h.learning_rate, momentum=config.momentum).init(p))(
-        params, hparams)
+    opt_state = jax.vmap(
+        lambda p, h: opt(learning_rate=h.learning_rate, momentum=config.momentum).init(p)
+    )(params, hparams)
     rows = jnp.zeros((seeds, config.batch_size), jnp.int32)
 
     def flops(fn, *args):
@@ -239,7 +240,8 @@ def count_flops(config, data, seeds: int) -> dict:
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         return float(cost["flops"])
 
-    step_flops = flops(jax.vmap(step, in_axes=(0, 0, 0, 0, None)), params, opt_state, hparams, rows, data)
+    step_flops = flops(jax.vmap(step, in_axes=(0, 0, 0, 0, None)), params, opt_state, hparams,
+                       rows, data)
     eval_v = jax.vmap(evaluate, in_axes=(0, 0, None, None))
     eval_train = flops(lambda p, h, d: eval_v(p, h, d, d.train), params, hparams, data)
     eval_test = flops(lambda p, h, d: eval_v(p, h, d, d.test), params, hparams, data)
@@ -251,19 +253,30 @@ def count_flops(config, data, seeds: int) -> dict:
 
 
 def mlp_matmul_flops(regime: Regime, segment_dim: int, num_classes: int) -> dict:
-    """Hand count of the matrix-product FLOPs of one soft-attention MLP step, per seed.
+    """Hand count of the matrix-product FLOPs of one MLP training step, per seed.
 
-    Forward: focus on B*m segments (D->H->1), classifier on B pooled segments (D->H->K),
-    the pooling itself (B*m*D). Backward: twice the forward for every layer, except
-    that no gradient flows into the focus network's input.
+    B mosaics of m segments of dimension D, hidden width H, K classes; a product of
+    an [a, b] and a [b, c] matrix counts 2abc. The focus MLP (D->H->1) runs on all
+    B*m segments. Soft attention pools first (2BmD) and classifies the B pooled
+    segments; hard attention and LVML classify all B*m segments. Backward: weight
+    gradients of every layer, input gradients of every hidden layer, and, for soft
+    attention only, the classifier's input gradient and the attention's gradient
+    through the pooling (the segments themselves need no gradient).
     """
     b, m, d, h, k = regime.batch_size, regime.m, segment_dim, regime.hidden, num_classes
     focus_fwd = 2 * b * m * (d * h + h)
-    pool_fwd = 2 * b * m * d
-    classifier_fwd = 2 * b * (d * h + h * k)
-    focus_bwd = 2 * b * m * h + 2 * (b * m * d * h) + 2 * b * m * h  # dW2, dW1, dh
-    forward = focus_fwd + pool_fwd + classifier_fwd
-    backward = focus_bwd + 2 * pool_fwd + 2 * classifier_fwd
+    focus_bwd = 2 * b * m * d * h + 2 * b * m * h + 2 * b * m * h  # dW1, dW2, d(hidden)
+    if regime.loss == "soft":
+        n = b  # classified rows
+        pool_fwd, pool_bwd = 2 * b * m * d, 2 * b * m * d
+        cls_bwd = 2 * n * d * h + 2 * n * d * h + 2 * n * h * k + 2 * n * h * k  # dW1 dx dW2 dh
+    else:
+        n = b * m
+        pool_fwd = pool_bwd = 0
+        cls_bwd = 2 * n * d * h + 2 * n * h * k + 2 * n * h * k  # dW1, dW2, d(hidden)
+    cls_fwd = 2 * n * (d * h + h * k)
+    forward = focus_fwd + pool_fwd + cls_fwd
+    backward = focus_bwd + pool_bwd + cls_bwd
     return {"forward": forward, "backward": backward, "step": forward + backward}
 
 
@@ -283,15 +296,20 @@ class ForeignLoad:
 
     def __init__(self):
         self.tick = os.sysconf("SC_CLK_TCK")
-        self.cores = os.cpu_count() or 1
+        self.cpus = {f"cpu{c}" for c in os.sched_getaffinity(0)}  # only the cores we run on
+        self.cores = len(self.cpus)
 
     def snapshot(self):
+        busy = 0.0
         try:
             with open("/proc/stat") as f:
-                values = [int(v) for v in f.readline().split()[1:9]]
+                for line in f:
+                    name, *fields = line.split()
+                    if name in self.cpus:
+                        values = [int(v) for v in fields[:8]]
+                        busy += (sum(values) - values[3] - values[4]) / self.tick  # not idle
         except OSError:
             return None
-        busy = (sum(values) - values[3] - values[4]) / self.tick  # minus idle and iowait
         mine = os.times()
         return busy, mine.user + mine.system, time.perf_counter()
 
@@ -413,7 +431,6 @@ def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
 def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
          matmul_sizes: dict) -> dict:
     import jax
-    import torch
 
     import torch_reference as tr
     from attnjax.train import Hyper, TrainConfig
@@ -557,8 +574,8 @@ def print_regime(r: dict) -> None:
             f"total {fl['total_flops'] / 1e9:.1f} GFLOP")
         log(f"  large-matmul FLOP/s in this run: {fl['matmul_peak_flops_per_s'] / 1e9:.1f} G")
         for k, v in fl["achieved_flops_per_s"].items():
-            log(f"    {k:13s} {v / 1e9:6.1f} GFLOP/s = {100 * fl['fraction_of_matmul_peak'][k]:5.1f}% "
-                f"of the matmul")
+            share = 100 * fl["fraction_of_matmul_peak"][k]
+            log(f"    {k:13s} {v / 1e9:6.1f} GFLOP/s = {share:5.1f}% of the matmul")
 
 
 def targets(doc: dict) -> dict:
@@ -590,21 +607,31 @@ def main(argv=None) -> int:
                    help="models of the compute-bound regime (default mlp; the CNNs are very "
                         "slow on XLA:CPU, see benchmarks/README.md)")
     p.add_argument("--batch-size", type=int, help="override the batch size of every regime")
+    p.add_argument("--n-train", type=int, help="override the training mosaics of every regime")
+    p.add_argument("--n-test", type=int, help="override the test mosaics of every regime")
     p.add_argument("--epochs", type=int, help="override the epochs of every regime")
     p.add_argument("--loader", choices=("dataloader", "index"), default="dataloader",
                    help="torch loop batches: DataLoader (the authors' way) or randperm indexing")
-    p.add_argument("--threads", type=int, default=os.cpu_count(),
-                   help="torch.set_num_threads (default: all cores; XLA uses all cores too)")
+    p.add_argument("--cores", type=int, default=None,
+                   help="run on this many cores only (CPU affinity, for both JAX and torch); "
+                        "default all")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads (default: the number of cores used; XLA sizes "
+                        "its thread pool from the same affinity)")
     p.add_argument("--rounds", type=int, default=None,
                    help="interleaved timing rounds (each vmapped program runs once per round; "
                         "the loops share the seeds out over the rounds); default 3, quick 2")
     args = p.parse_args(argv)
 
+    available = sorted(os.sched_getaffinity(0))
+    cores = min(args.cores or len(available), len(available))
+    if cores < len(available):  # before torch and JAX start their thread pools
+        os.sched_setaffinity(0, set(available[:cores]))
+    threads = args.threads or cores
+
     import torch
 
-    torch.set_num_threads(args.threads)
-    import jax
-
+    torch.set_num_threads(threads)
 
     regimes = QUICK if args.quick else FULL
     rounds = args.rounds or (2 if args.quick else 3)
@@ -612,8 +639,9 @@ def main(argv=None) -> int:
                     else {"sizes": (1024, 2048, 3072), "repeats": 3})
     names = ("overhead", "compute") if args.regime == "both" else (args.regime,)
     start = time.perf_counter()
-    doc: dict[str, Any] = {"quick": args.quick, "machine": machine_info(args.threads),
+    doc: dict[str, Any] = {"quick": args.quick, "machine": machine_info(threads),
                            "regimes": {}}
+    doc["machine"]["cores_used"] = cores
     log(f"machine: {doc['machine']}")
     matmul = None
     for name in names:
@@ -622,8 +650,9 @@ def main(argv=None) -> int:
             regime = dataclasses.replace(regime, seeds=args.seeds)
         if args.epochs:
             regime = dataclasses.replace(regime, epochs=args.epochs)
-        if args.batch_size:
-            regime = dataclasses.replace(regime, batch_size=args.batch_size)
+        for field in ("batch_size", "n_train", "n_test"):
+            if getattr(args, field):
+                regime = dataclasses.replace(regime, **{field: getattr(args, field)})
         if name == "compute" and args.compute_data:
             regime = dataclasses.replace(regime, dataset=args.compute_data)
         if name == "compute" and args.compute_model:
@@ -636,13 +665,14 @@ def main(argv=None) -> int:
                       matmul_sizes=matmul_sizes)
         doc["regimes"][name] = result
         print_regime(result)
-    for key in ("speedup_vs_torch_loop", "speedup_vs_torch_vmap", "speedup_vs_torch_loop_with_compile",
-                "speedup_vs_torch_vmap_with_compile"):
+    # Top-level summary keys, each a {regime: value} mapping.
+    for key in ("speedup_vs_torch_loop", "speedup_vs_torch_vmap",
+                "speedup_vs_torch_loop_with_compile", "speedup_vs_torch_vmap_with_compile"):
         doc[key] = {name: r[key] for name, r in doc["regimes"].items()}
     doc["times_s"] = {name: r["times_s"] for name, r in doc["regimes"].items()}
     if "compute" in doc["regimes"]:
-        doc["fraction_of_matmul_peak"] = doc["regimes"]["compute"]["flops"]["fraction_of_matmul_peak"][
-            "attnjax_vmap"]
+        fractions = doc["regimes"]["compute"]["flops"]["fraction_of_matmul_peak"]
+        doc["fraction_of_matmul_peak"] = fractions["attnjax_vmap"]
     doc["targets"] = targets(doc)
     log("\ntargets:")
     for name, t in doc["targets"].items():
