@@ -234,12 +234,15 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str, plot) 
     print(table)
     print(note)
     report_path = args.out / json_name
+    from .parallel import peak_memory
     from .report import write_json_atomic
 
+    memory = peak_memory()
+    doc["peak_memory"] = {"bytes": memory.bytes, "source": memory.source}
     write_json_atomic(report_path, doc)
     plots = plot()
     plots = plots if isinstance(plots, list) else [plots]
-    print(f"\ntime (compile + train, all runs): {_timings(runs)}")
+    print(f"\ntime (compile + train, all runs): {_timings(runs)}; peak memory: {memory}")
     print(f"wrote {report_path}, " + ", ".join(str(p) for p in plots))
     return 0
 
