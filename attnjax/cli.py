@@ -196,7 +196,7 @@ def _config_json(args, info) -> dict:
     return config
 
 
-def _announce(args, data, info, what: str) -> None:
+def _announce(data, info, what: str) -> None:
     print(
         f"{info.name}: {info.num_classes} foreground classes {list(info.class_names)}, m = {info.m}, "
         f"{data.train.index.shape[0]} train / {data.test.index.shape[0]} test mosaics; {what}",
@@ -210,7 +210,7 @@ def _train_paradigms(args, experiment, **kwargs):
 
     data, info = _load_data(args)
     paradigm_configs(data, info, args.losses, **_train_options(args))  # fail before any output
-    _announce(args, data, info, f"{args.seeds} seeds x {args.epochs} epochs per loss, "
+    _announce(data, info, f"{args.seeds} seeds x {args.epochs} epochs per loss, "
               "one compiled program each")
     progress = _progress_factory(quiet=False)
     try:

@@ -183,15 +183,21 @@ def compare(
         ``{loss: SeedRuns}`` in the order given.
     """
     configs = paradigm_configs(data, info, losses, **train_options)
-    parallel_options = dict(devices=devices, chunk_size=chunk_size)
-    runs = {}
-    for name, config in configs.items():
-        callback = progress(name, config.epochs) if progress else None
-        runs[name] = train_seeds(
-            config, data, seeds=seeds, learning_rate=learning_rate, seed=seed, progress=callback,
-            **parallel_options,
+    return _run_each(
+        configs, data, progress, seeds=seeds, learning_rate=learning_rate, seed=seed,
+        devices=devices, chunk_size=chunk_size,
+    )
+
+
+def _run_each(configs: dict[str, TrainConfig], data: Dataset, progress, **seed_options):
+    """:func:`train_seeds` for each configuration, each with its own progress callback."""
+    return {
+        name: train_seeds(
+            config, data, progress=progress(name, config.epochs) if progress else None,
+            **seed_options,
         )
-    return runs
+        for name, config in configs.items()
+    }
 
 
 def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> dict[str, np.ndarray]:
@@ -347,14 +353,8 @@ def fixed_focus(
     if alphas.size == 0 or np.any(alphas <= 0) or np.any(alphas > 1):
         raise ConfigError(f"alphas must be in (0, 1], got {alphas.tolist()}")
     configs = paradigm_configs(data, info, losses, fixed_focus=True, **train_options)
-    parallel_options = dict(devices=devices, chunk_size=chunk_size)
-    runs = {}
-    for name, config in configs.items():
-        callback = progress(name, config.epochs) if progress else None
-        keys_per_alpha = np.tile(np.arange(seeds), len(alphas))
-        runs[name] = train_seeds(
-            config, data, seeds=len(alphas) * seeds, learning_rate=learning_rate,
-            alpha=np.repeat(alphas, seeds), seed=seed, progress=callback,
-            key_index=keys_per_alpha, **parallel_options,
-        )
-    return runs
+    return _run_each(
+        configs, data, progress, seeds=len(alphas) * seeds, learning_rate=learning_rate,
+        alpha=np.repeat(alphas, seeds), key_index=np.tile(np.arange(seeds), len(alphas)),
+        seed=seed, devices=devices, chunk_size=chunk_size,
+    )
