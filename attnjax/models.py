@@ -9,7 +9,7 @@ Families:
     linear: focus ``u . x`` with no bias; classifier ``W x + b``. Zero
         initialisation, as in the paper's simple setting.
     mlp: one hidden ReLU layer for each model (Xavier-initialised focus with no
-        biases; PyTorch-default initialised classifier).
+        biases; the classifier's weights per ``CLASSIFIER_INITS``, zero biases).
     cnn: the paper's focus CNN (conv 32-64-64, fully connected 512-64-10-1, no
         bias, Xavier) and its LeNet-style classifier (conv 6-16, fully connected
         120-84-10-K). Valid convolutions, so 32x32x3 gives the paper's 1024 and
@@ -34,14 +34,23 @@ __all__ = [
     "FocusCNN",
     "LeNetClassifier",
     "MODEL_FAMILIES",
+    "CLASSIFIER_INITS",
     "make_models",
 ]
 
 # The paper's focus network: no bias, Xavier (Glorot) initialisation.
 _xavier = nn.initializers.xavier_uniform()
-# PyTorch's default Linear/Conv weight init, kaiming_uniform(a=sqrt(5)), is
-# U(-1/sqrt(fan_in), 1/sqrt(fan_in)); the authors' classifier used it.
-_torch_default = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+# Classifier weight initialisations (biases start at zero under both):
+#   "uniform": PyTorch's default weight scale, kaiming_uniform(a=sqrt(5)) =
+#       U(-1/sqrt(fan_in), 1/sqrt(fan_in)); attnjax's default protocol.
+#   "xavier": Xavier (Glorot) normal, the authors' LeNet classifier. Their
+#       models.py is missing from their repository; this follows a copy of it
+#       with the exact class signatures their scripts import, found in another
+#       public repository (see the README's table of differences).
+CLASSIFIER_INITS = {
+    "uniform": nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+    "xavier": nn.initializers.xavier_normal(),
+}
 
 
 def _flatten(x: jax.Array) -> jax.Array:
@@ -84,13 +93,15 @@ class MLPClassifier(nn.Module):
 
     num_classes: int
     hidden: Sequence[int] = (64,)
+    init: str = "uniform"
 
     @nn.compact
     def __call__(self, x):
+        kernel_init = CLASSIFIER_INITS[self.init]
         h = _flatten(x)
         for width in self.hidden:
-            h = nn.relu(nn.Dense(width, kernel_init=_torch_default)(h))
-        return nn.Dense(self.num_classes, kernel_init=_torch_default)(h)
+            h = nn.relu(nn.Dense(width, kernel_init=kernel_init)(h))
+        return nn.Dense(self.num_classes, kernel_init=kernel_init)(h)
 
 
 class FocusCNN(nn.Module):
@@ -122,16 +133,18 @@ class LeNetClassifier(nn.Module):
     """
 
     num_classes: int
+    init: str = "uniform"
 
     @nn.compact
     def __call__(self, x):
-        conv = dict(kernel_size=(5, 5), padding="VALID", kernel_init=_torch_default)
+        kernel_init = CLASSIFIER_INITS[self.init]
+        conv = dict(kernel_size=(5, 5), padding="VALID", kernel_init=kernel_init)
         h = nn.max_pool(nn.relu(nn.Conv(6, **conv)(x)), (2, 2), strides=(2, 2))
         h = nn.max_pool(nn.relu(nn.Conv(16, **conv)(h)), (2, 2), strides=(2, 2))
         h = _flatten(h)
         for width in (120, 84, 10):
-            h = nn.relu(nn.Dense(width, kernel_init=_torch_default)(h))
-        return nn.Dense(self.num_classes, kernel_init=_torch_default)(h)
+            h = nn.relu(nn.Dense(width, kernel_init=kernel_init)(h))
+        return nn.Dense(self.num_classes, kernel_init=kernel_init)(h)
 
 
 MODEL_FAMILIES = ("linear", "mlp", "cnn")
@@ -143,6 +156,7 @@ def make_models(
     num_classes: int,
     segment_shape: Sequence[int],
     hidden: int = 64,
+    classifier_init: str = "uniform",
 ) -> tuple[nn.Module, nn.Module]:
     """The (focus, classifier) pair of one family.
 
@@ -152,6 +166,9 @@ def make_models(
         segment_shape: shape of one segment; the CNNs need ``(H, W, C)`` with
             H and W large enough for their valid convolutions (at least 18).
         hidden: hidden width of the MLPs.
+        classifier_init: weight initialisation of the MLP and LeNet
+            classifiers, a key of ``CLASSIFIER_INITS`` (the linear
+            classifier always starts at zero, as in the paper's simple setting).
 
     Returns:
         ``(focus_model, classifier_model)`` as Flax modules.
@@ -159,17 +176,21 @@ def make_models(
     Raises:
         ConfigError: unknown family, or a CNN on segments it cannot take.
     """
+    if classifier_init not in CLASSIFIER_INITS:
+        raise ConfigError(
+            f"unknown classifier init {classifier_init!r}; choose from {', '.join(CLASSIFIER_INITS)}"
+        )
     if family == "linear":
         return LinearFocus(), LinearClassifier(num_classes)
     if family == "mlp":
         if hidden < 1:
             raise ConfigError(f"hidden width must be positive, got {hidden}")
-        return MLPFocus((hidden,)), MLPClassifier(num_classes, (hidden,))
+        return MLPFocus((hidden,)), MLPClassifier(num_classes, (hidden,), classifier_init)
     if family == "cnn":
         if len(segment_shape) != 3 or min(segment_shape[:2]) < 18:
             raise ConfigError(
                 f"the paper's CNNs need image segments of at least 18x18 (H, W, C), "
                 f"got segment shape {tuple(segment_shape)}; use --model mlp"
             )
-        return FocusCNN(), LeNetClassifier(num_classes)
+        return FocusCNN(), LeNetClassifier(num_classes, classifier_init)
     raise ConfigError(f"unknown model family {family!r}; choose one of {', '.join(MODEL_FAMILIES)}")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import NonFiniteResultError
+from .files import format_table, new_figure, save_figure_atomic, write_json_atomic
 from .metrics import METRICS, RULES
 
 __all__ = [
@@ -33,79 +29,11 @@ __all__ = [
 PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple"}
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _jsonable(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as JSON; NaN or infinity is refused (NonFiniteResultError), never written."""
-
-    def write(tmp: Path):
-        with open(tmp, "w") as f:
-            try:
-                json.dump(obj, f, indent=1, default=_jsonable, allow_nan=False)
-            except ValueError:
-                raise NonFiniteResultError(
-                    f"refusing to write {path}: the results contain NaN or infinity"
-                ) from None
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    _atomic_write(Path(path), write)
-    return Path(path)
-
-
-def save_figure_atomic(fig, path: str | Path, **kwargs) -> Path:
-    """``fig.savefig`` through a temporary file, then close the figure."""
-    import matplotlib.pyplot as plt
-
-    try:
-        _atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", **kwargs))
-    finally:
-        plt.close(fig)
-    return Path(path)
-
-
 def mean_std(values) -> str:
     values = np.asarray(values, np.float64)
     if values.size == 1:
         return f"{values.item():.1f}"
     return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table with aligned columns."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines)
 
 
 def _metrics_at(counts, rule: int, epoch: int | slice = -1) -> dict[str, np.ndarray]:
@@ -187,13 +115,9 @@ def _band(ax, values: np.ndarray, label: str, color: str | None):
 
 def plot_compare(results: Mapping[str, Any], out_dir: Path, *, title: str = "") -> list[Path]:
     """Curves (test accuracy, focus accuracy against epoch) and the final FT/FF/PT/PF bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     paths = []
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig = new_figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
     for name, res in results.items():
         color = PALETTE.get(name)
         _band(axes[0], res["history"]["test"]["accuracy"], name, color)
@@ -209,7 +133,8 @@ def plot_compare(results: Mapping[str, Any], out_dir: Path, *, title: str = "") 
     paths.append(save_figure_atomic(fig, out_dir / "curves.png"))
 
     cells = ["ftpt", "ffpt", "ftpf", "ffpf"]
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = new_figure(figsize=(8, 4))
+    ax = fig.subplots()
     width = 0.8 / max(len(results), 1)
     for i, (name, res) in enumerate(results.items()):
         values = np.array([res["test"][c] for c in cells], np.float64)  # [4, S]
@@ -271,15 +196,11 @@ def signature_table(doc: dict) -> str:
 
 def plot_signature(doc: dict, out_dir: Path, *, title: str = "") -> Path:
     """One annotated 5x5 heatmap per loss: a_z on the vertical axis, s_y on the horizontal."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     maps = doc["heatmaps"]
     edges = np.asarray(doc["bins"]["edges"])
     bins = len(edges) - 1
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.6), squeeze=False)
+    fig = new_figure(figsize=(3.6 * len(maps), 3.6))
+    axes = fig.subplots(1, len(maps), squeeze=False)
     labels = [f"{edges[i]:.1f}–{edges[i + 1]:.1f}" for i in range(bins)]
     for ax, (name, hm) in zip(axes[0], maps.items()):
         hm = np.asarray(hm)
@@ -340,14 +261,12 @@ def fixed_focus_table(doc: dict) -> str:
 
 def plot_fixed_focus(doc: dict, out_dir: Path, *, title: str = "") -> Path:
     """L(alpha) and the incentive against epoch: one column per loss, one line per alpha."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     results = doc["results"]
-    fig, axes = plt.subplots(2, len(results), figsize=(4.5 * len(results), 7), squeeze=False)
-    cmap = plt.get_cmap("viridis")
+    fig = new_figure(figsize=(4.5 * len(results), 7))
+    axes = fig.subplots(2, len(results), squeeze=False)
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
     for col, (name, per_alpha) in enumerate(results.items()):
         for k, (alpha, v) in enumerate(per_alpha.items()):
             color = cmap(k / max(len(per_alpha) - 1, 1))

@@ -114,7 +114,7 @@ def test_bad_alphas_are_one_line(capsys, tmp_path):
 
 def test_non_finite_results_are_never_written(tmp_path):
     from attnjax.errors import NonFiniteResultError
-    from attnjax.report import write_json_atomic
+    from attnjax.files import write_json_atomic
 
     target = tmp_path / "results.json"
     write_json_atomic(target, {"ok": [1.0]})
