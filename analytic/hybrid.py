@@ -145,14 +145,17 @@ def best_switch_time(*, m=20, C=20, T=3000.0, grid_size=31, tol=1e-6, max_iter=4
             lo, hi = best, min(best + 1, last)
         else:
             lo, hi = max(best - 1, 0), best
-        (lo, g_lo), (hi, g_hi) = (grid[lo], grads[lo]), (grid[hi], grads[hi])
+        ends = [(grid[i], nus[i], grads[i]) for i in (lo, hi)]
+        (lo, _, g_lo), (hi, _, g_hi) = ends
         if not (g_lo >= 0.0 >= g_hi):
             raise RuntimeError(
                 f"could not bracket the optimum: derivative {g_lo:.3g} at {lo:.6g} and "
                 f"{g_hi:.3g} at {hi:.6g}"
             )
         side = 0
-        tau, value, g = (lo, nus[best], g_lo) if g_lo == 0.0 else (hi, nus[best], g_hi)
+        # Until the search evaluates a point, the answer is a bracket end with its own
+        # value and derivative: a stationary end if there is one, else the higher end.
+        tau, value, g = max(ends, key=lambda e: (e[2] == 0.0, e[1]))
         while iterations < max_iter and hi - lo > tol * float(T) and g_lo != 0 and g_hi != 0:
             tau = hi - g_hi * (hi - lo) / (g_hi - g_lo)
             if not lo < tau < hi:

@@ -62,3 +62,17 @@ def test_best_switch_time_beats_a_grid():
     assert opt.alpha >= opt.grid_alpha.max() - 1e-12
     # Pure hard attention and pure soft attention both do worse.
     assert opt.alpha > opt.grid_alpha[0] and opt.alpha > opt.grid_alpha[-1]
+
+
+@pytest.mark.parametrize("options", [dict(tol=1.0), dict(max_iter=0)])
+def test_best_switch_time_without_refinement_is_consistent(options):
+    """When the secant loop never runs (bracket already under tol, or no evaluations
+    allowed), the returned alpha must still be alpha(T) at the returned switch time."""
+    opt = analytic.best_switch_time(m=M, C=C, T=T, **options)
+    assert opt.iterations == 0
+    assert opt.switch_time in opt.grid_switch_times  # a bracket end of the 31-point grid
+    # alpha(T) at the returned tau from the independent SciPy solution (solver noise ~1e-10).
+    nu = _scipy_nu(opt.switch_time)
+    assert opt.alpha == pytest.approx(np.exp(nu) / (np.exp(nu) + M - 1), abs=1e-9)
+    _, g = analytic.hybrid_final_score(opt.switch_time, m=M, C=C, T=T, mode="forward")
+    assert opt.gradient == pytest.approx(float(g), rel=1e-10)
