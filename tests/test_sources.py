@@ -13,13 +13,15 @@ import struct
 import numpy as np
 import pytest
 
-from attnjax.data import sources as S
+from attnjax.data import DATASETS
+from attnjax.data import cifar, classes, idx, sources
+from attnjax.data.base import ImageSet
 from attnjax.errors import ConfigError, DataError
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
 # The public fine -> coarse table of CIFAR-100 (fine ids in alphabetical order),
-# as commonly published; an independent check of the hierarchy in sources.py.
+# as commonly published; an independent check of the hierarchy in classes.py.
 REFERENCE_FINE_TO_COARSE = [
     4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11,
     6, 11, 5, 10, 7, 6, 13, 15, 3, 15, 0, 11, 1, 10, 12, 14, 16, 9, 11, 5,
@@ -134,7 +136,7 @@ def test_read_idx_round_trip_every_type(tmp_path, kind, gz):
     else:
         values = rng.standard_normal((2, 2, 2)).astype(np.float32 if kind == "f4" else np.float64)
     path = write(tmp_path / "a.idx", idx_bytes(values, kind), gz=gz)
-    out = S.read_idx(path)
+    out = idx.read_idx(path)
     assert out.dtype == np.dtype(kind).newbyteorder("=")
     assert out.dtype.isnative
     assert out.shape == values.shape
@@ -145,8 +147,8 @@ def test_read_idx_detects_gzip_by_magic_not_name(tmp_path):
     values = np.arange(12).reshape(3, 4)
     gz_no_suffix = write(tmp_path / "plain-name", idx_bytes(values), gz=True)
     raw_gz_suffix = write(tmp_path / "raw.gz", idx_bytes(values), gz=False)
-    np.testing.assert_array_equal(S.read_idx(gz_no_suffix), values)
-    np.testing.assert_array_equal(S.read_idx(raw_gz_suffix), values)
+    np.testing.assert_array_equal(idx.read_idx(gz_no_suffix), values)
+    np.testing.assert_array_equal(idx.read_idx(raw_gz_suffix), values)
 
 
 def test_read_idx_multi_member_gzip(tmp_path):
@@ -154,12 +156,12 @@ def test_read_idx_multi_member_gzip(tmp_path):
     data = idx_bytes(values)
     path = tmp_path / "multi.gz"
     path.write_bytes(gzip.compress(data[:17]) + gzip.compress(data[17:]))
-    np.testing.assert_array_equal(S.read_idx(path), values)
+    np.testing.assert_array_equal(idx.read_idx(path), values)
 
 
 def _expect_data_error(path, *words):
     with pytest.raises(DataError) as info:
-        S.read_idx(path)
+        idx.read_idx(path)
     msg = str(info.value)
     assert os.path.basename(str(path)) in msg, msg
     for w in words:
@@ -209,7 +211,7 @@ def test_load_idx_pair_round_trip(tmp_path):
     labs = np.array([0, 2, 1])
     ip = write(tmp_path / "i", idx_bytes(imgs))
     lp = write(tmp_path / "l", idx_bytes(labs), gz=True)
-    x, y = S.load_idx_pair(ip, lp, num_classes=3)
+    x, y = idx.load_idx_pair(ip, lp, num_classes=3)
     assert x.shape == (3, 2, 2, 1) and x.dtype == np.float32
     assert y.dtype == np.int32
     np.testing.assert_array_equal(x[..., 0], imgs.astype(np.float32) / np.float32(255))
@@ -229,21 +231,21 @@ def test_load_idx_pair_errors_name_the_file(tmp_path):
     for name, images_path, label_data, must in cases:
         lp = write(tmp_path / name, label_data)
         with pytest.raises(DataError, match=must):
-            S.load_idx_pair(images_path, lp, num_classes=3)
+            idx.load_idx_pair(images_path, lp, num_classes=3)
     good_labels = write(tmp_path / "good-labels", idx_bytes(np.array([0, 1, 2])))
     flat = write(tmp_path / "flat-images", idx_bytes(np.zeros((3, 4), dtype=int)))
     with pytest.raises(DataError, match="flat-images"):
-        S.load_idx_pair(flat, good_labels, num_classes=3)
+        idx.load_idx_pair(flat, good_labels, num_classes=3)
     floats = write(tmp_path / "float-images", idx_bytes(np.zeros((3, 2, 2)), "f4"))
     with pytest.raises(DataError, match="float-images"):
-        S.load_idx_pair(floats, good_labels, num_classes=3)
+        idx.load_idx_pair(floats, good_labels, num_classes=3)
 
 
 @pytest.mark.parametrize("dotted,gz", [(False, True), (True, False), (False, False), (True, True)])
 def test_load_mnist_names_and_values(tmp_path, dotted, gz):
     arrays = write_mnist_dir(tmp_path, dotted=dotted, gz=gz)
-    data = S.load_mnist(tmp_path)
-    assert isinstance(data, S.ImageSet)
+    data = sources.load_mnist(tmp_path)
+    assert isinstance(data, ImageSet)
     assert data.class_names == tuple(str(i) for i in range(10))
     assert data.train_images.shape == (6, 3, 2, 1)
     assert data.test_images.shape == (4, 3, 2, 1)
@@ -256,36 +258,36 @@ def test_load_mnist_names_and_values(tmp_path, dotted, gz):
 
 def test_load_mnist_missing(tmp_path):
     with pytest.raises(DataError, match="--data-dir") as info:
-        S.load_mnist(None)
+        sources.load_mnist(None)
     assert "train-images-idx3-ubyte" in str(info.value)
     with pytest.raises(DataError, match="--data-dir"):
-        S.load_mnist(tmp_path / "absent")
+        sources.load_mnist(tmp_path / "absent")
     write_mnist_dir(tmp_path)
     os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
-        S.load_mnist(tmp_path)
+        sources.load_mnist(tmp_path)
 
 
 def test_load_mnist_bad_label_file_named(tmp_path):
     write_mnist_dir(tmp_path)
     write(tmp_path / "train-labels-idx1-ubyte.gz", idx_bytes(np.array([0, 1, 2, 3, 4, 10])), gz=True)
     with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz"):
-        S.load_mnist(tmp_path)
+        sources.load_mnist(tmp_path)
 
 
 def test_fashion_mnist_missing_dir_says_how_to_install(tmp_path):
     with pytest.raises(DataError) as info:
-        S.load_fashion_mnist(tmp_path / "absent")
+        sources.load_fashion_mnist(tmp_path / "absent")
     assert "apt-get install dataset-fashion-mnist" in str(info.value)
     assert "--data-dir" in str(info.value)
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
-        S.load_fashion_mnist(tmp_path)  # exists but empty
+        sources.load_fashion_mnist(tmp_path)  # exists but empty
 
 
 def test_fashion_mnist_from_custom_dir(tmp_path):
     write_mnist_dir(tmp_path)
-    data = S.load_fashion_mnist(tmp_path)
-    assert data.class_names == S.FASHION_MNIST_CLASSES
+    data = sources.load_fashion_mnist(tmp_path)
+    assert data.class_names == classes.FASHION_MNIST_CLASSES
     assert data.class_names[0] == "T-shirt/top" and data.class_names[9] == "Ankle boot"
 
 
@@ -294,7 +296,7 @@ def test_fashion_mnist_from_custom_dir(tmp_path):
     reason=f"{FASHION_DIR} missing (apt-get install dataset-fashion-mnist)",
 )
 def test_fashion_mnist_real_debian_files():
-    data = S.load_fashion_mnist()
+    data = sources.load_fashion_mnist()
     assert data.train_images.shape == (60000, 28, 28, 1)
     assert data.test_images.shape == (10000, 28, 28, 1)
     assert data.train_images.dtype == np.float32 and data.train_labels.dtype == np.int32
@@ -306,7 +308,7 @@ def test_fashion_mnist_real_debian_files():
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     )
-    assert S.load_images("fashion-mnist").train_images.shape == (60000, 28, 28, 1)
+    assert sources.load_images("fashion-mnist").train_images.shape == (60000, 28, 28, 1)
 
 
 # --------------------------------------------------------------------------
@@ -316,7 +318,7 @@ def test_fashion_mnist_real_debian_files():
 @pytest.mark.parametrize("sub", ["", "cifar-10-batches-bin"])
 def test_cifar10_round_trip(tmp_path, sub):
     train_px, train_lab, test_px, test_lab = write_cifar10_dir(tmp_path / sub if sub else tmp_path)
-    data = S.load_cifar10(tmp_path)
+    data = cifar.load_cifar10(tmp_path)
     assert data.train_images.shape == (10, 32, 32, 3) and data.train_images.dtype == np.float32
     assert data.test_images.shape == (3, 32, 32, 3)
     np.testing.assert_array_equal(data.train_images, train_px.astype(np.float32) / np.float32(255))
@@ -324,7 +326,7 @@ def test_cifar10_round_trip(tmp_path, sub):
     np.testing.assert_array_equal(data.train_labels, train_lab)
     np.testing.assert_array_equal(data.test_labels, test_lab)
     assert data.train_labels.dtype == np.int32
-    assert data.class_names == S.CIFAR10_CLASSES
+    assert data.class_names == classes.CIFAR10_CLASSES
 
 
 def test_cifar10_channel_layout(tmp_path):
@@ -335,7 +337,7 @@ def test_cifar10_channel_layout(tmp_path):
     for b in range(1, 6):
         write(tmp_path / f"data_batch_{b}.bin", rec)
     write(tmp_path / "test_batch.bin", rec)
-    img = S.load_cifar10(tmp_path).train_images[0] * 255
+    img = cifar.load_cifar10(tmp_path).train_images[0] * 255
     np.testing.assert_allclose(img[:, :, 0], 10, atol=1e-4)
     np.testing.assert_allclose(img[5, :, 1], 5, atol=1e-4)
     np.testing.assert_allclose(img[:, 9, 2], 9, atol=1e-4)
@@ -345,10 +347,10 @@ def test_cifar10_meta_names(tmp_path):
     write_cifar10_dir(tmp_path)
     names = [f"c{i}" for i in range(10)]
     (tmp_path / "batches.meta.txt").write_text("\n".join(names) + "\n\n")
-    assert S.load_cifar10(tmp_path).class_names == tuple(names)
+    assert cifar.load_cifar10(tmp_path).class_names == tuple(names)
     (tmp_path / "batches.meta.txt").write_text("a\nb\n")
     with pytest.raises(DataError, match="batches.meta.txt"):
-        S.load_cifar10(tmp_path)
+        cifar.load_cifar10(tmp_path)
 
 
 def test_cifar10_errors(tmp_path):
@@ -356,19 +358,19 @@ def test_cifar10_errors(tmp_path):
     p = tmp_path / "data_batch_3.bin"
     p.write_bytes(p.read_bytes()[:-1])
     with pytest.raises(DataError, match="data_batch_3.bin.*truncated or not CIFAR-10 binary"):
-        S.load_cifar10(tmp_path)
+        cifar.load_cifar10(tmp_path)
     write_cifar10_dir(tmp_path)
     p = tmp_path / "test_batch.bin"
     p.write_bytes(bytes([10]) + bytes(3072))
     with pytest.raises(DataError, match="test_batch.bin.*out of range"):
-        S.load_cifar10(tmp_path)
+        cifar.load_cifar10(tmp_path)
     os.remove(tmp_path / "data_batch_5.bin")
     with pytest.raises(DataError, match="data_batch_5.bin"):
-        S.load_cifar10(tmp_path)
+        cifar.load_cifar10(tmp_path)
     with pytest.raises(DataError, match="--data-dir"):
-        S.load_cifar10(None)
+        cifar.load_cifar10(None)
     with pytest.raises(DataError, match="--data-dir"):
-        S.load_cifar10(tmp_path / "empty-nowhere")
+        cifar.load_cifar10(tmp_path / "empty-nowhere")
 
 
 # --------------------------------------------------------------------------
@@ -388,40 +390,40 @@ def test_cifar100_names_and_hierarchy():
         "turtle wardrobe whale willow_tree wolf woman worm"
     ).split()
     assert len(brief) == 100
-    assert S.CIFAR100_FINE_CLASSES == tuple(brief)
-    assert len(S.CIFAR100_COARSE_CLASSES) == 20
-    assert S.CIFAR100_COARSE_CLASSES[0] == "aquatic_mammals"
-    assert S.CIFAR100_COARSE_CLASSES[-1] == "vehicles_2"
-    assert list(S.CIFAR100_FINE_TO_COARSE) == REFERENCE_FINE_TO_COARSE
-    assert np.bincount(S.CIFAR100_FINE_TO_COARSE).tolist() == [5] * 20
+    assert classes.CIFAR100_FINE_CLASSES == tuple(brief)
+    assert len(classes.CIFAR100_COARSE_CLASSES) == 20
+    assert classes.CIFAR100_COARSE_CLASSES[0] == "aquatic_mammals"
+    assert classes.CIFAR100_COARSE_CLASSES[-1] == "vehicles_2"
+    assert list(classes.CIFAR100_FINE_TO_COARSE) == REFERENCE_FINE_TO_COARSE
+    assert np.bincount(classes.CIFAR100_FINE_TO_COARSE).tolist() == [5] * 20
 
 
 def test_cifar100_round_trip_and_default_classes(tmp_path):
     fine_train = np.repeat(np.arange(100), 2)
     fine_test = np.arange(100)[::-1]
     written = write_cifar100_dir(tmp_path / "cifar-100-binary", fine_train, fine_test)
-    data = S.load_cifar100(tmp_path)
+    data = cifar.load_cifar100(tmp_path)
     px, coarse, fine = written["train"]
     np.testing.assert_array_equal(data.train_images, px.astype(np.float32) / np.float32(255))
     np.testing.assert_array_equal(data.train_labels, fine)
     np.testing.assert_array_equal(data.test_labels, fine_test)
-    assert data.class_names == S.CIFAR100_FINE_CLASSES
+    assert data.class_names == classes.CIFAR100_FINE_CLASSES
     assert data.coarse is not None
     np.testing.assert_array_equal(data.coarse.train_labels, coarse)
     np.testing.assert_array_equal(data.coarse.test_labels, written["test"][1])
-    assert data.coarse.class_names == S.CIFAR100_COARSE_CLASSES
+    assert data.coarse.class_names == classes.CIFAR100_COARSE_CLASSES
     np.testing.assert_array_equal(data.coarse.fine_to_coarse, REFERENCE_FINE_TO_COARSE)
 
-    fg, bg = S.default_classes("cifar100", data.class_names, data.coarse)
+    fg, bg = classes.default_classes("cifar100", data.class_names, data.coarse)
     assert len(fg) == 50 and len(bg) == 50 and not set(fg) & set(bg)
     assert sorted(fg + bg) == list(range(100))
     animal_people = {"aquatic_mammals", "fish", "insects", "large_carnivores",
                      "large_omnivores_and_herbivores", "medium_mammals",
                      "non-insect_invertebrates", "reptiles", "small_mammals", "people"}
     for f in fg:
-        assert S.CIFAR100_COARSE_CLASSES[REFERENCE_FINE_TO_COARSE[f]] in animal_people
+        assert classes.CIFAR100_COARSE_CLASSES[REFERENCE_FINE_TO_COARSE[f]] in animal_people
     for f in bg:
-        assert S.CIFAR100_COARSE_CLASSES[REFERENCE_FINE_TO_COARSE[f]] not in animal_people
+        assert classes.CIFAR100_COARSE_CLASSES[REFERENCE_FINE_TO_COARSE[f]] not in animal_people
     names = {data.class_names[f] for f in fg}
     assert {"baby", "woman", "trout", "whale", "worm", "bee"} <= names
     assert not {"apple", "tractor", "oak_tree", "bed"} & names
@@ -433,11 +435,11 @@ def test_cifar100_coarse_disagreement(tmp_path):
     wrong = list(REFERENCE_FINE_TO_COARSE)
     wrong[0] = 5  # apple is fruit_and_vegetables (4), not household_furniture
     write_cifar100_dir(tmp_path, np.arange(100), np.arange(100), coarse_of=wrong)
-    data = S.load_cifar100(tmp_path)
+    data = cifar.load_cifar100(tmp_path)
     with pytest.raises(DataError, match="apple"):
-        S.default_classes("cifar100", data.class_names, data.coarse)
+        classes.default_classes("cifar100", data.class_names, data.coarse)
     with pytest.raises(DataError, match="apple"):
-        S.default_classes("cifar100", data.class_names, data.coarse.fine_to_coarse)
+        classes.default_classes("cifar100", data.class_names, data.coarse.fine_to_coarse)
 
 
 def test_cifar100_errors(tmp_path):
@@ -445,34 +447,34 @@ def test_cifar100_errors(tmp_path):
     p = tmp_path / "train.bin"
     p.write_bytes(p.read_bytes() + b"\x00")
     with pytest.raises(DataError, match="train.bin.*truncated or not CIFAR-100 binary"):
-        S.load_cifar100(tmp_path)
+        cifar.load_cifar100(tmp_path)
     write(p, bytes([20, 3]) + bytes(3072))
     with pytest.raises(DataError, match="train.bin.*coarse label 20"):
-        S.load_cifar100(tmp_path)
+        cifar.load_cifar100(tmp_path)
     write(p, bytes([3, 100]) + bytes(3072))
     with pytest.raises(DataError, match="train.bin.*fine label 100"):
-        S.load_cifar100(tmp_path)
+        cifar.load_cifar100(tmp_path)
     # one fine class with two superclasses
     write(p, bytes([4, 0]) + bytes(3072) + bytes([5, 0]) + bytes(3072))
     with pytest.raises(DataError, match="train.bin"):
-        S.load_cifar100(tmp_path)
+        cifar.load_cifar100(tmp_path)
     os.remove(tmp_path / "test.bin")
     with pytest.raises(DataError, match="test.bin"):
-        S.load_cifar100(tmp_path)
+        cifar.load_cifar100(tmp_path)
     with pytest.raises(DataError, match="--data-dir"):
-        S.load_cifar100(None)
+        cifar.load_cifar100(None)
 
 
 def test_cifar100_meta_names_checked(tmp_path):
     write_cifar100_dir(tmp_path, np.arange(3), np.arange(3))
-    (tmp_path / "fine_label_names.txt").write_text("\n".join(S.CIFAR100_FINE_CLASSES) + "\n")
-    (tmp_path / "coarse_label_names.txt").write_text("\n".join(S.CIFAR100_COARSE_CLASSES) + "\n")
-    S.load_cifar100(tmp_path)
-    swapped = list(S.CIFAR100_FINE_CLASSES)
+    (tmp_path / "fine_label_names.txt").write_text("\n".join(classes.CIFAR100_FINE_CLASSES) + "\n")
+    (tmp_path / "coarse_label_names.txt").write_text("\n".join(classes.CIFAR100_COARSE_CLASSES) + "\n")
+    cifar.load_cifar100(tmp_path)
+    swapped = list(classes.CIFAR100_FINE_CLASSES)
     swapped[0], swapped[1] = swapped[1], swapped[0]
     (tmp_path / "fine_label_names.txt").write_text("\n".join(swapped))
     with pytest.raises(DataError, match="fine_label_names.txt"):
-        S.load_cifar100(tmp_path)
+        cifar.load_cifar100(tmp_path)
 
 
 # --------------------------------------------------------------------------
@@ -480,7 +482,7 @@ def test_cifar100_meta_names_checked(tmp_path):
 
 
 def test_digits():
-    data = S.load_images("digits")
+    data = sources.load_images("digits")
     assert data.train_images.shape == (1797, 8, 8, 1) and data.train_images.dtype == np.float32
     assert data.test_images.shape == (0, 8, 8, 1) and data.test_labels.shape == (0,)
     assert data.train_images.min() == 0.0 and data.train_images.max() == 1.0
@@ -492,59 +494,84 @@ def test_digits():
 
 def test_load_images_dispatch(tmp_path):
     write_mnist_dir(tmp_path / "m")
-    assert S.load_images("mnist", tmp_path / "m").train_images.shape == (6, 3, 2, 1)
+    assert sources.load_images("mnist", tmp_path / "m").train_images.shape == (6, 3, 2, 1)
     write_cifar10_dir(tmp_path / "c")
-    assert S.load_images("cifar10", tmp_path / "c").train_images.shape == (10, 32, 32, 3)
+    assert sources.load_images("cifar10", tmp_path / "c").train_images.shape == (10, 32, 32, 3)
     with pytest.raises(ConfigError) as info:
-        S.load_images("imagenet")
-    for name in S.IMAGE_SOURCES:
+        sources.load_images("imagenet")
+    for name in IMAGE_SETS:
         assert name in str(info.value)
     with pytest.raises(DataError):
-        S.load_images("cifar100", None)
+        sources.load_images("cifar100", None)
+
+
+IMAGE_SETS = [name for name in DATASETS if name != "orthogonal"]
+
+
+@pytest.mark.parametrize("name", IMAGE_SETS)
+def test_every_image_set_of_datasets_has_a_loader_and_default_split(tmp_path, name):
+    write_mnist_dir(tmp_path)  # what fashion-mnist and mnist read; the CIFARs find nothing
+    try:
+        data = sources.load_images(name, tmp_path)
+    except DataError as e:
+        assert name.startswith("cifar") and "--data-dir" in str(e)
+        names = classes.CIFAR10_CLASSES if name == "cifar10" else classes.CIFAR100_FINE_CLASSES
+    else:
+        names = data.class_names
+    fg, bg = classes.default_classes(name, names)
+    assert fg and bg and sorted(fg + bg) == list(range(len(names)))
+
+
+@pytest.mark.parametrize("alias", ["Digits", "fashion_mnist", "fashionmnist", "cifar-10"])
+def test_names_outside_datasets_are_unknown(alias):
+    with pytest.raises(ConfigError, match="unknown"):
+        sources.load_images(alias)
+    with pytest.raises(ConfigError, match="unknown"):
+        classes.default_classes(alias, classes.MNIST_CLASSES)
 
 
 def test_default_classes_small_sets():
-    assert S.default_classes("cifar10", S.CIFAR10_CLASSES) == ((0, 1, 2), tuple(range(3, 10)))
-    for name, names in (("fashion-mnist", S.FASHION_MNIST_CLASSES),
-                        ("mnist", S.MNIST_CLASSES), ("digits", S.DIGITS_CLASSES)):
-        assert S.default_classes(name, names) == ((0, 1, 2), tuple(range(3, 10)))
-    assert S.default_classes("cifar100", S.CIFAR100_FINE_CLASSES)[0] == \
-        S.default_classes("cifar100", S.CIFAR100_FINE_CLASSES, REFERENCE_FINE_TO_COARSE)[0]
+    assert classes.default_classes("cifar10", classes.CIFAR10_CLASSES) == ((0, 1, 2), tuple(range(3, 10)))
+    for name, names in (("fashion-mnist", classes.FASHION_MNIST_CLASSES),
+                        ("mnist", classes.MNIST_CLASSES), ("digits", classes.DIGITS_CLASSES)):
+        assert classes.default_classes(name, names) == ((0, 1, 2), tuple(range(3, 10)))
+    assert classes.default_classes("cifar100", classes.CIFAR100_FINE_CLASSES)[0] == \
+        classes.default_classes("cifar100", classes.CIFAR100_FINE_CLASSES, REFERENCE_FINE_TO_COARSE)[0]
     with pytest.raises(ConfigError):
-        S.default_classes("svhn", S.MNIST_CLASSES)
+        classes.default_classes("svhn", classes.MNIST_CLASSES)
     with pytest.raises(ConfigError):
-        S.default_classes("cifar10", S.MNIST_CLASSES[:5])
+        classes.default_classes("cifar10", classes.MNIST_CLASSES[:5])
     with pytest.raises(ConfigError):
-        S.default_classes("cifar100", S.CIFAR10_CLASSES)
+        classes.default_classes("cifar100", classes.CIFAR10_CLASSES)
 
 
 def test_parse_classes():
-    names = S.CIFAR10_CLASSES
-    assert S.parse_classes("0,1,2", names) == (0, 1, 2)
-    assert S.parse_classes("airplane, bird", names) == (0, 2)
-    assert S.parse_classes(" Bird ,9", names) == (2, 9)
-    assert S.parse_classes("ankle boot,T-shirt/top", S.FASHION_MNIST_CLASSES) == (9, 0)
-    assert S.parse_classes("sweet pepper,Maple_Tree", S.CIFAR100_FINE_CLASSES) == (83, 47)
-    assert S.parse_classes("7,0", S.MNIST_CLASSES) == (7, 0)
+    names = classes.CIFAR10_CLASSES
+    assert classes.parse_classes("0,1,2", names) == (0, 1, 2)
+    assert classes.parse_classes("airplane, bird", names) == (0, 2)
+    assert classes.parse_classes(" Bird ,9", names) == (2, 9)
+    assert classes.parse_classes("ankle boot,T-shirt/top", classes.FASHION_MNIST_CLASSES) == (9, 0)
+    assert classes.parse_classes("sweet pepper,Maple_Tree", classes.CIFAR100_FINE_CLASSES) == (83, 47)
+    assert classes.parse_classes("7,0", classes.MNIST_CLASSES) == (7, 0)
 
     with pytest.raises(ConfigError, match="'zebra'.*airplane"):
-        S.parse_classes("airplane,zebra", names)
+        classes.parse_classes("airplane,zebra", names)
     with pytest.raises(ConfigError, match="'10'.*out of range"):
-        S.parse_classes("1,10", names)
+        classes.parse_classes("1,10", names)
     with pytest.raises(ConfigError, match="'-1'"):
-        S.parse_classes("-1", names)
+        classes.parse_classes("-1", names)
     with pytest.raises(ConfigError, match="empty"):
-        S.parse_classes("", names)
+        classes.parse_classes("", names)
     with pytest.raises(ConfigError, match="empty"):
-        S.parse_classes("  ", names)
+        classes.parse_classes("  ", names)
     with pytest.raises(ConfigError, match="empty"):
-        S.parse_classes("1,,2", names)
+        classes.parse_classes("1,,2", names)
     with pytest.raises(ConfigError, match="twice"):
-        S.parse_classes("1,2,1", names)
+        classes.parse_classes("1,2,1", names)
     with pytest.raises(ConfigError, match="twice"):
-        S.parse_classes("0,airplane", names)
+        classes.parse_classes("0,airplane", names)
     with pytest.raises(ConfigError) as info:
-        S.parse_classes("unicorn", S.CIFAR100_FINE_CLASSES)
+        classes.parse_classes("unicorn", classes.CIFAR100_FINE_CLASSES)
     msg = str(info.value)
     assert "..." in msg and "0..99" in msg and "worm" in msg and "lion" not in msg
     assert len(msg) < 400

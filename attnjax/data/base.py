@@ -1,4 +1,5 @@
-"""The array containers every data set is turned into.
+"""The array containers: image sets as read from files, and the mosaic data sets
+every data set is turned into.
 
 A mosaic data set is stored as a *pool* of distinct segments plus integer indices
 into it, so ``segments = pool[index]``. Mosaics share base images, so this keeps
@@ -13,6 +14,56 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+
+from ..errors import DataError
+
+
+class CoarseLabels(NamedTuple):
+    """CIFAR-100's superclass labels, kept beside the fine labels.
+
+    Attributes:
+        train_labels: ``[N_train]`` int32 coarse label of each training image.
+        test_labels: ``[N_test]`` int32 coarse label of each test image.
+        class_names: the 20 superclass names, in label order.
+        fine_to_coarse: ``[num_fine]`` int32 superclass of each fine class as
+            seen in the files (-1 for a fine class no image has).
+    """
+
+    train_labels: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
+    fine_to_coarse: np.ndarray
+
+
+class ImageSet(NamedTuple):
+    """A labelled image data set with its official train/test split.
+
+    Attributes:
+        train_images: ``[N_train, H, W, C]`` float32 in ``[0, 1]``.
+        train_labels: ``[N_train]`` int32 in ``[0, len(class_names))``.
+        test_images: ``[N_test, H, W, C]`` float32 (``N_test`` may be 0).
+        test_labels: ``[N_test]`` int32.
+        class_names: the class names, in label order.
+        coarse: CIFAR-100's superclass labels; None for every other set.
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
+    coarse: CoarseLabels | None = None
+
+
+def check_labels(labels: np.ndarray, num_classes: int, path: str, what: str = "label") -> None:
+    """Raise DataError, naming ``path`` and the first bad record, unless every
+    label (an unsigned array) is below ``num_classes``."""
+    if labels.size and int(labels.max()) >= num_classes:
+        where = int(np.argmax(labels >= num_classes))
+        raise DataError(
+            f"{path}: {what} {int(labels[where])} (record {where}) is out of range; "
+            f"expected 0..{num_classes - 1}"
+        )
 
 
 class MosaicSplit(NamedTuple):
@@ -46,10 +97,6 @@ class Dataset(NamedTuple):
     pool: jax.Array
     train: MosaicSplit
     test: MosaicSplit
-
-    def segments(self, split: MosaicSplit) -> jax.Array:
-        """``[N, m, *segment_shape]`` segments of a split (materialised)."""
-        return self.pool[split.index]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,6 @@ def orthogonal_split(
     m: int,
     noise: float = 0.0,
     random_position: bool = False,
-    balanced: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample n orthogonal mosaics.
 
@@ -32,13 +31,13 @@ def orthogonal_split(
         m: segments per mosaic.
         noise: standard deviation of the background's last coordinate.
         random_position: put the foreground at a uniform position instead of 0.
-        balanced: labels cycle through the classes (``i % C``), so n = C gives
-            exactly one mosaic per class; otherwise they are uniform draws.
 
     Returns:
-        ``segments [n, m, C + 1]`` float32, ``labels [n]`` and ``fg_pos [n]``.
+        ``segments [n, m, C + 1]`` float32, ``labels [n]`` and ``fg_pos [n]``;
+        the labels cycle through the classes (``i % C``), so n = C gives
+        exactly one mosaic per class.
     """
-    labels = np.arange(n) % num_classes if balanced else rng.integers(0, num_classes, n)
+    labels = np.arange(n) % num_classes
     fg_pos = rng.integers(0, m, n) if random_position else np.zeros(n, dtype=np.int64)
     segments = np.zeros((n, m, num_classes + 1), dtype=np.float32)
     if noise > 0:

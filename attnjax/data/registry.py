@@ -59,7 +59,8 @@ def load_dataset(
             num_classes=20 if num_classes is None else num_classes, m=m, n_train=n_train,
             n_test=n_test, noise=noise, random_position=True, seed=seed,
         )
-    from .sources import default_classes, load_images, parse_classes
+    from .classes import default_classes, parse_classes
+    from .sources import load_images
 
     images = load_images(name, data_dir)
     names = images.class_names
