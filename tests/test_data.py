@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from attnjax.data import build_mosaic_dataset, load_dataset, load_orthogonal
+from attnjax.data import build_mosaic_dataset, load_dataset, load_orthogonal, mosaic
 from attnjax.errors import ConfigError
 
 
@@ -107,3 +107,93 @@ def test_digits_default_split():
 def test_unknown_dataset():
     with pytest.raises(ConfigError, match="unknown data set"):
         load_dataset("imagenet")
+
+
+# --------------------------------------------------------------------------
+# The pools themselves, and the large-pool draws
+
+
+def _assert_partition(train_rows, test_rows, pool_size):
+    train_rows, test_rows = np.asarray(train_rows), np.asarray(test_rows)
+    assert len(set(train_rows.tolist())) == len(train_rows)
+    assert len(set(test_rows.tolist())) == len(test_rows)
+    assert not set(train_rows.tolist()) & set(test_rows.tolist())
+    assert sorted(train_rows.tolist() + test_rows.tolist()) == list(range(pool_size))
+
+
+def test_split_pools_of_digits_are_disjoint_and_cover_every_image():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images, labels = digits.images.astype(np.float32), digits.target
+    # Random hold-out: the pool is the base images, split 1797 = 1258 + 539.
+    pool, pool_labels, train_rows, test_rows = mosaic.split_pools(
+        np.random.default_rng(3), images, labels, None, None, 0.3
+    )
+    _assert_partition(train_rows, test_rows, 1797)
+    assert len(test_rows) == 539
+    np.testing.assert_array_equal(pool, images)
+    np.testing.assert_array_equal(pool_labels, labels)
+    # An official split: train rows hold exactly the train images, test rows the test ones.
+    pool, pool_labels, train_rows, test_rows = mosaic.split_pools(
+        np.random.default_rng(3), images[:1000], labels[:1000], images[1000:], labels[1000:], 0.3
+    )
+    _assert_partition(train_rows, test_rows, 1797)
+    np.testing.assert_array_equal(pool[train_rows], images[:1000])
+    np.testing.assert_array_equal(pool[test_rows], images[1000:])
+    np.testing.assert_array_equal(pool_labels[test_rows], labels[1000:])
+
+
+@pytest.mark.parametrize("official_test", [False, True])
+def test_build_draws_each_split_from_its_own_pool(monkeypatch, official_test):
+    """The candidate rows each split draws from, not only the rows it happened to draw."""
+    images, labels = _base()
+    kwargs = {}
+    if official_test:
+        test_images, test_labels = _base(100, seed=9)
+        test_images[:, 0, 0, 0] += 10_000
+        kwargs.update(test_images=test_images, test_labels=test_labels)
+    seen = []
+    real = mosaic.sample_mosaics
+
+    def recording(rng, base_labels, candidates, **kw):
+        seen.append(np.asarray(candidates))
+        return real(rng, base_labels, candidates, **kw)
+
+    monkeypatch.setattr(mosaic, "sample_mosaics", recording)
+    data, _ = build_mosaic_dataset(
+        images, labels, fg_classes=[4, 1], bg_classes=[0, 2, 5], m=4, n_train=20, n_test=10,
+        seed=1, **kwargs,
+    )
+    train_rows, test_rows = seen
+    pool = np.asarray(data.pool)
+    _assert_partition(train_rows, test_rows, len(pool))
+    ids = pool[:, 0, 0, 0]
+    if official_test:
+        assert sorted(ids[train_rows].tolist()) == list(range(300))
+        assert sorted(ids[test_rows].tolist()) == list(range(10_000, 10_100))
+
+
+def test_large_pool_draws_have_distinct_backgrounds(monkeypatch):
+    """The redraw branch of the background draws (forced by a zero threshold)."""
+    monkeypatch.setattr(mosaic, "DENSE_DRAW_LIMIT", 0)
+    # 5 foreground images (class 0) and 5 background images (class 1), m - 1 = 4:
+    # a random 4 of 5 repeats a row 81% of the time, so most rows need redrawing.
+    base_labels = np.array([0, 1] * 5)
+    bg_rows = [1, 3, 5, 7, 9]
+    split = mosaic.sample_mosaics(
+        np.random.default_rng(0), base_labels, np.arange(10),
+        fg_classes=[0], bg_classes=[1], m=5, n=2000,
+    )
+    index = np.asarray(split.index)
+    fg_pos = np.asarray(split.fg_pos)
+    subsets = {}
+    for row, pos in zip(index, fg_pos):
+        backgrounds = np.delete(row, pos)
+        assert len(set(backgrounds.tolist())) == 4, row
+        assert set(backgrounds.tolist()) <= set(bg_rows)
+        left_out = (set(bg_rows) - set(backgrounds.tolist())).pop()
+        subsets[left_out] = subsets.get(left_out, 0) + 1
+    # Uniform without replacement: each background is left out of ~1/5 of the mosaics.
+    assert sorted(subsets) == bg_rows
+    assert all(300 < c < 500 for c in subsets.values()), subsets

@@ -18,6 +18,10 @@ import numpy as np
 from ..errors import ConfigError
 from .base import Dataset, DataInfo, MosaicSplit, as_split
 
+# Above this many random keys (mosaics x background rows), _distinct_draws
+# redraws repeats instead of sorting a random key per background row.
+DENSE_DRAW_LIMIT = 20_000_000
+
 
 def check_class_split(
     fg_classes: Sequence[int], bg_classes: Sequence[int], num_base_classes: int
@@ -90,7 +94,7 @@ def sample_mosaics(
 
 def _distinct_draws(rng: np.random.Generator, rows: np.ndarray, n: int, k: int) -> np.ndarray:
     """``[n, k]`` draws from ``rows``, the k in each row distinct (uniform without replacement)."""
-    if n * len(rows) <= 20_000_000:
+    if n * len(rows) <= DENSE_DRAW_LIMIT:
         # The first k entries of a random permutation, for every row at once.
         return rows[np.argsort(rng.random((n, len(rows))), axis=1)[:, :k]]
     # Large pools: redraw rows with a repeat; repeats are rare when k << len(rows).
@@ -101,6 +105,41 @@ def _distinct_draws(rng: np.random.Generator, rows: np.ndarray, n: int, k: int) 
         if not repeated.any():
             return picks
         picks[repeated] = rows[rng.integers(0, len(rows), (int(repeated.sum()), k))]
+
+
+def split_pools(
+    rng: np.random.Generator,
+    images: np.ndarray,
+    labels: np.ndarray,
+    test_images: np.ndarray | None,
+    test_labels: np.ndarray | None,
+    test_fraction: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The base images as one pool, split into disjoint train and test rows.
+
+    Arguments:
+        rng: NumPy generator (used only without an official test split).
+        images, labels: the base images and their classes.
+        test_images, test_labels: an official test split, or None (or empty).
+        test_fraction: without an official split, the share of the base
+            images held out for test, chosen at random.
+
+    Returns:
+        ``(pool, pool_labels, train_rows, test_rows)``: the rows are sorted,
+        disjoint and together every row of the pool.
+
+    Raises:
+        ConfigError: a ``test_fraction`` outside (0, 1) where it is used.
+    """
+    if test_images is not None and len(test_images) > 0:
+        pool = np.concatenate([images, test_images])
+        pool_labels = np.concatenate([labels, np.asarray(test_labels)])
+        return pool, pool_labels, np.arange(len(images)), np.arange(len(images), len(pool))
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    perm = rng.permutation(len(images))
+    n_held = int(round(test_fraction * len(images)))
+    return images, labels, np.sort(perm[n_held:]), np.sort(perm[:n_held])
 
 
 def build_mosaic_dataset(
@@ -152,18 +191,9 @@ def build_mosaic_dataset(
     num_base = len(class_names) if class_names is not None else int(labels.max()) + 1
     check_class_split(fg_classes, bg_classes, num_base)
     rng = np.random.default_rng(seed)
-    if test_images is not None and len(test_images) > 0:
-        pool = np.concatenate([images, test_images])
-        pool_labels = np.concatenate([labels, np.asarray(test_labels)])
-        train_rows = np.arange(len(images))
-        test_rows = np.arange(len(images), len(pool))
-    else:
-        if not 0.0 < test_fraction < 1.0:
-            raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
-        pool, pool_labels = images, labels
-        perm = rng.permutation(len(images))
-        n_held = int(round(test_fraction * len(images)))
-        test_rows, train_rows = np.sort(perm[:n_held]), np.sort(perm[n_held:])
+    pool, pool_labels, train_rows, test_rows = split_pools(
+        rng, images, labels, test_images, test_labels, test_fraction
+    )
     common = dict(fg_classes=list(fg_classes), bg_classes=list(bg_classes), m=m)
     train = sample_mosaics(rng, pool_labels, train_rows, n=n_train, **common)
     test = sample_mosaics(rng, pool_labels, test_rows, n=n_test, **common)
