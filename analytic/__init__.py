@@ -12,7 +12,9 @@ Modules:
     solve: diffrax solutions of the flow (``solve_flow``, ``solve_fixed_focus``).
     gradient_descent: full-parameter gradient descent with attnjax's losses.
     hybrid: the soft-then-hard schedule and its best switch time.
-    verify: the numerical checks and plots behind ``attnjax verify``.
+    checks: the measurements behind ``attnjax verify`` (each against an independent reference).
+    verify: the table of checks (name, measurement, tolerance), ``run_verify``, ``format_table``.
+    plots: the figures of ``attnjax verify``.
 """
 
 from ._common import KINDS
