@@ -1,18 +1,26 @@
 """The ``attnjax`` command: options in, one experiment, report out.
 
-This is the only place that turns errors into one-line messages.
+This is the only place that turns errors into one-line messages, sets the
+matplotlib backend, or handles signals. Every option is checked before any
+data is loaded or any program compiled.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import time
+import threading
 from pathlib import Path
 
 from .errors import AttnjaxError, ConfigError
+from .protocol import PROTOCOLS, SIGNATURE_CONVENTIONS, get_protocol
+from .train import PARADIGMS
 
-LOSS_CHOICES = ("soft", "hard", "lvml", "hybrid")
+#: Exit status of a run that finished but had a paradigm diverge.
+EXIT_DIVERGED = 1
+#: Exit status after Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 def _positive_int(text: str) -> int:
@@ -22,6 +30,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _natural_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
     return value
 
 
@@ -35,13 +53,25 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _momentum(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
 def _loss_list(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [n for n in names if n not in LOSS_CHOICES]
+    unknown = [n for n in names if n not in PARADIGMS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown loss(es) {', '.join(unknown) or '(none)'}; choose from {', '.join(LOSS_CHOICES)}"
+            f"unknown loss(es) {', '.join(unknown) or '(none)'}; choose from {', '.join(PARADIGMS)}"
         )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a loss is listed twice in {text!r}")
     return names
 
 
@@ -52,10 +82,33 @@ def _alpha_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
     if not values or any(not 0 < v <= 1 for v in values):
         raise argparse.ArgumentTypeError(f"alphas must be in (0, 1], got {text!r}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"alphas must be distinct, got {text!r}")
     return values
 
 
-def _add_data_options(p: argparse.ArgumentParser, *, m_default: int = 5) -> None:
+def _epoch_pair(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    try:
+        soft, second = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SOFT,SECOND epoch counts, got {text!r}") from None
+    if soft < 0 or second < 0 or soft + second < 1:
+        raise argparse.ArgumentTypeError(f"expected non-negative epoch counts with a positive sum, got {text!r}")
+    return soft, second
+
+
+def _pixel_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, e.g. 0,1 or -1,1; got {text!r}") from None
+    if not low < high:
+        raise argparse.ArgumentTypeError(f"expected LOW < HIGH, got {text!r}")
+    return low, high
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
     from .data import DATASETS
 
     g = p.add_argument_group("data")
@@ -63,38 +116,59 @@ def _add_data_options(p: argparse.ArgumentParser, *, m_default: int = 5) -> None
                    help="data set (default: digits, bundled with scikit-learn)")
     g.add_argument("--data-dir", default=None,
                    help="folder with your MNIST (IDX) or CIFAR (binary) files, or Fashion-MNIST")
-    g.add_argument("--m", type=int, default=m_default, help="segments per mosaic (default: %(default)s)")
-    g.add_argument("--n-train", type=int, default=None,
-                   help="training mosaics (default: 2000; orthogonal: one per class)")
-    g.add_argument("--n-test", type=int, default=None,
-                   help="test mosaics (default: 1000; orthogonal: one per class)")
+    g.add_argument("--m", type=int, default=None, help="segments per mosaic (default: 5)")
+    g.add_argument("--n-train", type=_positive_int, default=None,
+                   help="training mosaics (default: the protocol's; orthogonal: one per class)")
+    g.add_argument("--n-test", type=_positive_int, default=None,
+                   help="test mosaics (default: the protocol's; orthogonal: one per class)")
     g.add_argument("--fg", default=None, help="foreground classes, names or ids, comma-separated")
     g.add_argument("--bg", default=None, help="background classes (default: all others)")
-    g.add_argument("--classes", type=int, default=None,
+    g.add_argument("--classes", type=_positive_int, default=None,
                    help="orthogonal only: number of classes C (default 20)")
+    g.add_argument("--bg-replacement", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw a mosaic's backgrounds with replacement (default: the protocol's)")
+    g.add_argument("--pixel-range", type=_pixel_range, default=None,
+                   help="image pixels scaled to LOW,HIGH (default: the protocol's: 0,1 or -1,1)")
 
 
-def _add_train_options(p: argparse.ArgumentParser, *, losses: str = "soft,hard,lvml,hybrid") -> None:
+def _add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False) -> None:
     g = p.add_argument_group("training")
-    g.add_argument("--losses", type=_loss_list, default=_loss_list(losses),
-                   help=f"comma-separated paradigms (default: {losses})")
+    default_losses = "soft,hard,lvml" if fixed_focus else ",".join(PARADIGMS)
+    g.add_argument("--protocol", choices=tuple(PROTOCOLS), default="attnjax",
+                   help="defaults of every option not given: attnjax's own, or the authors' "
+                        "code (README: differences from the authors' code) (default: %(default)s)")
+    g.add_argument("--losses", type=_loss_list, default=_loss_list(default_losses),
+                   help=f"comma-separated paradigms (default: {default_losses})")
     g.add_argument("--seeds", type=_positive_int, default=16, help="seeds per paradigm (default: %(default)s)")
-    g.add_argument("--epochs", type=_positive_int, default=60, help="default: %(default)s")
-    g.add_argument("--lr", type=_positive_float, default=0.01, help="SGD learning rate (default: %(default)s)")
-    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: %(default)s)")
-    g.add_argument("--batch-size", type=_positive_int, default=64, help="default: %(default)s")
-    g.add_argument("--switch-epoch", type=int, default=None,
-                   help="hybrid: epochs of soft attention before switching (default: epochs/2)")
-    g.add_argument("--hybrid-to", choices=("hard", "lvml"), default="hard",
-                   help="hybrid: loss after the switch (default: %(default)s)")
+    g.add_argument("--epochs", type=_positive_int, default=None, help="default: the protocol's")
+    g.add_argument("--lr", type=_positive_float, default=None, help="SGD learning rate (default: the protocol's)")
+    g.add_argument("--momentum", type=_momentum, default=None, help="SGD momentum (default: the protocol's)")
+    g.add_argument("--batch-size", type=_positive_int, default=None, help="default: the protocol's")
     g.add_argument("--model", choices=("linear", "mlp", "cnn"), default=None,
                    help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal)")
-    g.add_argument("--hidden", type=_positive_int, default=64, help="MLP hidden width (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="base seed for data and training (default: %(default)s)")
+    g.add_argument("--hidden", type=_positive_int, default=None, help="MLP hidden width (default: 64)")
+    g.add_argument("--classifier-init", choices=("uniform", "xavier"), default=None,
+                   help="classifier weight init (default: the protocol's)")
+    if not fixed_focus:
+        g.add_argument("--switch-epoch", type=_natural_int, default=None,
+                       help="hybrid: epochs of soft attention before switching (default: epochs/2)")
+        g.add_argument("--hybrid-epochs", type=_epoch_pair, default=None, metavar="SOFT,SECOND",
+                       help="hybrid: soft and second-phase epoch counts, given separately")
+        g.add_argument("--hybrid-to", choices=("hard", "lvml"), default=None,
+                       help="hybrid: loss after the switch (default: hard)")
+        g.add_argument("--hybrid-reset", action=argparse.BooleanOptionalAction, default=None,
+                       help="hybrid: fresh optimizer state at the switch (default: the protocol's)")
+    g.add_argument("--seed", type=_natural_int, default=0, help="base seed for data and training (default: %(default)s)")
     g.add_argument("--devices", type=_positive_int, default=None,
                    help="shard the seeds over this many devices (default: one program on the default device)")
     g.add_argument("--chunk-size", type=_positive_int, default=None,
                    help="train the seeds in chunks of this many, when all at once do not fit in memory")
+
+
+def _add_out(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--out", type=Path, default=Path(default), help="output folder (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the result files of an earlier run in --out (refused otherwise)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,96 +178,195 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"attnjax: error: {message} (see '{self.prog} --help')\n")
 
 
+def _version() -> str:
+    import jax
+
+    from . import __version__
+
+    return f"attnjax {__version__} (jax {jax.__version__})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="attnjax",
         description="Learning dynamics of soft, hard and latent-variable attention (Vashisht & Ramaswamy, ECAI 2023).",
     )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("compare", help="train soft, hard, LVML and hybrid attention on many seeds")
     _add_data_options(p)
     _add_train_options(p)
-    p.add_argument("--out", type=Path, default=Path("runs/compare"), help="output folder (default: %(default)s)")
+    _add_out(p, "runs/compare")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("signature", help="train the paradigms and draw the paper's (a_z, s_y) signature heatmaps")
     _add_data_options(p)
     _add_train_options(p)
-    p.add_argument("--out", type=Path, default=Path("runs/signature"), help="output folder (default: %(default)s)")
+    p.add_argument("--signature-s-y", choices=SIGNATURE_CONVENTIONS, default=None,
+                   help="s_y convention the picture shows; the JSON has both (default: the protocol's)")
+    _add_out(p, "runs/signature")
     p.set_defaults(func=cmd_signature)
 
     p = sub.add_parser("fixed-focus", help="freeze the focus at several alphas and train only the classifier")
     _add_data_options(p)
-    _add_train_options(p, losses="soft,hard,lvml")
+    _add_train_options(p, fixed_focus=True)
     p.add_argument("--alphas", type=_alpha_list, default=_alpha_list("0.2,0.4,0.6,0.8,1.0"),
                    help="foreground attention values in (0, 1] (default: 0.2,0.4,0.6,0.8,1.0)")
-    p.add_argument("--out", type=Path, default=Path("runs/fixed-focus"), help="output folder (default: %(default)s)")
+    p.add_argument("--fg-first", action=argparse.BooleanOptionalAction, default=None,
+                   help="put the foreground at position 0 (default: the protocol's)")
+    _add_out(p, "runs/fixed-focus")
     p.set_defaults(func=cmd_fixed_focus)
 
+    p = sub.add_parser("plot", help="redraw a run's figures from its JSON file")
+    p.add_argument("run", type=Path, help="a run folder (or its results.json / signature.json / fixed_focus.json)")
+    p.set_defaults(func=cmd_plot)
+
     p = sub.add_parser("verify", help="check the gradient-flow theory: ODEs, closed forms, gradient descent")
-    p.add_argument("--out", type=Path, default=Path("runs/verify"), help="output folder (default: %(default)s)")
+    _add_out(p, "runs/verify")
     p.set_defaults(func=cmd_verify)
     return parser
 
 
-def _progress_factory(quiet: bool):
-    """Returns ``factory(name, epochs) -> callback`` driving one tqdm bar per paradigm."""
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_applicable(args) -> None:
+    """Refuse options that do not apply to this command and data set (one line, exit 2)."""
+    image = args.dataset not in ("orthogonal", "digits")
+    rules = [
+        ("--data-dir", args.data_dir is not None and not image,
+         f"does not apply to --dataset {args.dataset} (it needs no files)"),
+        ("--classes", args.classes is not None and args.dataset != "orthogonal",
+         "applies only to --dataset orthogonal"),
+        ("--fg/--bg", (args.fg is not None or args.bg is not None) and args.dataset == "orthogonal",
+         "do not apply to --dataset orthogonal"),
+        ("--pixel-range", args.pixel_range is not None and args.dataset == "orthogonal",
+         "does not apply to --dataset orthogonal (its segments are not images)"),
+        ("--bg-replacement", args.bg_replacement is not None and args.dataset == "orthogonal",
+         "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
+        ("--hidden", args.hidden is not None and args.model not in (None, "mlp"),
+         f"applies only to --model mlp, not {args.model}"),
+    ]
+    hybrid = "hybrid" in args.losses
+    for option in ("switch_epoch", "hybrid_epochs", "hybrid_to", "hybrid_reset"):
+        if getattr(args, option, None) is not None and not hybrid:
+            rules.append((f"--{option.replace('_', '-')}", True, "applies only when --losses includes hybrid"))
+    for name, bad, why in rules:
+        if bad:
+            raise ConfigError(f"{name} {why}")
+    if getattr(args, "switch_epoch", None) is not None and args.hybrid_epochs is not None:
+        raise ConfigError("give --switch-epoch or --hybrid-epochs, not both")
+    if args.m is not None and args.m < 2:
+        raise ConfigError(f"--m must be at least 2 segments, got {args.m}")
+
+
+def _check_out(args) -> None:
+    """``--out`` must be a folder we can write, and not hold an earlier run unless --overwrite."""
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write in {probe}")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise ConfigError(
+            f"--out {out} already holds files (an earlier run?); choose another folder or add --overwrite"
+        )
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _progress_factory(quiet: bool = False):
+    """``factory(name, total) -> callback`` driving one tqdm bar per paradigm.
+
+    ``total`` counts epochs times the number of chunks the seeds run in, so a
+    chunked run fills its bar once, at the end.
+    """
     from tqdm.auto import tqdm
 
-    state = {}
+    state = {"bar": None}
 
-    def factory(name: str, epochs: int):
-        if "bar" in state:
+    def factory(name: str, total: int):
+        if state["bar"] is not None:
             state["bar"].close()
-        bar = tqdm(total=epochs, desc=f"{name:>6}", unit="epoch", disable=quiet, leave=True, mininterval=1.0,
-                   file=sys.stderr)
-        state["bar"] = bar
-        state["done"] = 0
+        state.update(bar=tqdm(total=total, desc=f"{name:>6}", unit="epoch", disable=quiet, leave=True,
+                              mininterval=1.0, file=sys.stderr, dynamic_ncols=True),
+                     last=None)
 
         def on_epoch(epoch):
-            # Called once per epoch (the epoch index is not batched over seeds).
+            # Count each epoch once, however many times the callback fires for it.
             epoch = int(epoch)
-            if epoch + 1 > state["done"]:
-                bar.update(epoch + 1 - state["done"])
-                state["done"] = epoch + 1
+            if epoch != state["last"]:
+                state["last"] = epoch
+                state["bar"].update(1)
 
         return on_epoch
 
     def close():
-        if "bar" in state:
+        if state["bar"] is not None:
             state["bar"].close()
+            state["bar"] = None
 
     factory.close = close
     return factory
 
 
-def _load_data(args):
+def _run_interruptible(fn):
+    """Run ``fn()`` in a worker thread so that Ctrl-C is seen at once by the main thread.
+
+    On Ctrl-C the process exits with status 130 without waiting for the compiled
+    program (``os._exit``: no interpreter shutdown while XLA threads still run,
+    which is what crashed before). Result files are only written after
+    training, atomically, so nothing half-written is left.
+    """
+    box = {}
+
+    def work():
+        try:
+            box["value"] = fn()
+        except BaseException as err:  # handed to the main thread
+            box["error"] = err
+
+    worker = threading.Thread(target=work, name="attnjax-train", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _load_data(args, *, fixed_focus: bool = False):
     from .data import load_dataset
 
     return load_dataset(
         args.dataset, m=args.m, n_train=args.n_train, n_test=args.n_test, fg=args.fg, bg=args.bg,
-        seed=args.seed, data_dir=args.data_dir, num_classes=args.classes,
+        seed=args.seed, data_dir=args.data_dir, num_classes=args.classes, protocol=args.protocol,
+        bg_replacement=args.bg_replacement, pixel_range=args.pixel_range,
+        fg_first=_fg_first(args) if fixed_focus else None,
     )
+
+
+def _fg_first(args) -> bool:
+    return get_protocol(args.protocol).fixed_focus_fg_first if args.fg_first is None else args.fg_first
 
 
 def _train_options(args) -> dict:
-    return dict(
-        epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum,
-        switch_epoch=args.switch_epoch, hybrid_to=args.hybrid_to, hidden=args.hidden,
-        **({"model": args.model} if args.model else {}),
+    options = dict(
+        epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum, hidden=args.hidden,
+        model=args.model, classifier_init=args.classifier_init,
     )
-
-
-def _config_json(args, info) -> dict:
-    skip = {"func", "command", "out"}
-    config = {k: v for k, v in vars(args).items() if k not in skip}
-    config["data"] = info.to_json()
-    import jax
-
-    config["jax"] = {"version": jax.__version__, "backend": jax.default_backend(),
-                     "devices": len(jax.devices())}
-    return config
+    if getattr(args, "hybrid_epochs", None) is not None:
+        soft, second = args.hybrid_epochs
+        options.update(hybrid_epochs=(soft, second))
+    for name in ("hybrid_to", "hybrid_reset"):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
+    return options
 
 
 def _announce(data, info, what: str) -> None:
@@ -204,47 +377,58 @@ def _announce(data, info, what: str) -> None:
     )
 
 
-def _train_paradigms(args, experiment, **kwargs):
-    """Load data, validate, then run ``experiment`` with one progress bar per paradigm."""
+def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
+    """Check everything, load data, then run ``experiment`` with one progress bar per paradigm."""
     from .experiments import paradigm_configs
 
-    data, info = _load_data(args)
-    paradigm_configs(data, info, args.losses, **_train_options(args))  # fail before any output
-    _announce(data, info, f"{args.seeds} seeds x {args.epochs} epochs per loss, "
-              "one compiled program each")
-    progress = _progress_factory(quiet=False)
+    _check_applicable(args)
+    _check_out(args)
+    data, info = _load_data(args, fixed_focus=fixed_focus)
+    options = _train_options(args)
+    extra = {"switch_epoch": args.switch_epoch} if getattr(args, "switch_epoch", None) is not None else {}
+    configs = paradigm_configs(data, info, args.losses, protocol=args.protocol,
+                               fixed_focus=fixed_focus or None, **options)
+    if extra:
+        for config in configs.values():
+            if config.loss == "hybrid" and extra["switch_epoch"] > config.epochs:
+                raise ConfigError(f"--switch-epoch must be at most --epochs ({config.epochs}), got {extra['switch_epoch']}")
+    _announce(data, info, f"{args.seeds} seeds per loss, protocol {args.protocol}, one compiled program each")
+    progress = _progress_factory()
     try:
-        runs = experiment(
-            data, info, losses=args.losses, seeds=args.seeds, learning_rate=args.lr, seed=args.seed,
-            progress=progress, devices=args.devices, chunk_size=args.chunk_size,
-            **kwargs, **_train_options(args),
-        )
+        runs = _run_interruptible(lambda: experiment(
+            data, info, losses=args.losses, seeds=args.seeds, protocol=args.protocol, learning_rate=args.lr,
+            seed=args.seed, progress=progress, devices=args.devices, chunk_size=args.chunk_size,
+            keep_diverged=True, **extra, **kwargs, **options,
+        ))
     finally:
         progress.close()
     return data, info, runs
 
 
-def _timings(runs) -> str:
-    return ", ".join(f"{name} {r.seconds:.1f}s" for name, r in runs.items())
+def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int:
+    """Print the table, write the JSON, then the plots (a failed plot keeps the JSON)."""
+    from . import report
+    from .files import write_json_atomic
+    from .parallel import peak_memory
 
-
-def _finish(args, runs, doc: dict, json_name: str, table: str, note: str, plot) -> int:
-    """Print the table, then write the JSON and the plots (JSON first: a failed plot keeps it)."""
     print()
     print(table)
     print(note)
-    report_path = args.out / json_name
-    from .parallel import peak_memory
-    from .report import write_json_atomic
-
     memory = peak_memory()
     doc["peak_memory"] = {"bytes": memory.bytes, "source": memory.source}
-    write_json_atomic(report_path, doc)
-    plots = plot()
-    plots = plots if isinstance(plots, list) else [plots]
-    print(f"\ntime (compile + train, all runs): {_timings(runs)}; peak memory: {memory}")
-    print(f"wrote {report_path}, " + ", ".join(str(p) for p in plots))
-    return 0
+    report_path = write_json_atomic(args.out / json_name, doc)
+    plots = report.plot_any(doc, args.out) if doc["results"] else []
+    finished = {name: r for name, r in runs.items() if not getattr(r, "diverged", False)}
+    print(f"\ntime (compile + train): {', '.join(f'{n} {r.seconds:.1f}s' for n, r in finished.items())}; "
+          f"peak memory: {memory}")
+    print(f"wrote {report_path}" + "".join(f", {p}" for p in plots))
+    for warning in doc.get("warnings", []):
+        print(f"attnjax: warning: {warning}", file=sys.stderr)
+    diverged = doc.get("diverged", {})
+    for name, where in diverged.items():
+        print(f"attnjax: {name} diverged: loss {where['loss']} at seed {where['seed']}, epoch {where['epoch']} "
+              "(try a smaller --lr); its results were not saved", file=sys.stderr)
+    return EXIT_DIVERGED if diverged else 0
 
 
 def cmd_compare(args) -> int:
@@ -252,12 +436,9 @@ def cmd_compare(args) -> int:
     from .experiments import compare
 
     data, info, runs = _train_paradigms(args, compare)
-    doc = report.compare_results_json(_config_json(args, info), runs)
-    return _finish(
-        args, runs, doc, "results.json", report.compare_table(doc["results"]),
-        "(test metrics in %, mean ± std over seeds, each loss under its own inference rule)",
-        lambda: report.plot_compare(doc["results"], args.out, title=f"{info.name}, m = {info.m}"),
-    )
+    doc = report.compare_results_json(report.settings_json(args, info, runs), runs)
+    return _finish(args, runs, doc, "results.json", report.compare_table(doc["results"]),
+                   report.COMPARE_FOOTNOTE)
 
 
 def cmd_signature(args) -> int:
@@ -265,32 +446,40 @@ def cmd_signature(args) -> int:
     from .experiments import compare, signature
 
     data, info, runs = _train_paradigms(args, compare)
-    signatures = {name: signature(r, data) for name, r in runs.items()}
-    doc = report.signature_json(_config_json(args, info), signatures)
-    return _finish(
-        args, runs, doc, "signature.json", report.signature_table(doc),
-        "(test mosaics; a_z: attention on the foreground; s_y: probability of the true label)",
-        lambda: report.plot_signature(doc, args.out, title=f"{info.name}, m = {info.m}"),
-    )
+    shown = args.signature_s_y or get_protocol(args.protocol).signature_s_y
+    signatures = {name: signature(r, data) for name, r in runs.items() if not getattr(r, "diverged", False)}
+    doc = report.signature_json(report.settings_json(args, info, runs, signature_s_y=shown), signatures, runs)
+    return _finish(args, runs, doc, "signature.json", report.signature_table(doc), report.SIGNATURE_FOOTNOTE)
 
 
 def cmd_fixed_focus(args) -> int:
     from . import report
     from .experiments import fixed_focus
 
-    data, info, runs = _train_paradigms(args, fixed_focus, alphas=args.alphas)
-    doc = report.fixed_focus_json(_config_json(args, info), runs, args.alphas, args.seeds)
-    return _finish(
-        args, runs, doc, "fixed_focus.json", report.fixed_focus_table(doc),
-        "(final epoch, mean over seeds: training loss L(α) / incentive L(α) − L(α + 0.01))",
-        lambda: report.plot_fixed_focus(doc, args.out, title=f"{info.name}, m = {info.m}"),
-    )
+    data, info, runs = _train_paradigms(args, fixed_focus, fixed_focus=True, alphas=args.alphas)
+    doc = report.fixed_focus_json(report.settings_json(args, info, runs, alphas=args.alphas), runs,
+                                  args.alphas, args.seeds)
+    return _finish(args, runs, doc, "fixed_focus.json", report.fixed_focus_table(doc),
+                   report.fixed_focus_footnote(doc))
+
+
+def cmd_plot(args) -> int:
+    from . import report
+    from .files import load_results
+
+    path = args.run
+    doc = load_results(path)
+    folder = path if path.is_dir() else path.parent
+    plots = report.plot_any(doc, folder)
+    print("wrote " + ", ".join(str(p) for p in plots))
+    return 0
 
 
 def cmd_verify(args) -> int:
     from analytic.verify import format_table, run_verify
 
-    result = run_verify(args.out)
+    _check_out(args)
+    result = _run_interruptible(lambda: run_verify(args.out))
     print(format_table(result["checks"]))
     failed = [c["name"] for c in result["checks"] if not c["passed"]]
     print(f"\nwrote {args.out / 'verify.json'}" + "".join(f", {p}" for p in result.get("plots", [])))
@@ -300,29 +489,45 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) < 400 else text[:400] + " ..."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version:
+        print(_version())
+        return 0
     if args.command is None:
         parser.print_help()
         return 2
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI draws to files only; library code never sets a backend
     try:
-        if getattr(args, "m", 2) < 2:
-            raise ConfigError(f"--m must be at least 2 segments, got {args.m}")
-        for name in ("n_train", "n_test", "classes"):
-            value = getattr(args, name, None)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
         return args.func(args)
     except AttnjaxError as err:
-        print(f"attnjax: error: {err}", file=sys.stderr)
+        print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. an output folder that cannot be written
-        print(f"attnjax: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"attnjax: error: --out: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("attnjax: interrupted; nothing was saved", file=sys.stderr)
-        return 130
+        print("\nattnjax: interrupted; nothing was saved", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
+    except Exception as err:
+        from .parallel import out_of_memory_message
+
+        message = out_of_memory_message(err)
+        if message is None:
+            raise
+        print(f"attnjax: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

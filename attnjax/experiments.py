@@ -14,10 +14,12 @@ import numpy as np
 from .data.base import Dataset, DataInfo
 from .errors import ConfigError, NonFiniteLossError
 from .metrics import RULES, signature_histogram
+from .protocol import SIGNATURE_CONVENTIONS, Protocol, get_protocol
 from .train import PARADIGMS, Hyper, TrainConfig, TrainResult, make_predict, make_train
 
 __all__ = [
     "SeedRuns",
+    "Diverged",
     "train_seeds",
     "paradigm_configs",
     "compare",
@@ -38,6 +40,7 @@ class SeedRuns:
         config: the run's static settings.
         learning_rate: ``[S]`` learning rate of each run.
         alpha: ``[S]`` frozen foreground attention (fixed-focus runs only).
+        switch_epoch: ``[S]`` the hybrid's switch epoch of each run (hybrid only, else None).
         params: final parameters, each leaf with a leading seed axis.
         history: per-epoch history as NumPy arrays, leading axes ``[S, epochs]``.
         seconds: wall time of compilation plus training.
@@ -46,6 +49,7 @@ class SeedRuns:
     config: TrainConfig
     learning_rate: np.ndarray
     alpha: np.ndarray
+    switch_epoch: np.ndarray | None
     params: Any
     history: Any
     seconds: float
@@ -66,10 +70,12 @@ def check_finite(config: TrainConfig, losses: np.ndarray) -> None:
     bad = ~np.isfinite(losses)
     if bad.any():
         seed, epoch = map(int, np.argwhere(bad)[0])
-        raise NonFiniteLossError(
+        err = NonFiniteLossError(
             f"{config.loss} training diverged: loss {losses[seed, epoch]} at seed {seed}, "
             f"epoch {epoch + 1} (try a smaller --lr); nothing was saved"
         )
+        err.seed, err.epoch, err.loss = seed, epoch + 1, str(float(losses[seed, epoch]))
+        raise err
 
 
 def train_seeds(
@@ -77,8 +83,9 @@ def train_seeds(
     data: Dataset,
     *,
     seeds: int,
-    learning_rate: float | Sequence[float] = 0.05,
+    learning_rate: float | Sequence[float] | None = None,
     alpha: float | Sequence[float] = 1.0,
+    switch_epoch: int | Sequence[int] | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     key_index: Sequence[int] | None = None,
@@ -91,8 +98,11 @@ def train_seeds(
         config: static settings.
         data: the mosaics.
         seeds: S, number of runs (their keys are ``split(key(seed), S)``).
-        learning_rate: one value, or S values (a grid, one per run).
+        learning_rate: one value, or S values (a grid, one per run); default:
+            the attnjax protocol's.
         alpha: fixed-focus attention, one value or S values.
+        switch_epoch: hybrid only: one value or S values in [0, epochs];
+            default ``config.default_switch_epoch``.
         seed: base seed.
         progress: called with each finished epoch index.
         key_index: optional ``[S]`` seed number of each run (runs sharing a
@@ -112,14 +122,27 @@ def train_seeds(
     """
     if seeds < 1:
         raise ConfigError(f"the number of seeds must be positive, got {seeds}")
+    if learning_rate is None:
+        learning_rate = get_protocol().learning_rate
     lr = np.broadcast_to(np.asarray(learning_rate, np.float32), (seeds,))
     alphas = np.broadcast_to(np.asarray(alpha, np.float32), (seeds,))
-    if not np.all(lr > 0):
-        raise ConfigError(f"learning rates must be positive, got {learning_rate}")
+    if not np.all(np.isfinite(lr) & (lr > 0)):
+        raise ConfigError(f"learning rates must be positive and finite, got {learning_rate}")
+    switch = None
+    if config.loss == "hybrid":
+        switch = np.broadcast_to(
+            np.asarray(config.default_switch_epoch if switch_epoch is None else switch_epoch), (seeds,)
+        ).astype(np.int32)
+        if np.any(switch < 0) or np.any(switch > config.epochs):
+            raise ConfigError(
+                f"the switch epoch must be in [0, epochs={config.epochs}], got {switch_epoch}"
+            )
+    elif switch_epoch is not None:
+        raise ConfigError(f"a switch epoch applies only to the hybrid, not to {config.loss!r}")
     keys = jax.random.split(jax.random.key(seed), seeds)
     if key_index is not None:
         keys = keys[np.asarray(key_index)]
-    hparams = Hyper.tile(seeds, lr, alphas)
+    hparams = Hyper.tile(seeds, lr, alphas, switch)
     start = time.perf_counter()
     if devices is None and chunk_size is None:
         result: TrainResult = jax.device_get(_compiled_seeds(config, progress)(keys, hparams, data))
@@ -134,24 +157,46 @@ def train_seeds(
     check_finite(config, np.asarray(result.history.loss))
     if config.fixed_focus:
         check_finite(config, np.asarray(result.history.fixed_focus_loss).max(-1))
-    return SeedRuns(config, np.array(lr), np.array(alphas), result.params, result.history, seconds)
+    return SeedRuns(
+        config, np.array(lr), np.array(alphas), None if switch is None else np.array(switch),
+        result.params, result.history, seconds,
+    )
 
 
 def paradigm_configs(
-    data: Dataset, info: DataInfo, losses: Sequence[str], **train_options
+    data: Dataset,
+    info: DataInfo,
+    losses: Sequence[str],
+    *,
+    protocol: str | Protocol | None = None,
+    **train_options,
 ) -> dict[str, TrainConfig]:
-    """One validated :class:`TrainConfig` per paradigm (raises ConfigError before any work)."""
+    """One validated :class:`TrainConfig` per paradigm (raises ConfigError before any work).
+
+    Arguments:
+        data, info: the mosaics.
+        losses: paradigm names.
+        protocol: supplies every option not given (see :class:`TrainConfig.for_data`).
+            A protocol's batch size larger than the training set is clipped to
+            it (full-batch training); an explicit one is an error.
+        **train_options: :class:`TrainConfig` fields; None means the protocol's default.
+    """
     unknown = [name for name in losses if name not in PARADIGMS]
     if unknown or not losses:
         raise ConfigError(
             f"unknown loss(es) {unknown or '(none given)'}; choose from {', '.join(PARADIGMS)}"
         )
-    configs = {name: TrainConfig.for_data(info, loss=name, **train_options) for name in losses}
     n_train = data.train.index.shape[0]
-    batch_size = next(iter(configs.values())).batch_size
-    if batch_size > n_train:
-        raise ConfigError(f"batch size {batch_size} exceeds the {n_train} training mosaics")
-    return configs
+    if train_options.get("batch_size") is None:
+        train_options["batch_size"] = min(get_protocol(protocol).batch_size, n_train)
+    elif train_options["batch_size"] > n_train:
+        raise ConfigError(
+            f"--batch-size {train_options['batch_size']} exceeds the {n_train} training mosaics"
+        )
+    return {
+        name: TrainConfig.for_data(info, protocol=protocol, loss=name, **train_options)
+        for name in losses
+    }
 
 
 def compare(
@@ -160,11 +205,14 @@ def compare(
     *,
     losses: Sequence[str] = PARADIGMS,
     seeds: int = 8,
-    learning_rate: float = 0.01,
+    protocol: str | Protocol | None = None,
+    learning_rate: float | None = None,
+    switch_epoch: int | None = None,
     seed: int = 0,
     progress: ProgressFactory | None = None,
     devices: int | None = None,
     chunk_size: int | None = None,
+    keep_diverged: bool = False,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """Train each paradigm on the same data for the same seeds.
@@ -173,31 +221,73 @@ def compare(
         data, info: the mosaics and their description.
         losses: paradigms to run, from ``PARADIGMS``.
         seeds: S runs per paradigm.
-        learning_rate: SGD step size.
+        protocol: ``"attnjax"`` (default) or ``"paper"``: the defaults of
+            every option not given.
+        learning_rate: SGD step size (default: the protocol's).
+        switch_epoch: the hybrid's switch epoch (default: the protocol's schedule).
         seed: base seed (same keys for every paradigm).
         progress: ``progress(loss_name, epochs)`` returns an epoch callback.
         devices, chunk_size: as for :func:`train_seeds`.
-        **train_options: other :class:`TrainConfig` fields (epochs, batch_size, ...).
+        keep_diverged: a paradigm that diverges becomes a :class:`Diverged`
+            record and the others still run (default: raise NonFiniteLossError).
+        **train_options: other :class:`TrainConfig` fields (epochs, batch_size,
+            ...; ``hybrid_epochs=(soft, second)`` for the hybrid's phases).
 
     Returns:
         ``{loss: SeedRuns}`` in the order given.
     """
-    configs = paradigm_configs(data, info, losses, **train_options)
+    configs = paradigm_configs(data, info, losses, protocol=protocol, **train_options)
     return _run_each(
-        configs, data, progress, seeds=seeds, learning_rate=learning_rate, seed=seed,
-        devices=devices, chunk_size=chunk_size,
+        configs, data, progress, seeds=seeds,
+        learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
+        switch_epoch=switch_epoch, seed=seed, devices=devices, chunk_size=chunk_size,
+        keep_diverged=keep_diverged,
     )
 
 
-def _run_each(configs: dict[str, TrainConfig], data: Dataset, progress, **seed_options):
-    """:func:`train_seeds` for each configuration, each with its own progress callback."""
-    return {
-        name: train_seeds(
-            config, data, progress=progress(name, config.epochs) if progress else None,
-            **seed_options,
-        )
-        for name, config in configs.items()
-    }
+@dataclasses.dataclass
+class Diverged:
+    """A paradigm whose training loss became NaN or infinite (its results are not kept).
+
+    Attributes:
+        config: the run's static settings.
+        seed, epoch: the first run (index) and epoch (1-based) with a non-finite loss.
+        loss: that loss, as text (``"nan"``, ``"inf"``).
+        seconds: wall time spent.
+    """
+
+    config: TrainConfig
+    seed: int
+    epoch: int
+    loss: str
+    seconds: float
+    diverged: bool = True
+
+
+def _run_each(
+    configs: dict[str, TrainConfig], data: Dataset, progress, *, seeds: int, switch_epoch=None,
+    keep_diverged: bool = False, chunk_size: int | None = None, **seed_options,
+):
+    """:func:`train_seeds` for each configuration, each with its own progress callback.
+
+    With ``keep_diverged``, a paradigm that diverges becomes a :class:`Diverged`
+    record and the others still run; otherwise its NonFiniteLossError propagates.
+    """
+    n_chunks = 1 if chunk_size is None else -(-seeds // chunk_size)
+    out = {}
+    for name, config in configs.items():
+        start = time.perf_counter()
+        try:
+            out[name] = train_seeds(
+                config, data, seeds=seeds, chunk_size=chunk_size,
+                progress=progress(name, config.epochs * n_chunks) if progress else None,
+                switch_epoch=switch_epoch if config.loss == "hybrid" else None, **seed_options,
+            )
+        except NonFiniteLossError as err:
+            if not keep_diverged:
+                raise
+            out[name] = Diverged(config, err.seed, err.epoch, err.loss, time.perf_counter() - start)
+    return out
 
 
 def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> dict[str, np.ndarray]:
@@ -225,9 +315,9 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
             pred = predictions(params, hparams, data.pool[index][None], fg_pos[None])
             return jax.tree_util.tree_map(lambda x: x[0], pred._replace(probs=pred.probs[:, 0][None]))
 
-        return jax.lax.map(one_example, (part.index, part.fg_pos), batch_size=config.eval_batch_size)
+        return jax.lax.map(one_example, (part.index, part.fg_pos), batch_size=config.eval_chunk)
 
-    hparams = Hyper.tile(len(runs.learning_rate), runs.learning_rate, runs.alpha)
+    hparams = Hyper.tile(len(runs.learning_rate), runs.learning_rate, runs.alpha, runs.switch_epoch)
     pred = jax.device_get(jax.jit(jax.vmap(one, in_axes=(0, 0, None)))(runs.params, hparams, data))
     labels, fg_pos = np.asarray(part.labels), np.asarray(part.fg_pos)
     alpha, probs = np.asarray(pred.alpha), np.asarray(pred.probs)  # [S,N,m], [S,N,3,K]
@@ -294,28 +384,38 @@ def shortcut_report(examples: dict, rule: int, *, num_classes: int) -> dict:
 def signature(runs: SeedRuns, data: Dataset, *, bins: int = 5, split: str = "test") -> dict:
     """The paper's signature of one paradigm: where examples sit in (a_z, s_y).
 
+    s_y is computed under both conventions of ``SIGNATURE_CONVENTIONS``:
+    ``own`` (the paradigm's own inference rule) and ``pooled``
+    (softmax(g(sum_j alpha_j x_j)), the authors' heatmap scripts). For soft
+    attention they coincide, since its own rule is the pooled one.
+
     Arguments:
         runs: trained seeds.
         data: the mosaics.
-        bins: histogram bins per axis.
+        bins: histogram bins per axis (see :func:`attnjax.metrics.signature_histogram`
+            for the edges).
         split: which mosaics to use.
 
     Returns:
-        ``{"heatmap": [bins, bins] mean over seeds (percent; rows a_z, columns s_y,
-        both increasing), "heatmap_std", "mean_a_z": [S], "mean_s_y": [S],
-        "low_a_z_high_s_y": [S] (percent with a_z < 1/bins and s_y >= 1 - 1/bins),
-        "shortcut": shortcut_report(...)}``.
+        ``{"heatmap": {CONVENTION: [bins, bins]}`` mean over seeds (percent; rows
+        a_z, columns s_y, both increasing), ``"heatmap_std": {CONVENTION: ...}``,
+        ``"mean_a_z": [S]``, ``"mean_s_y": {CONVENTION: [S]}``,
+        ``"low_a_z_high_s_y": {CONVENTION: [S]}`` (percent with a_z in the lowest
+        bin and s_y in the highest), ``"shortcut": shortcut_report(...)}``.
     """
     examples = evaluate_examples(runs, data, split=split)
-    maps = np.stack([signature_histogram(a, s, bins=bins) for a, s in zip(examples["a_z"], examples["s_y"])])
-    return {
-        "heatmap": maps.mean(0),
-        "heatmap_std": maps.std(0, ddof=1) if len(maps) > 1 else np.zeros_like(maps[0]),
-        "mean_a_z": examples["a_z"].mean(1),
-        "mean_s_y": examples["s_y"].mean(1),
-        "low_a_z_high_s_y": maps[:, 0, -1],
-        "shortcut": shortcut_report(examples, runs.config.rule, num_classes=runs.config.num_classes),
-    }
+    rule_of = {"own": runs.config.rule, "pooled": RULES.index("pooled")}
+    out = {"heatmap": {}, "heatmap_std": {}, "mean_s_y": {}, "low_a_z_high_s_y": {}}
+    for convention in SIGNATURE_CONVENTIONS:
+        s_y = examples["s_y_by_rule"][:, rule_of[convention]]
+        maps = np.stack([signature_histogram(a, s, bins=bins) for a, s in zip(examples["a_z"], s_y)])
+        out["heatmap"][convention] = maps.mean(0)
+        out["heatmap_std"][convention] = maps.std(0, ddof=1) if len(maps) > 1 else np.zeros_like(maps[0])
+        out["mean_s_y"][convention] = s_y.mean(1)
+        out["low_a_z_high_s_y"][convention] = maps[:, 0, -1]
+    out["mean_a_z"] = examples["a_z"].mean(1)
+    out["shortcut"] = shortcut_report(examples, runs.config.rule, num_classes=runs.config.num_classes)
+    return out
 
 
 def fixed_focus(
@@ -325,11 +425,13 @@ def fixed_focus(
     alphas: Sequence[float] = (0.2, 0.4, 0.6, 0.8, 1.0),
     losses: Sequence[str] = ("soft", "hard", "lvml"),
     seeds: int = 4,
-    learning_rate: float = 0.01,
+    protocol: str | Protocol | None = None,
+    learning_rate: float | None = None,
     seed: int = 0,
     progress: ProgressFactory | None = None,
     devices: int | None = None,
     chunk_size: int | None = None,
+    keep_diverged: bool = False,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """The fixed-focus experiment: freeze the attention, train only the classifier.
@@ -342,8 +444,9 @@ def fixed_focus(
         alphas: foreground attention values in (0, 1].
         losses: paradigms.
         seeds: runs per alpha.
-        learning_rate, seed, progress, devices, chunk_size, **train_options: as
-            for :func:`compare`.
+        protocol, learning_rate, seed, progress, devices, chunk_size,
+            **train_options: as for :func:`compare` (the protocol's
+            ``fixed_focus_epochs`` is the default number of epochs).
 
     Returns:
         ``{loss: SeedRuns}`` with ``len(alphas) * seeds`` runs each; the history's
@@ -352,9 +455,12 @@ def fixed_focus(
     alphas = np.asarray(alphas, np.float32)
     if alphas.size == 0 or np.any(alphas <= 0) or np.any(alphas > 1):
         raise ConfigError(f"alphas must be in (0, 1], got {alphas.tolist()}")
-    configs = paradigm_configs(data, info, losses, fixed_focus=True, **train_options)
+    if len(np.unique(alphas)) != alphas.size:
+        raise ConfigError(f"alphas must be distinct, got {alphas.tolist()}")
+    configs = paradigm_configs(data, info, losses, protocol=protocol, fixed_focus=True, **train_options)
     return _run_each(
-        configs, data, progress, seeds=len(alphas) * seeds, learning_rate=learning_rate,
+        configs, data, progress, seeds=len(alphas) * seeds,
+        learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
         alpha=np.repeat(alphas, seeds), key_index=np.tile(np.arange(seeds), len(alphas)),
-        seed=seed, devices=devices, chunk_size=chunk_size,
+        seed=seed, devices=devices, chunk_size=chunk_size, keep_diverged=keep_diverged,
     )

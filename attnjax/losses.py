@@ -136,7 +136,9 @@ def loss_at_attention(
 
     * soft: :math:`-\log\mathrm{softmax}(g(\sum_j w_j x_j))_y`
     * hard: :math:`\sum_j w_j\,(-\log\mathrm{softmax}(g(x_j))_y)`
-    * lvml: :math:`-\log \sum_j w_j\,\mathrm{softmax}(g(x_j))_y`
+    * lvml: :math:`-\log \sum_j w_j\,\mathrm{softmax}(g(x_j))_y`, computed as
+      :math:`-\mathrm{logsumexp}_j(\log w_j + \log\mathrm{softmax}(g(x_j))_y)`
+      with ``w_j = 0`` contributing exactly nothing
 
     Arguments:
         kind: ``"soft"``, ``"hard"`` or ``"lvml"``.
@@ -154,5 +156,8 @@ def loss_at_attention(
     if kind == "hard":
         return -jnp.sum(attention * log_p, axis=-1)
     if kind == "lvml":
-        return -jnp.log(jnp.sum(attention * jnp.exp(log_p), axis=-1))
+        # In log space: -log sum_j w_j exp(log p_j). Weights of exactly zero drop
+        # out of the sum (logsumexp's ``b``), so a confident classifier with
+        # log p = -120 gives 120, not -log(0) = inf.
+        return -jax.nn.logsumexp(log_p, b=attention, axis=-1)
     raise ValueError(f"unknown loss kind {kind!r}")

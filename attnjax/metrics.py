@@ -28,6 +28,7 @@ __all__ = [
     "count_metrics",
     "to_percent",
     "signature_histogram",
+    "EDGE_TOLERANCE",
 ]
 
 RULES = ("argmax", "expected", "pooled")
@@ -132,21 +133,34 @@ def to_percent(counts: MetricCounts, n: int) -> MetricCounts:
     return jax.tree_util.tree_map(lambda c: 100.0 * c / n, counts)
 
 
+#: Values this close below a bin edge are counted as on the edge: a_z = 1/m at
+#: uniform attention (0.2 for m = 5, an edge of the 5 x 5 grid) comes out of a
+#: float32 softmax up to a few ulps (~1e-7) either side of it.
+EDGE_TOLERANCE = 1e-6
+
+
 def signature_histogram(a_z, s_y, *, bins: int = 5) -> np.ndarray:
     """The paper's signature: a 2-D histogram of (a_z, s_y) in percent.
 
     Arguments:
         a_z: ``[N]`` attention on the true (foreground) segment, in [0, 1].
-        s_y: ``[N]`` probability of the true label under the paradigm's rule.
-        bins: number of equal-width bins on [0, 1] per axis (1.0 falls in the last).
+        s_y: ``[N]`` probability of the true label, in [0, 1].
+        bins: number of equal-width bins on [0, 1] per axis.
 
     Returns:
         ``[bins, bins]`` percentages; row i is the a_z bin, column j the s_y bin,
-        both in increasing order from 0. The entries sum to 100.
+        both in increasing order from 0. The entries sum to 100. Bin i is
+        ``[i/bins, (i+1)/bins)``: a value on an inner edge goes to the bin above
+        it, 1 goes to the last bin, and a value less than ``EDGE_TOLERANCE``
+        below an edge counts as on it.
     """
     a_z, s_y = np.asarray(a_z, np.float64), np.asarray(s_y, np.float64)
-    rows = np.clip((a_z * bins).astype(int), 0, bins - 1)
-    cols = np.clip((s_y * bins).astype(int), 0, bins - 1)
+    rows, cols = _bin_index(a_z, bins), _bin_index(s_y, bins)
     hist = np.zeros((bins, bins))
     np.add.at(hist, (rows, cols), 1.0)
     return 100.0 * hist / max(len(a_z), 1)
+
+
+def _bin_index(x: np.ndarray, bins: int) -> np.ndarray:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return np.clip(np.searchsorted(edges, x + EDGE_TOLERANCE, side="right") - 1, 0, bins - 1)

@@ -49,7 +49,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from .errors import ConfigError
 from .train import Hyper, TrainResult
 
-__all__ = ["SEED_AXIS", "seed_mesh", "run_seeds", "PeakMemory", "peak_memory"]
+__all__ = ["SEED_AXIS", "seed_mesh", "run_seeds", "PeakMemory", "peak_memory", "out_of_memory_message"]
 
 #: The mesh axis the seed dimension is split over.
 SEED_AXIS = "seeds"
@@ -281,3 +281,16 @@ def peak_memory(devices: Sequence[jax.Device] | None = None) -> PeakMemory:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
     return PeakMemory(int(rss) * scale, "rss")
+
+
+def out_of_memory_message(err: BaseException) -> str | None:
+    """A one-line explanation if ``err`` is XLA running out of memory, else None."""
+    text = str(err)
+    if "RESOURCE_EXHAUSTED" not in text and not isinstance(err, MemoryError):
+        return None
+    first = next((line.strip() for line in text.splitlines() if "RESOURCE_EXHAUSTED" in line), "")
+    return (
+        "out of memory training all seeds at once"
+        + (f" ({first[:160]})" if first else "")
+        + "; train them in chunks with --chunk-size (e.g. half the seeds), or use fewer --seeds"
+    )

@@ -1,32 +1,40 @@
-"""Turning results into tables, plots and JSON files (written atomically)."""
+"""Result documents (JSON-ready dicts) and the tables printed from them.
+
+Each training command's document records the resolved settings (every value
+used, after the protocol's defaults), the results of the paradigms that
+finished, and which paradigms diverged. Figures are drawn from these documents
+alone (:mod:`attnjax.plots`), so ``attnjax plot`` can redraw them later.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 from typing import Any, Mapping
 
 import numpy as np
 
-from .files import format_table, new_figure, save_figure_atomic, write_json_atomic
-from .metrics import METRICS, RULES
+from .files import format_table
+from .metrics import EDGE_TOLERANCE, METRICS, RULES
+from .protocol import SIGNATURE_CONVENTIONS, get_protocol
 
 __all__ = [
-    "write_json_atomic",
-    "save_figure_atomic",
     "mean_std",
-    "format_table",
+    "settings_json",
     "compare_results_json",
     "compare_table",
-    "plot_compare",
+    "COMPARE_FOOTNOTE",
     "signature_json",
     "signature_table",
-    "plot_signature",
+    "SIGNATURE_FOOTNOTE",
     "fixed_focus_json",
     "fixed_focus_table",
-    "plot_fixed_focus",
+    "fixed_focus_footnote",
+    "plot_any",
 ]
 
-PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple"}
+#: A finished run whose final loss is above this many times chance level's
+#: cross-entropy log K is reported as exploding.
+EXPLODING_FACTOR = 2.0
 
 
 def mean_std(values) -> str:
@@ -34,6 +42,62 @@ def mean_std(values) -> str:
     if values.size == 1:
         return f"{values.item():.1f}"
     return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+
+
+def _finished(runs: Mapping[str, Any]) -> dict:
+    return {name: r for name, r in runs.items() if not getattr(r, "diverged", False)}
+
+
+def _one_or_list(values):
+    values = np.asarray(values)
+    return values[0].item() if values.size and np.all(values == values[0]) else values
+
+
+def _versions() -> dict:
+    import flax
+    import jax
+    import optax
+
+    from . import __version__
+
+    return {"attnjax": __version__, "jax": jax.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "numpy": np.__version__}
+
+
+def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
+    """The resolved settings of a training command: every value it used.
+
+    Arguments:
+        args: the parsed command line (command, seeds, seed, devices, chunk size).
+        info: the data set's :class:`~attnjax.data.DataInfo` (its ``settings`` hold
+            the resolved data options).
+        runs: ``{loss: SeedRuns | Diverged}``: each paradigm's resolved
+            :class:`~attnjax.train.TrainConfig`, learning rate and switch epoch.
+        **extra: further command-specific values (alphas, the signature's s_y).
+    """
+    import jax
+
+    paradigms = {}
+    for name, r in runs.items():
+        entry = r.config.to_json()
+        lr = getattr(r, "learning_rate", None)
+        entry["learning_rate"] = args.lr if lr is None else _one_or_list(lr)
+        if getattr(r, "switch_epoch", None) is not None:
+            entry["switch_epoch"] = _one_or_list(r.switch_epoch)
+        paradigms[name] = entry
+    return {
+        "command": args.command,
+        "protocol": get_protocol(args.protocol).to_json(),
+        "data": {**info.to_json(), "data_dir": None if args.data_dir is None else str(args.data_dir)},
+        "seeds": args.seeds,
+        "seed": args.seed,
+        "devices": args.devices or 1,
+        "chunk_size": args.chunk_size or args.seeds,
+        "paradigms": paradigms,
+        **extra,
+        "versions": _versions(),
+        "backend": jax.default_backend(),
+    }
 
 
 def _metrics_at(counts, rule: int, epoch: int | slice = -1) -> dict[str, np.ndarray]:
@@ -67,25 +131,63 @@ def run_summary(runs) -> dict:
     }
 
 
-def compare_results_json(config: Mapping[str, Any], runs: Mapping[str, Any]) -> dict:
+def _health(runs: Mapping[str, Any]) -> dict:
+    """``{"diverged": {loss: {seed, epoch, loss}}, "warnings": [...]}`` for a document."""
+    diverged = {
+        name: {"seed": r.seed, "epoch": r.epoch, "loss": r.loss}
+        for name, r in runs.items() if getattr(r, "diverged", False)
+    }
+    warnings = []
+    for name, r in _finished(runs).items():
+        final = np.asarray(r.history.loss)[:, -1]
+        limit = EXPLODING_FACTOR * math.log(r.config.num_classes)
+        bad = np.flatnonzero(final > limit)
+        if bad.size:
+            warnings.append(
+                f"{name}: the training loss ended above {EXPLODING_FACTOR:g} x log K = {limit:.3g} "
+                f"(chance level's cross-entropy is log K) in {bad.size} of {final.size} runs "
+                f"(largest {final.max():.3g}); the learning rate is probably too large"
+            )
+    return {"diverged": diverged, "warnings": warnings}
+
+
+METRIC_NOTES = {
+    "units": "percent of mosaics",
+    "names": list(METRICS),
+    "accuracy": "the predicted class is the label",
+    "focus_accuracy": "the most-attended segment is the foreground",
+    "ftpt": "focus true, prediction true",
+    "ffpt": "focus false, prediction true",
+    "ftpf": "focus true, prediction false",
+    "ffpf": "focus false, prediction false",
+}
+
+
+def compare_results_json(settings: Mapping[str, Any], runs: Mapping[str, Any]) -> dict:
     """The ``results.json`` document of ``attnjax compare``.
 
-    ``{"config": {...}, "results": {LOSS: {"train": {METRIC: [per seed]}, "test": {...},
-    "history": {"loss": [S][E], "train": {METRIC: [S][E]}, "test": ...}, "by_rule": ...}}}``;
+    ``{"kind": "compare", "config": {resolved settings}, "metrics": {...},
+    "results": {LOSS: {"rule", "train": {METRIC: [per seed]}, "test", "by_rule",
+    "history": {"loss": [S][E], "train": {METRIC: [S][E]}, "test"}}},
+    "diverged": {LOSS: {"seed", "epoch", "loss"}}, "warnings": [...]}``;
     metrics are percentages under the paradigm's own inference rule (``"rule"``).
     """
     return {
-        "config": dict(config),
-        "metrics": {
-            "units": "percent of mosaics",
-            "names": list(METRICS),
-            "ftpt": "focus true, prediction true",
-            "ffpt": "focus false, prediction true",
-            "ftpf": "focus true, prediction false",
-            "ffpf": "focus false, prediction false",
-        },
-        "results": {name: run_summary(r) for name, r in runs.items()},
+        "kind": "compare",
+        "config": dict(settings),
+        "metrics": METRIC_NOTES,
+        "results": {name: run_summary(r) for name, r in _finished(runs).items()},
+        **_health(runs),
     }
+
+
+COMPARE_FOOTNOTE = (
+    "(final epoch, mean ± std over seeds. rule: the inference rule each loss is judged by "
+    "(pooled: softmax(g(Σ α_j x_j)); expected: Σ α_j softmax(g(x_j))). train/test acc: % of "
+    "mosaics classified right. focus acc: % whose most-attended segment is the foreground. "
+    "FTPT/FFPT/FTPF/FFPF: focus true/false × prediction true/false, % of test mosaics. "
+    "final loss: mean training loss of the last epoch, each under its own objective.)"
+)
 
 
 def compare_table(results: Mapping[str, Any]) -> str:
@@ -103,69 +205,34 @@ def compare_table(results: Mapping[str, Any]) -> str:
     return format_table(header, rows)
 
 
-def _band(ax, values: np.ndarray, label: str, color: str | None):
-    """Mean over seeds as a line, ± one standard deviation as a band."""
-    values = np.asarray(values, np.float64)
-    epochs = np.arange(1, values.shape[1] + 1)
-    mean = values.mean(0)
-    std = values.std(0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
-    ax.plot(epochs, mean, label=label, color=color)
-    ax.fill_between(epochs, mean - std, mean + std, alpha=0.2, color=color, linewidth=0)
-
-
-def plot_compare(results: Mapping[str, Any], out_dir: Path, *, title: str = "") -> list[Path]:
-    """Curves (test accuracy, focus accuracy against epoch) and the final FT/FF/PT/PF bars."""
-    paths = []
-    fig = new_figure(figsize=(15, 4))
-    axes = fig.subplots(1, 3)
-    for name, res in results.items():
-        color = PALETTE.get(name)
-        _band(axes[0], res["history"]["test"]["accuracy"], name, color)
-        _band(axes[1], res["history"]["test"]["focus_accuracy"], name, color)
-        _band(axes[2], res["history"]["loss"], name, color)
-    for ax, label in zip(axes, ["test accuracy (%)", "test focus accuracy (%)", "training loss"]):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[2].set_yscale("log")
-    axes[0].legend()
-    fig.suptitle(f"{title} (mean ± std over seeds; each loss judged by its own inference rule)")
-    paths.append(save_figure_atomic(fig, out_dir / "curves.png"))
-
-    cells = ["ftpt", "ffpt", "ftpf", "ffpf"]
-    fig = new_figure(figsize=(8, 4))
-    ax = fig.subplots()
-    width = 0.8 / max(len(results), 1)
-    for i, (name, res) in enumerate(results.items()):
-        values = np.array([res["test"][c] for c in cells], np.float64)  # [4, S]
-        err = values.std(1, ddof=1) if values.shape[1] > 1 else None
-        ax.bar(np.arange(4) + i * width, values.mean(1), width, yerr=err, label=name,
-               color=PALETTE.get(name), capsize=3)
-    ax.set_xticks(np.arange(4) + width * (len(results) - 1) / 2)
-    ax.set_xticklabels([c.upper() for c in cells])
-    ax.set_ylabel("% of test mosaics")
-    ax.set_title(f"{title}: focus true/false × prediction true/false (final epoch)")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    paths.append(save_figure_atomic(fig, out_dir / "ftpt.png"))
-    return paths
-
-
-def signature_json(config: Mapping[str, Any], signatures: Mapping[str, dict], *, bins: int = 5) -> dict:
-    """The ``signature.json`` document (heatmaps in percent, orientation stated)."""
+def signature_json(settings: Mapping[str, Any], signatures: Mapping[str, dict], runs: Mapping[str, Any],
+                   *, bins: int = 5) -> dict:
+    """The ``signature.json`` document: both s_y conventions, edges and their rule stated."""
     edges = np.linspace(0.0, 1.0, bins + 1)
+    shown = settings.get("signature_s_y", "own")
     return {
-        "config": dict(config),
+        "kind": "signature",
+        "config": dict(settings),
         "bins": {
             "edges": edges,
             "orientation": (
-                "heatmaps[LOSS][i][j] is the percent of test mosaics (mean over seeds) whose "
-                "attention on the true segment a_z lies in [edges[i], edges[i+1]) and whose "
-                "probability of the true label s_y lies in [edges[j], edges[j+1]); the last bin "
-                "includes 1. Row 0 is the lowest a_z, column 0 the lowest s_y."
+                "heatmaps[LOSS][CONVENTION][i][j] is the percent of test mosaics (mean over seeds) "
+                "whose attention on the true segment a_z is in bin i and whose probability of the "
+                "true label s_y is in bin j. Row 0 is the lowest a_z, column 0 the lowest s_y."
             ),
-            "s_y": "probability of the true label under the paradigm's own rule: pooled (soft), expected (hard, lvml, hybrid)",
+            "edge_rule": (
+                f"bin i is [edges[i], edges[i+1]): a value on an inner edge goes to the bin above it, "
+                f"1 goes to the last bin, and a value less than {EDGE_TOLERANCE:g} below an edge counts "
+                "as on it (a_z = 1/m = 0.2 at uniform attention, m = 5, lies on an edge and comes out "
+                "of a float32 softmax a few ulps either side)"
+            ),
+            "edge_tolerance": EDGE_TOLERANCE,
         },
+        "conventions": {
+            "own": "s_y under the paradigm's own rule: pooled (soft), expected (hard, lvml, hybrid)",
+            "pooled": "s_y = softmax(g(Σ_j α_j x_j))_y for every paradigm (the authors' heatmap scripts)",
+        },
+        "shown": shown,
         "heatmaps": {name: sig["heatmap"] for name, sig in signatures.items()},
         "heatmaps_std": {name: sig["heatmap_std"] for name, sig in signatures.items()},
         "summary": {
@@ -178,53 +245,40 @@ def signature_json(config: Mapping[str, Any], signatures: Mapping[str, dict], *,
             }
             for name, sig in signatures.items()
         },
+        **_health(runs),
     }
 
 
+SIGNATURE_FOOTNOTE = (
+    "(test mosaics, mean over seeds. a_z: attention on the foreground segment. s_y: probability "
+    "of the true label, under the paradigm's own rule (own) or softmax(g(Σ α_j x_j)) (pooled). "
+    "low a_z & high s_y: % of mosaics with a_z < 0.2 and s_y ≥ 0.8, mean ± std. seeds with shortcut: "
+    "seeds whose classifier labels most backgrounds as one class it then fails to locate, see README)"
+)
+
+
 def signature_table(doc: dict) -> str:
-    header = ["loss", "mean a_z", "mean s_y", "low a_z & high s_y (%)", "seeds with shortcut"]
+    header = ["loss", "mean a_z", *(f"mean s_y ({c})" for c in SIGNATURE_CONVENTIONS),
+              *(f"low a_z & high s_y % ({c})" for c in SIGNATURE_CONVENTIONS), "seeds with shortcut"]
     rows = []
     for name, s in doc["summary"].items():
         short = s["shortcut"]
         rows.append([
-            name, f"{np.mean(s['mean_a_z']):.3f}", f"{np.mean(s['mean_s_y']):.3f}",
-            mean_std(s["low_a_z_high_s_y_percent"]),
+            name, f"{np.mean(s['mean_a_z']):.3f}",
+            *(f"{np.mean(s['mean_s_y'][c]):.3f}" for c in SIGNATURE_CONVENTIONS),
+            *(mean_std(s["low_a_z_high_s_y_percent"][c]) for c in SIGNATURE_CONVENTIONS),
             f"{short['seeds_with_shortcut']}/{short['seeds']}",
         ])
     return format_table(header, rows)
 
 
-def plot_signature(doc: dict, out_dir: Path, *, title: str = "") -> Path:
-    """One annotated 5x5 heatmap per loss: a_z on the vertical axis, s_y on the horizontal."""
-    maps = doc["heatmaps"]
-    edges = np.asarray(doc["bins"]["edges"])
-    bins = len(edges) - 1
-    fig = new_figure(figsize=(3.6 * len(maps), 3.6))
-    axes = fig.subplots(1, len(maps), squeeze=False)
-    labels = [f"{edges[i]:.1f}–{edges[i + 1]:.1f}" for i in range(bins)]
-    for ax, (name, hm) in zip(axes[0], maps.items()):
-        hm = np.asarray(hm)
-        ax.imshow(hm, origin="lower", cmap="viridis", vmin=0, vmax=max(hm.max(), 1e-9))
-        for i in range(bins):
-            for j in range(bins):
-                ax.text(j, i, f"{hm[i, j]:.1f}", ha="center", va="center", fontsize=8,
-                        color="white" if hm[i, j] < 0.6 * hm.max() else "black")
-        ax.set_xticks(range(bins))
-        ax.set_xticklabels(labels, rotation=45, fontsize=7)
-        ax.set_yticks(range(bins))
-        ax.set_yticklabels(labels, fontsize=7)
-        ax.set_xlabel("s_y: probability of the true label")
-        ax.set_title(name)
-    axes[0][0].set_ylabel("a_z: attention on the true segment")
-    fig.suptitle(f"{title} signature (% of test mosaics, mean over seeds)")
-    return save_figure_atomic(fig, out_dir / "signature.png")
-
-
-def fixed_focus_json(config: Mapping[str, Any], runs: Mapping[str, Any], alphas, seeds: int) -> dict:
+def fixed_focus_json(settings: Mapping[str, Any], runs: Mapping[str, Any], alphas, seeds: int) -> dict:
     """The ``fixed_focus.json`` document: per loss and alpha, L(alpha) and the incentive per epoch."""
     alphas = [float(a) for a in alphas]
     results = {}
-    for name, r in runs.items():
+    step = None
+    for name, r in _finished(runs).items():
+        step = r.config.incentive_step
         losses = np.asarray(r.history.fixed_focus_loss, np.float64)  # [A*S, E, 2]
         losses = losses.reshape(len(alphas), seeds, *losses.shape[1:])
         results[name] = {
@@ -235,17 +289,27 @@ def fixed_focus_json(config: Mapping[str, Any], runs: Mapping[str, Any], alphas,
             }
             for i, a in enumerate(alphas)
         }
+    step = step if step is not None else next(iter(runs.values())).config.incentive_step
     return {
-        "config": dict(config),
+        "kind": "fixed-focus",
+        "config": dict(settings),
         "definition": (
             "loss[s][e] is the mean training loss L(alpha) of seed s after epoch e+1 with the focus "
             "frozen at alpha on the foreground and (1-alpha)/(m-1) elsewhere; incentive[s][e] is "
-            "L(alpha) - L(alpha + 0.01) for the same classifier (at alpha = 1, where alpha + 0.01 "
-            "is not an attention, the backward difference L(0.99) - L(1))"
+            f"L(alpha) - L(alpha + {step:g}) for the same classifier (where alpha + {step:g} > 1, "
+            f"which is not an attention, the backward difference L(alpha - {step:g}) - L(alpha))"
         ),
+        "incentive_step": step,
         "alphas": alphas,
         "results": results,
+        **_health(runs),
     }
+
+
+def fixed_focus_footnote(doc: dict) -> str:
+    d = doc["incentive_step"]
+    return (f"(final epoch, mean over seeds: training loss L(α) / incentive L(α) − L(α + {d:g}); "
+            f"at α = 1 the backward difference L({1 - d:g}) − L(1))")
 
 
 def fixed_focus_table(doc: dict) -> str:
@@ -259,26 +323,18 @@ def fixed_focus_table(doc: dict) -> str:
     return format_table(header, rows)
 
 
-def plot_fixed_focus(doc: dict, out_dir: Path, *, title: str = "") -> Path:
-    """L(alpha) and the incentive against epoch: one column per loss, one line per alpha."""
-    results = doc["results"]
-    fig = new_figure(figsize=(4.5 * len(results), 7))
-    axes = fig.subplots(2, len(results), squeeze=False)
-    from matplotlib import colormaps
+def result_kind(doc: dict) -> str:
+    """``"compare"``, ``"signature"`` or ``"fixed-focus"`` (inferred for files without ``kind``)."""
+    if "kind" in doc:
+        return doc["kind"]
+    return "signature" if "heatmaps" in doc else "fixed-focus" if "alphas" in doc else "compare"
 
-    cmap = colormaps["viridis"]
-    for col, (name, per_alpha) in enumerate(results.items()):
-        for k, (alpha, v) in enumerate(per_alpha.items()):
-            color = cmap(k / max(len(per_alpha) - 1, 1))
-            _band(axes[0][col], v["loss"], f"α = {alpha}", color)
-            _band(axes[1][col], v["incentive"], f"α = {alpha}", color)
-        axes[0][col].set_title(name)
-        axes[0][col].set_yscale("log")
-        axes[1][col].set_xlabel("epoch")
-        for ax in axes[:, col]:
-            ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("L(α)")
-    axes[1][0].set_ylabel("incentive L(α) − L(α + 0.01)")
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{title}: classifier trained with the focus frozen (mean ± std over seeds)")
-    return save_figure_atomic(fig, out_dir / "fixed_focus.png")
+
+def plot_any(doc: dict, out_dir) -> list:
+    """Draw the figures of any result document (``doc["kind"]``) into ``out_dir``."""
+    from . import plots
+
+    draw = {"compare": plots.plot_compare, "signature": plots.plot_signature,
+            "fixed-focus": plots.plot_fixed_focus}[result_kind(doc)]
+    paths = draw(doc, out_dir)
+    return paths if isinstance(paths, list) else [paths]

@@ -28,8 +28,9 @@ import optax
 from .data.base import Dataset, DataInfo, MosaicSplit
 from .errors import ConfigError
 from .losses import LOSSES, loss_at_attention
-from .metrics import DEFAULT_RULE, MetricCounts, Predictions, count_metrics, predict, to_percent
-from .models import MODEL_FAMILIES, make_models
+from .metrics import DEFAULT_RULE, RULES, MetricCounts, Predictions, count_metrics, predict, to_percent
+from .models import CLASSIFIER_INITS, MODEL_FAMILIES, make_models
+from .protocol import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
 __all__ = [
     "PARADIGMS",
@@ -49,9 +50,17 @@ __all__ = [
 PARADIGMS = ("soft", "hard", "lvml", "hybrid")
 
 
+_ATTNJAX = PROTOCOLS[DEFAULT_PROTOCOL]
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Static settings of one training run (everything that changes the program).
+
+    Shapes, the model family, the loss and the schedule's length are static:
+    changing any of them compiles a new program. The learning rate, the
+    fixed-focus alpha and the hybrid's switch epoch are traced :class:`Hyper`
+    fields instead, so they vmap like seeds.
 
     Attributes:
         loss: ``"soft"``, ``"hard"``, ``"lvml"`` or ``"hybrid"``.
@@ -60,20 +69,27 @@ class TrainConfig:
         segment_shape: shape of one segment.
         model: model family for focus and classifier (``linear``, ``mlp``, ``cnn``).
         hidden: MLP hidden width.
-        epochs: passes over the training mosaics.
+        classifier_init: weight initialisation of the classifier
+            (``attnjax.models.CLASSIFIER_INITS``).
+        epochs: passes over the training mosaics (for the hybrid: both phases).
         batch_size: minibatch size; each epoch uses ``n_train // batch_size``
             full batches of a fresh permutation (the remainder is dropped).
         momentum: SGD momentum (the paper's 0.9).
-        switch_epoch: hybrid only: epochs of soft attention before switching;
-            default half of ``epochs``.
+        switch_epoch: hybrid only: the default number of soft-attention epochs
+            before the switch (``Hyper.switch_epoch`` overrides it per run);
+            None means ``epochs // 2``.
         hybrid_to: hybrid only: the loss after the switch, ``"hard"`` or ``"lvml"``.
+        hybrid_reset: hybrid only: reset the optimizer state (momentum) at the
+            switch, as when the second phase is a separate run.
         fixed_focus: freeze the attention at ``hparams.alpha`` on the foreground
             and ``(1 - alpha) / (m - 1)`` on each background segment, and train
             only the classifier (the paper's fixed-focus experiment).
         incentive_step: fixed-focus only: the step d in the incentive
             L(alpha) - L(alpha + d) (the paper's 0.01; L(alpha - d) - L(alpha)
             where alpha + d > 1).
-        eval_batch_size: mosaics per chunk in the per-epoch evaluation (bounds memory).
+        eval_batch_size: mosaics per chunk in the per-epoch evaluation, which is
+            vmapped over seeds like training; None means ``batch_size``, so that
+            evaluating needs no more memory than a training step.
     """
 
     loss: str = "soft"
@@ -82,14 +98,16 @@ class TrainConfig:
     segment_shape: tuple[int, ...] = (8, 8, 1)
     model: str = "mlp"
     hidden: int = 64
-    epochs: int = 30
-    batch_size: int = 64
-    momentum: float = 0.9
+    classifier_init: str = _ATTNJAX.classifier_init
+    epochs: int = _ATTNJAX.epochs
+    batch_size: int = _ATTNJAX.batch_size
+    momentum: float = _ATTNJAX.momentum
     switch_epoch: int | None = None
     hybrid_to: str = "hard"
+    hybrid_reset: bool = _ATTNJAX.hybrid_reset
     fixed_focus: bool = False
     incentive_step: float = 0.01
-    eval_batch_size: int = 1024
+    eval_batch_size: int | None = None
 
     def __post_init__(self):
         if self.loss not in PARADIGMS:
@@ -98,11 +116,18 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown model {self.model!r}; choose from {', '.join(MODEL_FAMILIES)}"
             )
+        if self.classifier_init not in CLASSIFIER_INITS:
+            raise ConfigError(
+                f"unknown classifier init {self.classifier_init!r}; "
+                f"choose from {', '.join(CLASSIFIER_INITS)}"
+            )
         if self.m < 2:
             raise ConfigError(f"m must be at least 2 segments, got {self.m}")
-        for name in ("num_classes", "epochs", "batch_size", "eval_batch_size", "hidden"):
+        for name in ("num_classes", "epochs", "batch_size", "hidden"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.eval_batch_size is not None and self.eval_batch_size < 1:
+            raise ConfigError(f"eval_batch_size must be positive, got {self.eval_batch_size}")
         if self.num_classes < 2:
             raise ConfigError(f"need at least 2 foreground classes, got {self.num_classes}")
         if not 0.0 <= self.momentum < 1.0:
@@ -113,15 +138,44 @@ class TrainConfig:
             raise ConfigError(
                 f"switch_epoch must be in [0, epochs={self.epochs}], got {self.switch_epoch}"
             )
+        if self.fixed_focus and self.loss == "hybrid":
+            raise ConfigError("the fixed-focus experiment trains soft, hard or lvml, not the hybrid")
 
     @classmethod
-    def for_data(cls, info: DataInfo, **overrides) -> "TrainConfig":
-        """A config matching a data set (classes, m, segment shape, default model)."""
-        overrides.setdefault("model", info.default_model)
-        return cls(
-            num_classes=info.num_classes, m=info.m, segment_shape=tuple(info.segment_shape),
-            **overrides,
+    def for_data(cls, info: DataInfo, *, protocol: str | Protocol | None = None, **overrides) -> "TrainConfig":
+        """A config matching a data set, with defaults from a protocol.
+
+        Arguments:
+            info: the data set's description (classes, m, segment shape, default model).
+            protocol: ``"attnjax"`` (default) or ``"paper"``: supplies every
+                field not given (batch size, epochs, momentum, classifier
+                init, the hybrid's reset and phase lengths).
+            **overrides: other fields; a value of None means "the protocol's
+                default". ``hybrid_epochs=(soft, second)`` sets a hybrid's
+                ``epochs`` to their sum and ``switch_epoch`` to ``soft`` (other
+                paradigms ignore it).
+
+        Under ``hybrid_phase_epochs == "each"`` (the paper protocol) a hybrid
+        with neither ``epochs`` nor ``switch_epoch`` given runs soft attention
+        for the protocol's epochs, then the second phase for as many again.
+        """
+        p = get_protocol(protocol)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        hybrid_epochs = given.pop("hybrid_epochs", None)
+        if hybrid_epochs is not None and given.get("loss") == "hybrid":
+            soft, second = hybrid_epochs
+            given.update(epochs=soft + second, switch_epoch=soft)
+        fixed = given.get("fixed_focus", False)
+        values = dict(
+            model=info.default_model, classifier_init=p.classifier_init, batch_size=p.batch_size,
+            epochs=p.fixed_focus_epochs if fixed else p.epochs, momentum=p.momentum,
+            hybrid_reset=p.hybrid_reset,
         )
+        if (given.get("loss") == "hybrid" and p.hybrid_phase_epochs == "each"
+                and "epochs" not in given and "switch_epoch" not in given):
+            values.update(epochs=2 * p.epochs, switch_epoch=p.epochs)
+        values.update(given)
+        return cls(num_classes=info.num_classes, m=info.m, segment_shape=tuple(info.segment_shape), **values)
 
     @property
     def rule(self) -> int:
@@ -129,13 +183,32 @@ class TrainConfig:
         return DEFAULT_RULE[self.loss]
 
     @property
-    def phases(self) -> tuple[tuple[str, int, int], ...]:
-        """``(loss, first_epoch, end_epoch)`` for each phase of the schedule."""
-        if self.loss != "hybrid":
-            return ((self.loss, 0, self.epochs),)
-        switch = self.epochs // 2 if self.switch_epoch is None else self.switch_epoch
-        phases = (("soft", 0, switch), (self.hybrid_to, switch, self.epochs))
-        return tuple(p for p in phases if p[2] > p[1])
+    def default_switch_epoch(self) -> int:
+        """The hybrid's switch epoch when ``Hyper.switch_epoch`` is not given."""
+        return self.epochs // 2 if self.switch_epoch is None else self.switch_epoch
+
+    @property
+    def eval_chunk(self) -> int:
+        """Mosaics per evaluation chunk (``eval_batch_size``, default ``batch_size``)."""
+        return self.batch_size if self.eval_batch_size is None else self.eval_batch_size
+
+    def to_json(self) -> dict:
+        """Every field this run uses, resolved (no None for a value in use)."""
+        out = dataclasses.asdict(self)
+        out["eval_batch_size"] = self.eval_chunk
+        if self.loss == "hybrid":
+            out["switch_epoch"] = self.default_switch_epoch
+        else:
+            for name in ("switch_epoch", "hybrid_to", "hybrid_reset"):
+                out.pop(name)
+        if not self.fixed_focus:
+            out.pop("incentive_step")
+        if self.model != "mlp":
+            out.pop("hidden")
+        if self.model == "linear":
+            out.pop("classifier_init")
+        out["rule"] = RULES[self.rule]
+        return out
 
 
 class Hyper(NamedTuple):
@@ -145,22 +218,29 @@ class Hyper(NamedTuple):
         learning_rate: SGD step size.
         alpha: the frozen foreground attention when ``config.fixed_focus``
             (ignored otherwise).
+        switch_epoch: hybrid only: epochs of soft attention before the
+            switch, compared with the epoch index inside the scan; None means
+            ``config.default_switch_epoch``.
     """
 
-    learning_rate: jax.Array | float = 0.05
+    learning_rate: jax.Array | float = _ATTNJAX.learning_rate
     alpha: jax.Array | float = 1.0
+    switch_epoch: jax.Array | int | None = None
 
     @classmethod
-    def tile(cls, n: int, learning_rate=0.05, alpha=1.0) -> "Hyper":
-        """n copies as ``[n]`` float32 arrays, ready for ``vmap`` over seeds.
+    def tile(cls, n: int, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None) -> "Hyper":
+        """n copies as ``[n]`` arrays, ready for ``vmap`` over seeds.
 
         A scalar is repeated; an array of length n (a grid) is used as is.
         """
 
-        def column(x):
-            return jnp.broadcast_to(jnp.asarray(x, jnp.float32), (n,))
+        def column(x, dtype):
+            return None if x is None else jnp.broadcast_to(jnp.asarray(x, dtype), (n,))
 
-        return cls(learning_rate=column(learning_rate), alpha=column(alpha))
+        return cls(
+            learning_rate=column(learning_rate, jnp.float32), alpha=column(alpha, jnp.float32),
+            switch_epoch=column(switch_epoch, jnp.int32),
+        )
 
 
 class TrainState(NamedTuple):
@@ -201,7 +281,7 @@ def init_params(config: TrainConfig, key: jax.Array) -> dict:
     """Initial ``{"focus": ..., "classifier": ...}`` parameters."""
     focus, classifier = make_models(
         config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
-        hidden=config.hidden,
+        hidden=config.hidden, classifier_init=config.classifier_init,
     )
     dummy = jnp.zeros((1,) + tuple(config.segment_shape), jnp.float32)
     focus_key, classifier_key = jax.random.split(key)
@@ -215,7 +295,7 @@ def make_apply(config: TrainConfig):
     """``(focus_fn, classify_fn)`` builders: ``focus_fn(params)`` maps segments to scores."""
     focus, classifier = make_models(
         config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
-        hidden=config.hidden,
+        hidden=config.hidden, classifier_init=config.classifier_init,
     )
 
     def focus_fn(params):
@@ -275,8 +355,9 @@ def make_train(
     Arguments:
         config: the static settings.
         progress: optional host callback, called with the index of each
-            finished epoch (once per seed under vmap). It does not change
-            the numbers.
+            finished epoch: once per epoch (under vmap the epoch index is not
+            batched, so one call covers every seed of the program). It does
+            not change the numbers.
 
     Returns:
         ``train(key, hparams, data) -> TrainResult``, pure and jittable. The
@@ -290,7 +371,7 @@ def make_train(
     def chunked_sum(data: Dataset, split: MosaicSplit, fn, zeros):
         """Sum ``fn(segments, labels, fg_pos, weight)`` over a split in fixed-size chunks."""
         n = split.index.shape[0]
-        chunk = min(config.eval_batch_size, n)
+        chunk = min(config.eval_chunk, n)
         n_chunks = -(-n // chunk)
         pad = n_chunks * chunk - n
 
@@ -340,8 +421,26 @@ def make_train(
         total = chunked_sum(data, data.train, losses, jnp.zeros(3)) / data.train.index.shape[0]
         return jnp.stack([total[0], total[1] - total[2]])
 
-    def make_epoch(loss_name: str, hparams: Hyper, data: Dataset):
-        loss_fn = LOSSES[loss_name]
+    def switch_of(hparams: Hyper):
+        if hparams.switch_epoch is None:
+            return jnp.int32(config.default_switch_epoch)
+        return hparams.switch_epoch
+
+    def paradigm_loss(second_phase):
+        """The per-example loss; the hybrid picks its phase's loss with ``lax.cond``."""
+        if config.loss != "hybrid":
+            return LOSSES[config.loss]
+
+        def loss(logits, segments, labels, classify):
+            return jax.lax.cond(
+                second_phase,
+                lambda: LOSSES[config.hybrid_to](logits, segments, labels, classify),
+                lambda: LOSSES["soft"](logits, segments, labels, classify),
+            )
+
+        return loss
+
+    def make_epoch(hparams: Hyper, data: Dataset):
         split = data.train
         n_train = split.index.shape[0]
         n_batches = n_train // config.batch_size
@@ -349,32 +448,41 @@ def make_train(
             raise ConfigError(
                 f"batch size {config.batch_size} exceeds the {n_train} training mosaics"
             )
-
-        def batch_loss(params, rows):
-            segments = data.pool[split.index[rows]]
-            labels, fg_pos = split.labels[rows], split.fg_pos[rows]
-            logits = focus_logits(params, hparams, segments, fg_pos)
-            return jnp.mean(loss_fn(logits, segments, labels, classify_fn(params)))
-
-        def step(carry, rows):
-            params, opt_state = carry
-            loss, grads = jax.value_and_grad(batch_loss)(params, rows)
-            updates, opt_state = opt_tx(hparams).update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
+        switch = switch_of(hparams)
 
         def epoch(state: TrainState, epoch_index):
+            second_phase = epoch_index >= switch
+            loss_fn = paradigm_loss(second_phase)
+
+            def batch_loss(params, rows):
+                segments = data.pool[split.index[rows]]
+                labels, fg_pos = split.labels[rows], split.fg_pos[rows]
+                logits = focus_logits(params, hparams, segments, fg_pos)
+                return jnp.mean(loss_fn(logits, segments, labels, classify_fn(params)))
+
+            def step(carry, rows):
+                params, opt_state = carry
+                loss, grads = jax.value_and_grad(batch_loss)(params, rows)
+                updates, opt_state = opt_tx(hparams).update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), loss
+
+            opt_state = state.opt_state
+            if config.loss == "hybrid" and config.hybrid_reset:
+                # A fresh optimizer at the switch, as when the second phase is its own run.
+                fresh = opt_tx(hparams).init(state.params)
+                opt_state = jax.tree_util.tree_map(
+                    lambda new, old: jnp.where(epoch_index == switch, new, old), fresh, opt_state
+                )
             key, perm_key = jax.random.split(state.key)
             perm = jax.random.permutation(perm_key, n_train)
             batches = perm[: n_batches * config.batch_size].reshape(n_batches, config.batch_size)
-            (params, opt_state), losses = jax.lax.scan(
-                step, (state.params, state.opt_state), batches
-            )
+            (params, opt_state), losses = jax.lax.scan(step, (state.params, opt_state), batches)
             record = EpochMetrics(
                 loss=jnp.mean(losses),
                 train=evaluate(params, hparams, data, data.train),
                 test=evaluate(params, hparams, data, data.test),
                 fixed_focus_loss=(
-                    fixed_focus_losses(loss_name, params, hparams, data)
+                    fixed_focus_losses(config.loss, params, hparams, data)
                     if config.fixed_focus else None
                 ),
             )
@@ -393,15 +501,9 @@ def make_train(
         if config.fixed_focus:
             params = {"classifier": params["classifier"]}  # only the classifier learns
         state = TrainState(params, opt_tx(hparams).init(params), loop_key)
-        histories = []
-        # The hybrid is two scans in one program: soft, then hard (or LVML), with
-        # parameters and optimizer momentum carried across the switch.
-        for loss_name, start, end in config.phases:
-            state, history = jax.lax.scan(
-                make_epoch(loss_name, hparams, data), state, jnp.arange(start, end)
-            )
-            histories.append(history)
-        history = jax.tree_util.tree_map(lambda *h: jnp.concatenate(h), *histories)
+        # One scan over every epoch; the hybrid compares the epoch index with its
+        # (traced) switch epoch inside the scan.
+        state, history = jax.lax.scan(make_epoch(hparams, data), state, jnp.arange(config.epochs))
         return TrainResult(params=state.params, history=history)
 
     return train

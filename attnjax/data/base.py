@@ -111,6 +111,8 @@ class DataInfo:
         class_names: names of the K foreground classes, in label order.
         background_names: names of the background classes (empty for orthogonal).
         default_model: the model family used when none is chosen.
+        settings: how the mosaics were built, resolved (sizes, seed, the
+            background draw, pixel range, foreground position, noise, pools).
     """
 
     name: str
@@ -120,6 +122,7 @@ class DataInfo:
     class_names: tuple[str, ...]
     background_names: tuple[str, ...] = ()
     default_model: str = "mlp"
+    settings: dict = dataclasses.field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

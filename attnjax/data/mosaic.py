@@ -53,6 +53,8 @@ def sample_mosaics(
     bg_classes: Sequence[int],
     m: int,
     n: int,
+    bg_replacement: bool = False,
+    fg_first: bool = False,
 ) -> MosaicSplit:
     """Draw n mosaics from the base images listed in ``candidates``.
 
@@ -63,6 +65,10 @@ def sample_mosaics(
         fg_classes, bg_classes: base class ids.
         m: segments per mosaic.
         n: number of mosaics.
+        bg_replacement: draw each mosaic's m - 1 backgrounds independently
+            (with replacement, as the authors' code); default: m - 1 distinct ones.
+        fg_first: put the foreground at position 0 (the authors' fixed-focus
+            runs); default: a uniform position.
 
     Returns:
         A :class:`MosaicSplit` whose indices are pool rows.
@@ -81,8 +87,11 @@ def sample_mosaics(
             f"only {len(bg_rows)} background images in this split, fewer than m - 1 = {m - 1}"
         )
     fg_pick = fg_rows[rng.integers(0, len(fg_rows), n)]
-    bg_pick = _distinct_draws(rng, bg_rows, n, m - 1)
-    fg_pos = rng.integers(0, m, n)
+    if bg_replacement:
+        bg_pick = bg_rows[rng.integers(0, len(bg_rows), (n, m - 1))]
+    else:
+        bg_pick = _distinct_draws(rng, bg_rows, n, m - 1)
+    fg_pos = np.zeros(n, np.int64) if fg_first else rng.integers(0, m, n)
     is_fg = np.arange(m)[None, :] == fg_pos[:, None]
     index = np.empty((n, m), dtype=np.int64)
     index[is_fg] = fg_pick
@@ -158,6 +167,9 @@ def build_mosaic_dataset(
     name: str = "mosaic",
     class_names: Sequence[str] | None = None,
     default_model: str = "mlp",
+    bg_replacement: bool = False,
+    fg_first: bool = False,
+    pixel_range: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[Dataset, DataInfo]:
     """Mosaics over labelled base images, with disjoint train and test pools.
 
@@ -176,6 +188,9 @@ def build_mosaic_dataset(
         name: data set name for :class:`DataInfo`.
         class_names: names of the base classes.
         default_model: model family recorded in the info.
+        bg_replacement, fg_first: as for :func:`sample_mosaics`.
+        pixel_range: ``(low, high)``: base images given in [0, 1] are mapped
+            affinely onto it (``(-1, 1)`` is the authors' Normalize(0.5, 0.5)).
 
     Returns:
         ``(dataset, info)``; the labels are indices into ``fg_classes``.
@@ -194,7 +209,11 @@ def build_mosaic_dataset(
     pool, pool_labels, train_rows, test_rows = split_pools(
         rng, images, labels, test_images, test_labels, test_fraction
     )
-    common = dict(fg_classes=list(fg_classes), bg_classes=list(bg_classes), m=m)
+    low, high = pixel_range
+    if not low < high:
+        raise ConfigError(f"pixel_range must have low < high, got {tuple(pixel_range)}")
+    common = dict(fg_classes=list(fg_classes), bg_classes=list(bg_classes), m=m,
+                  bg_replacement=bg_replacement, fg_first=fg_first)
     train = sample_mosaics(rng, pool_labels, train_rows, n=n_train, **common)
     test = sample_mosaics(rng, pool_labels, test_rows, n=n_test, **common)
     names = list(class_names) if class_names is not None else [str(c) for c in range(num_base)]
@@ -206,5 +225,16 @@ def build_mosaic_dataset(
         class_names=tuple(names[c] for c in fg_classes),
         background_names=tuple(names[c] for c in bg_classes),
         default_model=default_model,
+        settings=dict(
+            n_train=n_train, n_test=n_test, seed=seed, bg_replacement=bool(bg_replacement),
+            fg_position="first" if fg_first else "uniform", pixel_range=[float(low), float(high)],
+            test_pool="official test split" if test_images is not None and len(test_images) > 0
+            else f"random {test_fraction:g} of the base images",
+            pools="disjoint: no base image is in both the train and the test pool",
+            fg_classes=[names[c] for c in fg_classes], bg_classes=[names[c] for c in bg_classes],
+        ),
     )
-    return Dataset(pool=np.asarray(pool, dtype=np.float32), train=train, test=test), info
+    pool = np.asarray(pool, dtype=np.float32)
+    if (low, high) != (0.0, 1.0):
+        pool = (low + (high - low) * pool).astype(np.float32)
+    return Dataset(pool=pool, train=train, test=test), info

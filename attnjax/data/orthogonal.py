@@ -105,5 +105,9 @@ def load_orthogonal(
         class_names=tuple(f"e{i}" for i in range(num_classes)),
         background_names=("zero",),
         default_model="linear",
+        settings=dict(
+            n_train=n_train, n_test=n_test, seed=seed, noise_std=float(noise),
+            fg_position="uniform" if random_position else "first",
+        ),
     )
     return data, info

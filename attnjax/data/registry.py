@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..protocol import Protocol, get_protocol
 from .base import Dataset, DataInfo
 from .mosaic import build_mosaic_dataset
 from .orthogonal import load_orthogonal
@@ -18,7 +19,7 @@ _DEFAULT_MODEL = {"digits": "mlp"}
 def load_dataset(
     name: str,
     *,
-    m: int = 5,
+    m: int | None = None,
     n_train: int | None = None,
     n_test: int | None = None,
     fg: str | None = None,
@@ -26,22 +27,32 @@ def load_dataset(
     seed: int = 0,
     data_dir: str | Path | None = None,
     num_classes: int | None = None,
-    noise: float = 0.0,
+    protocol: str | Protocol | None = None,
+    noise: float | None = None,
+    bg_replacement: bool | None = None,
+    pixel_range: tuple[float, float] | None = None,
+    fg_first: bool | None = None,
 ) -> tuple[Dataset, DataInfo]:
     """Build the mosaics of a named data set.
 
     Arguments:
         name: one of ``DATASETS``.
-        m: segments per mosaic (at least 2).
-        n_train, n_test: mosaics per split (defaults: 2000/1000 for image
-            data; one per class for orthogonal).
+        m: segments per mosaic (at least 2; default 5).
+        n_train, n_test: mosaics per split (defaults: the protocol's for
+            image data; one per class for orthogonal).
         fg, bg: foreground/background classes as comma-separated names or
             ids (default: the paper's split for the data set). Given only
             ``fg``, the background is every other class.
         seed: data seed.
         data_dir: folder with the user's MNIST/CIFAR files (or Fashion-MNIST).
         num_classes: orthogonal only: C (default 20).
-        noise: orthogonal only: background noise.
+        protocol: ``"attnjax"`` (default) or ``"paper"``: the default of every
+            option below and of the sizes.
+        noise: orthogonal only: standard deviation of the background noise.
+        bg_replacement: image data: draw backgrounds with replacement.
+        pixel_range: image data: ``(low, high)`` the pixels are scaled to.
+        fg_first: foreground at position 0 (default: uniform, or the
+            protocol's choice for fixed-focus runs, which the caller passes).
 
     Returns:
         ``(dataset, info)``.
@@ -52,12 +63,15 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ConfigError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
+    p = get_protocol(protocol)
+    m = 5 if m is None else m
     if name == "orthogonal":
         if fg is not None or bg is not None:
             raise ConfigError("--fg/--bg do not apply to the orthogonal data set")
         return load_orthogonal(
             num_classes=20 if num_classes is None else num_classes, m=m, n_train=n_train,
-            n_test=n_test, noise=noise, random_position=True, seed=seed,
+            n_test=n_test, noise=p.orthogonal_noise if noise is None else noise,
+            random_position=not fg_first, seed=seed,
         )
     from .classes import default_classes, parse_classes
     from .sources import load_images
@@ -75,8 +89,11 @@ def load_dataset(
         images.train_images, images.train_labels,
         test_images=images.test_images, test_labels=images.test_labels,
         fg_classes=fg_ids, bg_classes=bg_ids, m=m,
-        n_train=2000 if n_train is None else n_train,
-        n_test=1000 if n_test is None else n_test,
+        n_train=p.n_train if n_train is None else n_train,
+        n_test=p.n_test if n_test is None else n_test,
         seed=seed, name=name, class_names=names,
         default_model=_DEFAULT_MODEL.get(name, "cnn"),
+        bg_replacement=p.bg_replacement if bg_replacement is None else bg_replacement,
+        pixel_range=p.pixel_range if pixel_range is None else tuple(pixel_range),
+        fg_first=bool(fg_first),
     )

@@ -1,0 +1,168 @@
+"""Figures drawn from result documents alone (so ``attnjax plot`` can redraw them).
+
+Every figure says how many seeds it shows, and is drawn on a plain
+:class:`matplotlib.figure.Figure` (no pyplot, no global backend).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .files import new_figure, save_figure_atomic
+
+__all__ = ["PALETTE", "plot_compare", "plot_signature", "plot_fixed_focus"]
+
+PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple"}
+OBJECTIVE = {"soft": "soft-attention loss", "hard": "hard-attention loss (expected CE)",
+             "lvml": "LVML loss (−log marginal likelihood)", "hybrid": "hybrid: soft, then second-phase loss"}
+
+
+def _band(ax, values, label: str | None, color):
+    """Mean over seeds as a line, ± one standard deviation as a band."""
+    values = np.asarray(values, np.float64)
+    epochs = np.arange(1, values.shape[1] + 1)
+    mean = values.mean(0)
+    std = values.std(0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
+    ax.plot(epochs, mean, label=label, color=color)
+    ax.fill_between(epochs, mean - std, mean + std, alpha=0.2, color=color, linewidth=0)
+
+
+def _seeds(doc: dict) -> int:
+    return int(doc["config"]["seeds"])
+
+
+def _switch_epochs(doc: dict) -> list[int]:
+    """The hybrid's switch epochs (one per distinct value over runs), or []."""
+    hybrid = doc["config"].get("paradigms", {}).get("hybrid")
+    if not hybrid or "switch_epoch" not in hybrid:
+        return []
+    return sorted({int(s) for s in np.atleast_1d(hybrid["switch_epoch"])})
+
+
+def _mark_switch(ax, switches, *, label: bool = False):
+    for k, s in enumerate(switches):
+        ax.axvline(s + 0.5, color=PALETTE["hybrid"], linestyle="--", linewidth=1,
+                   label="hybrid switch" if label and k == 0 else None)
+
+
+def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
+    """``curves.png`` (test and focus accuracy, and one loss panel per objective) and ``ftpt.png``."""
+    results = doc["results"]
+    title = f"{doc['config']['data']['name']}, m = {doc['config']['data']['m']}, {_seeds(doc)} seeds per loss"
+    switches = _switch_epochs(doc) if "hybrid" in results else []
+    n = 2 + len(results)
+    fig = new_figure(figsize=(4.2 * min(n, 3), 3.6 * -(-n // 3)))
+    axes = fig.subplots(-(-n // 3), min(n, 3), squeeze=False).ravel()
+    for name, res in results.items():
+        color = PALETTE.get(name)
+        _band(axes[0], res["history"]["test"]["accuracy"], name, color)
+        _band(axes[1], res["history"]["test"]["focus_accuracy"], name, color)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[1].set_ylabel("test focus accuracy (%)")
+    for k, (name, res) in enumerate(results.items()):
+        ax = axes[2 + k]
+        _band(ax, res["history"]["loss"], name, PALETTE.get(name))
+        ax.set_ylabel("training loss")
+        ax.set_title(OBJECTIVE.get(name, name), fontsize=9)
+        ax.set_yscale("log")
+        if name == "hybrid":
+            _mark_switch(ax, switches, label=True)
+            ax.legend(fontsize=8)
+    for ax in axes[:2]:
+        _mark_switch(ax, switches)
+    for ax in axes[:n]:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{title}: mean ± std over seeds; each loss judged by its own inference rule"
+                 + ("; dashed: hybrid switch" if switches else ""))
+    fig.tight_layout()
+    paths = [save_figure_atomic(fig, Path(out_dir) / "curves.png")]
+
+    fig = new_figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    width = 0.8 / max(len(results), 1)
+    for ax, cells in zip(axes, (["ftpt", "ffpt"], ["ftpf", "ffpf"])):
+        for i, (name, res) in enumerate(results.items()):
+            values = np.array([res["test"][c] for c in cells], np.float64)  # [2, S]
+            err = values.std(1, ddof=1) if values.shape[1] > 1 else None
+            ax.bar(np.arange(2) + i * width, values.mean(1), width, yerr=err, label=name,
+                   color=PALETTE.get(name), capsize=3)
+        ax.set_xticks(np.arange(2) + width * (len(results) - 1) / 2)
+        ax.set_xticklabels([c.upper() for c in cells])
+        ax.set_ylabel("% of test mosaics")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_title("prediction true")
+    axes[1].set_title("prediction false (own scale)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{title}: focus true/false × prediction true/false, final epoch (mean ± std)")
+    fig.tight_layout()
+    paths.append(save_figure_atomic(fig, Path(out_dir) / "ftpt.png"))
+    return paths
+
+
+def plot_signature(doc: dict, out_dir: Path) -> Path:
+    """One annotated heatmap per loss, under the convention ``doc["shown"]``."""
+    shown = doc["shown"]
+    maps = {name: np.asarray(hm[shown]) for name, hm in doc["heatmaps"].items()}
+    edges = np.asarray(doc["bins"]["edges"])
+    bins = len(edges) - 1
+    fig = new_figure(figsize=(3.6 * len(maps), 3.9))
+    axes = fig.subplots(1, len(maps), squeeze=False)
+    labels = [f"{edges[i]:.1f}–{edges[i + 1]:.1f}" for i in range(bins)]
+    for ax, (name, hm) in zip(axes[0], maps.items()):
+        ax.imshow(hm, origin="lower", cmap="viridis", vmin=0, vmax=max(hm.max(), 1e-9))
+        for i in range(bins):
+            for j in range(bins):
+                ax.text(j, i, f"{hm[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if hm[i, j] < 0.6 * hm.max() else "black")
+        ax.set_xticks(range(bins))
+        ax.set_xticklabels(labels, rotation=45, fontsize=7)
+        ax.set_yticks(range(bins))
+        ax.set_yticklabels(labels, fontsize=7)
+        ax.set_xlabel(f"s_y ({shown}): probability of the true label")
+        ax.set_title(name)
+    axes[0][0].set_ylabel("a_z: attention on the true segment")
+    rule = ("each paradigm's own rule" if shown == "own"
+            else "pooled rule softmax(g(Σ α_j x_j)) for every paradigm")
+    data = doc["config"]["data"]
+    fig.suptitle(f"{data['name']}, m = {data['m']}: signature, % of test mosaics, mean over "
+                 f"{_seeds(doc)} seeds\ns_y under the {rule} (protocol {doc['config']['protocol']['name']})")
+    fig.tight_layout()
+    return save_figure_atomic(fig, Path(out_dir) / "signature.png")
+
+
+def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
+    """L(alpha) and the incentive against epoch: one column per loss, one line per alpha.
+
+    The incentive row shares one y-scale, since comparing paradigms is the point.
+    """
+    from matplotlib import colormaps
+
+    results = doc["results"]
+    step = doc["incentive_step"]
+    fig = new_figure(figsize=(4.5 * len(results), 7))
+    axes = fig.subplots(2, len(results), squeeze=False, sharey="row")
+    cmap = colormaps["viridis"]
+    for col, (name, per_alpha) in enumerate(results.items()):
+        for k, (alpha, v) in enumerate(per_alpha.items()):
+            color = cmap(k / max(len(per_alpha) - 1, 1))
+            _band(axes[0][col], v["loss"], f"α = {alpha}", color)
+            _band(axes[1][col], v["incentive"], f"α = {alpha}", color)
+        axes[0][col].set_title(name)
+        axes[0][col].set_yscale("log")
+        axes[1][col].set_xlabel("epoch")
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("L(α)")
+    axes[1][0].set_ylabel(f"incentive L(α) − L(α + {step:g})\n(at α = 1: L({1 - step:g}) − L(1))")
+    axes[0][0].legend(fontsize=8)
+    data = doc["config"]["data"]
+    fig.suptitle(f"{data['name']}, m = {data['m']}: classifier trained with the focus frozen "
+                 f"(mean ± std over {_seeds(doc)} seeds per α)")
+    fig.tight_layout()
+    return save_figure_atomic(fig, Path(out_dir) / "fixed_focus.png")
