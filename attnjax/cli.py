@@ -417,7 +417,7 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int
     memory = peak_memory()
     doc["peak_memory"] = {"bytes": memory.bytes, "source": memory.source}
     report_path = write_json_atomic(args.out / json_name, doc)
-    plots = report.plot_any(doc, args.out) if doc["results"] else []
+    plots = report.plot_any(doc, args.out) if doc.get("results", doc.get("heatmaps")) else []
     finished = {name: r for name, r in runs.items() if not getattr(r, "diverged", False)}
     print(f"\ntime (compile + train): {', '.join(f'{n} {r.seconds:.1f}s' for n, r in finished.items())}; "
           f"peak memory: {memory}")

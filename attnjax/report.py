@@ -88,7 +88,7 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
     return {
         "command": args.command,
         "protocol": get_protocol(args.protocol).to_json(),
-        "data": {**info.to_json(), "data_dir": None if args.data_dir is None else str(args.data_dir)},
+        "data": {**info.to_json(), **({"data_dir": str(args.data_dir)} if args.data_dir else {})},
         "seeds": args.seeds,
         "seed": args.seed,
         "devices": args.devices or 1,

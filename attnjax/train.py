@@ -156,8 +156,9 @@ class TrainConfig:
                 paradigms ignore it).
 
         Under ``hybrid_phase_epochs == "each"`` (the paper protocol) a hybrid
-        with neither ``epochs`` nor ``switch_epoch`` given runs soft attention
-        for the protocol's epochs, then the second phase for as many again.
+        without an explicit ``switch_epoch`` runs soft attention for
+        ``epochs`` epochs, then the second phase for ``epochs`` more, as two
+        separate runs would.
         """
         p = get_protocol(protocol)
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -171,9 +172,9 @@ class TrainConfig:
             epochs=p.fixed_focus_epochs if fixed else p.epochs, momentum=p.momentum,
             hybrid_reset=p.hybrid_reset,
         )
-        if (given.get("loss") == "hybrid" and p.hybrid_phase_epochs == "each"
-                and "epochs" not in given and "switch_epoch" not in given):
-            values.update(epochs=2 * p.epochs, switch_epoch=p.epochs)
+        if given.get("loss") == "hybrid" and p.hybrid_phase_epochs == "each" and "switch_epoch" not in given:
+            per_phase = given.pop("epochs", values["epochs"])
+            values.update(epochs=2 * per_phase, switch_epoch=per_phase)
         values.update(given)
         return cls(num_classes=info.num_classes, m=info.m, segment_shape=tuple(info.segment_shape), **values)
 
