@@ -18,7 +18,7 @@ Families:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -35,6 +35,9 @@ __all__ = [
     "LeNetClassifier",
     "MODEL_FAMILIES",
     "CLASSIFIER_INITS",
+    "PRECISIONS",
+    "im2col",
+    "max_pool_2x2",
     "make_models",
 ]
 
@@ -57,35 +60,154 @@ def _flatten(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape[0], -1)
 
 
-class LinearFocus(nn.Module):
-    """``f(x) = u . x`` (no bias, zero initialisation). ``[N, ...] -> [N]``."""
+#: ``make_models(precision=...)``: how convolutions and dense layers compute.
+#:   float32: float32 products at full precision (``lax.Precision.HIGHEST``).
+#:   tensorfloat32: ``lax.Precision.DEFAULT``; TF32 tensor cores on recent NVIDIA
+#:       GPUs, plain float32 on CPU.
+#:   bfloat16: inputs and kernels cast to bfloat16, products accumulated in float32;
+#:       parameters, activations between layers and outputs stay float32.
+PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
+
+
+def _dot(x: jax.Array, kernel: jax.Array, precision: str) -> jax.Array:
+    """``x @ kernel`` over x's last axis, in the arithmetic ``precision`` names (float32 out)."""
+    if precision == "bfloat16":
+        x, kernel, lax_precision = x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16), None
+    elif precision == "tensorfloat32":
+        lax_precision = jax.lax.Precision.DEFAULT
+    else:
+        lax_precision = jax.lax.Precision.HIGHEST
+    return jax.lax.dot_general(
+        x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=lax_precision,
+        preferred_element_type=jnp.float32,
+    )
+
+
+# ----------------------------------------------------------------------------- the CNNs
+#
+# The CNNs are written out as matrix products rather than with ``nn.Conv`` and
+# ``nn.max_pool``, because XLA:CPU runs those slowly (benchmarks/README.md,
+# "Making the CNNs fast"): its convolution weight gradient was up to 4x slower than
+# PyTorch's, and the max-pool's backward pass (a select-and-scatter fed by
+# four index-tracking reductions) cost as much as the convolutions. Here:
+#
+# * a convolution is im2col + one matrix product: the ``kh * kw`` shifted views of
+#   the input are concatenated along the channel axis (``[N, H', W', kh*kw*C]``) and
+#   multiplied by the kernel reshaped to ``[kh*kw*C, O]``. Its weight gradient is
+#   then one matrix product over the patches, and under ``vmap`` over seeds the
+#   products become batched matrix products (or, for the shared input of the
+#   first layer, one product with the seeds folded into the output channels)
+#   instead of grouped convolutions.
+# * a 2x2 max-pool is a reshape and a max over the two window axes (an odd trailing
+#   row or column is dropped, as a VALID pool does), applied before the ReLU:
+#   ``max(relu(x)) == relu(max(x))``, on a quarter of the elements. Its gradient
+#   goes to the window's maximum; where the maximum is tied, JAX's max splits the
+#   gradient evenly between the tied entries, where ``nn.max_pool`` sends it all to
+#   one of them. Ties between positive values are the only case in which the two
+#   differ (a tie at or below zero gets no gradient through the ReLU either way).
+#
+# The parameter tree is the one ``nn.Conv`` / ``nn.Dense`` would make (same names,
+# shapes, initialisers and hence the same initial values for the same key):
+# ``Conv_i/kernel [kh, kw, C, O]`` (+ ``bias [O]``), ``Dense_i/kernel [in, out]``
+# (+ ``bias [out]``), features flattened in (H, W, C) order.
+
+def im2col(x: jax.Array, kernel_size: tuple[int, int]) -> jax.Array:
+    """VALID patches of ``[N, H, W, C]``: ``[N, H-kh+1, W-kw+1, kh*kw*C]``, (i, j, c) order."""
+    kh, kw = kernel_size
+    _, h, w, _ = x.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    views = [x[:, i:i + ho, j:j + wo, :] for i in range(kh) for j in range(kw)]
+    return jnp.concatenate(views, axis=-1)
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2, stride-2 VALID max-pool of ``[N, H, W, C]`` by reshape and max."""
+    n, h, w, c = x.shape
+    x = x[:, : h - h % 2, : w - w % 2, :]
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+class _Conv(nn.Module):
+    """VALID, stride-1 convolution as im2col + matrix product; ``nn.Conv``'s parameters."""
+
+    features: int
+    kernel_size: tuple[int, int]
+    kernel_init: Any
+    use_bias: bool = True
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, x):
-        return nn.Dense(1, use_bias=False, kernel_init=nn.initializers.zeros)(_flatten(x))[:, 0]
+        shape = tuple(self.kernel_size) + (x.shape[-1], self.features)
+        kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
+        if self.precision == "bfloat16":
+            x = x.astype(jnp.bfloat16)  # before im2col: the patches are half the size
+        y = _dot(im2col(x, self.kernel_size), kernel.reshape(-1, self.features), self.precision)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        return y
+
+
+class _Dense(nn.Module):
+    """``nn.Dense``'s parameters and result, computed in the arithmetic of ``precision``."""
+
+    features: int
+    kernel_init: Any
+    use_bias: bool = True
+    precision: str = "float32"
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+        y = _dot(x, kernel, self.precision)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        return y
+
+
+def _mlp_head(x, widths, *, kernel_init, use_bias, precision):
+    """Flatten, then ``Dense_0 .. Dense_{n-1}`` with ReLU between them."""
+    h = _flatten(x)
+    for i, width in enumerate(widths):
+        if i:
+            h = nn.relu(h)
+        h = _Dense(width, kernel_init, use_bias, precision, name=f"Dense_{i}")(h)
+    return h
+
+
+class LinearFocus(nn.Module):
+    """``f(x) = u . x`` (no bias, zero initialisation). ``[N, ...] -> [N]``."""
+
+    precision: str = "float32"
+
+    @nn.compact
+    def __call__(self, x):
+        return _mlp_head(x, (1,), kernel_init=nn.initializers.zeros, use_bias=False,
+                         precision=self.precision)[:, 0]
 
 
 class LinearClassifier(nn.Module):
     """``g(x) = W x + b`` (zero initialisation). ``[N, ...] -> [N, K]``."""
 
     num_classes: int
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, x):
-        return nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros)(_flatten(x))
+        return _mlp_head(x, (self.num_classes,), kernel_init=nn.initializers.zeros,
+                         use_bias=True, precision=self.precision)
 
 
 class MLPFocus(nn.Module):
     """Bias-free ReLU MLP scoring a segment. ``[N, ...] -> [N]``."""
 
     hidden: Sequence[int] = (64,)
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, x):
-        h = _flatten(x)
-        for width in self.hidden:
-            h = nn.relu(nn.Dense(width, use_bias=False, kernel_init=_xavier)(h))
-        return nn.Dense(1, use_bias=False, kernel_init=_xavier)(h)[:, 0]
+        return _mlp_head(x, tuple(self.hidden) + (1,), kernel_init=_xavier, use_bias=False,
+                         precision=self.precision)[:, 0]
 
 
 class MLPClassifier(nn.Module):
@@ -93,15 +215,14 @@ class MLPClassifier(nn.Module):
 
     num_classes: int
     hidden: Sequence[int] = (64,)
-    init: str = "uniform"
+    weight_init: str = "uniform"
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, x):
-        kernel_init = CLASSIFIER_INITS[self.init]
-        h = _flatten(x)
-        for width in self.hidden:
-            h = nn.relu(nn.Dense(width, kernel_init=kernel_init)(h))
-        return nn.Dense(self.num_classes, kernel_init=kernel_init)(h)
+        return _mlp_head(x, tuple(self.hidden) + (self.num_classes,),
+                         kernel_init=CLASSIFIER_INITS[self.weight_init], use_bias=True,
+                         precision=self.precision)
 
 
 class FocusCNN(nn.Module):
@@ -109,42 +230,41 @@ class FocusCNN(nn.Module):
 
     conv 3x3 (32), max-pool 2, conv 3x3 (64), max-pool 2, conv 3x3 (64), then
     fully connected 512, 64, 10, 1; ReLU between layers; no biases; Xavier init.
+    ``precision``: one of ``PRECISIONS``.
     """
+
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, x):
-        conv = dict(kernel_size=(3, 3), padding="VALID", use_bias=False, kernel_init=_xavier)
-        h = nn.relu(nn.Conv(32, **conv)(x))
-        h = nn.max_pool(h, (2, 2), strides=(2, 2))
-        h = nn.relu(nn.Conv(64, **conv)(h))
-        h = nn.max_pool(h, (2, 2), strides=(2, 2))
-        h = nn.relu(nn.Conv(64, **conv)(h))
-        h = _flatten(h)
-        for width in (512, 64, 10):
-            h = nn.relu(nn.Dense(width, use_bias=False, kernel_init=_xavier)(h))
-        return nn.Dense(1, use_bias=False, kernel_init=_xavier)(h)[:, 0]
+        conv = dict(kernel_size=(3, 3), kernel_init=_xavier, use_bias=False,
+                    precision=self.precision)
+        h = nn.relu(max_pool_2x2(_Conv(32, name="Conv_0", **conv)(x)))
+        h = nn.relu(max_pool_2x2(_Conv(64, name="Conv_1", **conv)(h)))
+        h = nn.relu(_Conv(64, name="Conv_2", **conv)(h))
+        return _mlp_head(h, (512, 64, 10, 1), kernel_init=_xavier, use_bias=False,
+                         precision=self.precision)[:, 0]
 
 
 class LeNetClassifier(nn.Module):
     """The paper's LeNet-style classifier. ``[N, H, W, C] -> [N, K]``.
 
     conv 5x5 (6), max-pool 2, conv 5x5 (16), max-pool 2, then fully connected
-    120, 84, 10, K with ReLU between layers.
+    120, 84, 10, K with ReLU between layers. ``precision``: one of ``PRECISIONS``.
     """
 
     num_classes: int
-    init: str = "uniform"
+    weight_init: str = "uniform"
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, x):
-        kernel_init = CLASSIFIER_INITS[self.init]
-        conv = dict(kernel_size=(5, 5), padding="VALID", kernel_init=kernel_init)
-        h = nn.max_pool(nn.relu(nn.Conv(6, **conv)(x)), (2, 2), strides=(2, 2))
-        h = nn.max_pool(nn.relu(nn.Conv(16, **conv)(h)), (2, 2), strides=(2, 2))
-        h = _flatten(h)
-        for width in (120, 84, 10):
-            h = nn.relu(nn.Dense(width, kernel_init=kernel_init)(h))
-        return nn.Dense(self.num_classes, kernel_init=kernel_init)(h)
+        kernel_init = CLASSIFIER_INITS[self.weight_init]
+        conv = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision)
+        h = nn.relu(max_pool_2x2(_Conv(6, name="Conv_0", **conv)(x)))
+        h = nn.relu(max_pool_2x2(_Conv(16, name="Conv_1", **conv)(h)))
+        return _mlp_head(h, (120, 84, 10, self.num_classes), kernel_init=kernel_init,
+                         use_bias=True, precision=self.precision)
 
 
 MODEL_FAMILIES = ("linear", "mlp", "cnn")
@@ -157,6 +277,7 @@ def make_models(
     segment_shape: Sequence[int],
     hidden: int = 64,
     classifier_init: str = "uniform",
+    precision: str = "float32",
 ) -> tuple[nn.Module, nn.Module]:
     """The (focus, classifier) pair of one family.
 
@@ -169,28 +290,37 @@ def make_models(
         classifier_init: weight initialisation of the MLP and LeNet
             classifiers, a key of ``CLASSIFIER_INITS`` (the linear
             classifier always starts at zero, as in the paper's simple setting).
+        precision: the arithmetic of every convolution and dense layer, one of
+            ``PRECISIONS``: ``"float32"`` (default; full float32 products, also on
+            GPUs with TF32), ``"tensorfloat32"`` (the backend's default precision:
+            TF32 on recent NVIDIA GPUs, float32 on CPU) or ``"bfloat16"`` (inputs
+            and kernels cast to bfloat16, float32 accumulation, parameters and
+            outputs). The parameters do not depend on it.
 
     Returns:
         ``(focus_model, classifier_model)`` as Flax modules.
 
     Raises:
-        ConfigError: unknown family, or a CNN on segments it cannot take.
+        ConfigError: unknown family or precision, or a CNN on segments it cannot take.
     """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     if classifier_init not in CLASSIFIER_INITS:
         raise ConfigError(
             f"unknown classifier init {classifier_init!r}; choose from {', '.join(CLASSIFIER_INITS)}"
         )
     if family == "linear":
-        return LinearFocus(), LinearClassifier(num_classes)
+        return LinearFocus(precision), LinearClassifier(num_classes, precision)
     if family == "mlp":
         if hidden < 1:
             raise ConfigError(f"hidden width must be positive, got {hidden}")
-        return MLPFocus((hidden,)), MLPClassifier(num_classes, (hidden,), classifier_init)
+        return (MLPFocus((hidden,), precision),
+                MLPClassifier(num_classes, (hidden,), classifier_init, precision))
     if family == "cnn":
         if len(segment_shape) != 3 or min(segment_shape[:2]) < 18:
             raise ConfigError(
                 f"the paper's CNNs need image segments of at least 18x18 (H, W, C), "
                 f"got segment shape {tuple(segment_shape)}; use --model mlp"
             )
-        return FocusCNN(), LeNetClassifier(num_classes, classifier_init)
+        return FocusCNN(precision), LeNetClassifier(num_classes, classifier_init, precision)
     raise ConfigError(f"unknown model family {family!r}; choose one of {', '.join(MODEL_FAMILIES)}")
