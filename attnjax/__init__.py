@@ -6,45 +6,64 @@ The public surface is small; the modules behind it are focused:
 vmappable over seeds) and ``experiments`` (many seeds, plain results).
 """
 
-from .data import DATASETS, Dataset, DataInfo, MosaicSplit, build_mosaic_dataset, load_dataset, load_orthogonal
-from .errors import AttnjaxError, ConfigError, DataError, NonFiniteLossError
-from .experiments import compare, fixed_focus, signature, train_seeds
-from .losses import LOSSES, hard_attention_loss, loss_at_attention, lvml_loss, soft_attention_loss
-from .metrics import METRICS, RULES, Predictions, predict, signature_histogram
-from .train import PARADIGMS, Hyper, TrainConfig, TrainResult, make_predict, make_train
+import importlib
+
+# Public names and the module each lives in. They are imported on first use
+# (PEP 562), so ``attnjax --help``, ``--version`` and Ctrl-C during start-up do
+# not wait for JAX to load.
+_EXPORTS = {
+    "DATASETS": "data",
+    "Dataset": "data",
+    "DataInfo": "data",
+    "MosaicSplit": "data",
+    "build_mosaic_dataset": "data",
+    "load_dataset": "data",
+    "load_orthogonal": "data",
+    "AttnjaxError": "errors",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "NonFiniteLossError": "errors",
+    "compare": "experiments",
+    "fixed_focus": "experiments",
+    "signature": "experiments",
+    "train_seeds": "experiments",
+    "LOSSES": "losses",
+    "hard_attention_loss": "losses",
+    "loss_at_attention": "losses",
+    "lvml_loss": "losses",
+    "soft_attention_loss": "losses",
+    "METRICS": "metrics",
+    "RULES": "metrics",
+    "Predictions": "metrics",
+    "predict": "metrics",
+    "signature_histogram": "metrics",
+    "PARADIGMS": "protocol",
+    "Hyper": "train",
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "make_predict": "train",
+    "make_train": "train",
+    "load_results": "files",
+    "Protocol": "protocol",
+    "PROTOCOLS": "protocol",
+    "Diverged": "experiments",
+    "OutOfMemoryError": "errors",
+}
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'attnjax' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
+
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DATASETS",
-    "Dataset",
-    "DataInfo",
-    "MosaicSplit",
-    "build_mosaic_dataset",
-    "load_dataset",
-    "load_orthogonal",
-    "AttnjaxError",
-    "ConfigError",
-    "DataError",
-    "NonFiniteLossError",
-    "compare",
-    "fixed_focus",
-    "signature",
-    "train_seeds",
-    "LOSSES",
-    "soft_attention_loss",
-    "hard_attention_loss",
-    "lvml_loss",
-    "loss_at_attention",
-    "METRICS",
-    "RULES",
-    "Predictions",
-    "predict",
-    "signature_histogram",
-    "PARADIGMS",
-    "Hyper",
-    "TrainConfig",
-    "TrainResult",
-    "make_predict",
-    "make_train",
-]
+__all__ = list(_EXPORTS)

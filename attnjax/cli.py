@@ -14,8 +14,7 @@ import threading
 from pathlib import Path
 
 from .errors import AttnjaxError, ConfigError
-from .protocol import PROTOCOLS, SIGNATURE_CONVENTIONS, get_protocol
-from .train import PARADIGMS
+from .protocol import PARADIGMS, PROTOCOLS, SIGNATURE_CONVENTIONS, get_protocol
 
 #: Exit status of a run that finished but had a paradigm diverge.
 EXIT_DIVERGED = 1
@@ -23,24 +22,21 @@ EXIT_DIVERGED = 1
 EXIT_INTERRUPTED = 130
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(low: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {value}")
+        return value
+
+    return parse
 
 
-def _natural_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+_positive_int = _int_at_least(1, "positive")
+_natural_int = _int_at_least(0, "non-negative")
 
 
 def _positive_float(text: str) -> float:
@@ -304,6 +300,11 @@ def _progress_factory(quiet: bool = False):
                 state["last"] = epoch
                 state["bar"].update(1)
 
+        def reset(new_total: int):  # the seeds are now trained in chunks
+            state["bar"].reset(total=new_total)
+            state["last"] = None
+
+        on_epoch.reset = reset
         return on_epoch
 
     def close():
@@ -422,6 +423,9 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int
     print(f"\ntime (compile + train): {', '.join(f'{n} {r.seconds:.1f}s' for n, r in finished.items())}; "
           f"peak memory: {memory}")
     print(f"wrote {report_path}" + "".join(f", {p}" for p in plots))
+    for r in finished.values():
+        for note in getattr(r, "notes", []):
+            print(f"attnjax: note: {r.config.loss}: {note}", file=sys.stderr)
     for warning in doc.get("warnings", []):
         print(f"attnjax: warning: {warning}", file=sys.stderr)
     diverged = doc.get("diverged", {})
@@ -495,6 +499,17 @@ def _one_line(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # os._exit: no interpreter shutdown while XLA threads may still run.
+        print("\nattnjax: interrupted; nothing was saved", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -515,11 +530,6 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({err.filename})" if err.filename else ""
         print(f"attnjax: error: --out: {err.strerror or err}{where}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\nattnjax: interrupted; nothing was saved", file=sys.stderr)
-        sys.stderr.flush()
-        sys.stdout.flush()
-        os._exit(EXIT_INTERRUPTED)
     except Exception as err:
         from .parallel import out_of_memory_message
 

@@ -19,3 +19,7 @@ class NonFiniteLossError(AttnjaxError, FloatingPointError):
 
 class NonFiniteResultError(AttnjaxError, ValueError):
     """A result to be saved holds NaN or infinity; it is not written."""
+
+
+class OutOfMemoryError(AttnjaxError, MemoryError):
+    """Training does not fit in memory even in the smallest chunks."""

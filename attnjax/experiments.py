@@ -44,6 +44,9 @@ class SeedRuns:
         params: final parameters, each leaf with a leading seed axis.
         history: per-epoch history as NumPy arrays, leading axes ``[S, epochs]``.
         seconds: wall time of compilation plus training.
+        chunk_size: seeds per program call, if the seeds ran in chunks.
+        notes: what was done automatically (a chunk size picked after running
+            out of memory), one sentence each.
     """
 
     config: TrainConfig
@@ -53,16 +56,51 @@ class SeedRuns:
     params: Any
     history: Any
     seconds: float
+    chunk_size: int | None = None
+    notes: list = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.config.loss
 
 
-@functools.lru_cache(maxsize=32)
-def _compiled_seeds(config: TrainConfig, progress):
-    """``jit(vmap(train))`` per (config, progress): repeated calls reuse the compiled program."""
-    return jax.jit(jax.vmap(make_train(config, progress=progress), in_axes=(0, 0, None)))
+class _ProgressHook:
+    """The one progress callback compiled into every program; it forwards to ``current``.
+
+    Compiling a fixed hook, rather than each caller's fresh callable, lets the
+    program cache below hit across calls (a progress callable is not part of
+    the key). Calls from concurrent threads share the hook.
+    """
+
+    current: Callable[[int], None] | None = None
+
+    def __call__(self, epoch):
+        fn = self.current
+        if fn is not None:
+            fn(epoch)
+
+
+_HOOK = _ProgressHook()
+
+
+@functools.lru_cache(maxsize=8)
+def _train_fn(config: TrainConfig):
+    """``make_train(config)`` with the progress hook, one per config (so program caches hit)."""
+    return make_train(config, progress=_HOOK)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_seeds(config: TrainConfig):
+    """``jit(vmap(train))`` per config: repeated calls reuse the compiled program."""
+    return jax.jit(jax.vmap(_train_fn(config), in_axes=(0, 0, None)))
+
+
+def _run_program(config, keys, hparams, data, devices, chunk_size) -> TrainResult:
+    if devices is None and chunk_size is None:
+        return jax.device_get(_compiled_seeds(config)(keys, hparams, data))
+    from .parallel import run_seeds
+
+    return run_seeds(_train_fn(config), keys, hparams, data, devices=devices, chunk_size=chunk_size)
 
 
 def check_finite(config: TrainConfig, losses: np.ndarray) -> None:
@@ -91,6 +129,7 @@ def train_seeds(
     key_index: Sequence[int] | None = None,
     devices: int | None = None,
     chunk_size: int | None = None,
+    auto_chunk: bool = True,
 ) -> SeedRuns:
     """Train ``seeds`` runs of one configuration with one ``jit(vmap(train))`` call.
 
@@ -112,6 +151,10 @@ def train_seeds(
             default device.
         chunk_size: run the seeds in chunks of this many (one compiled program
             reused), for S seeds that do not fit in memory at once.
+        auto_chunk: if the device runs out of memory, pick a smaller chunk size
+            from the size XLA failed to allocate and the memory available,
+            retry, and say so in ``notes`` (see
+            :func:`attnjax.parallel.smaller_chunk`).
 
     Returns:
         :class:`SeedRuns`.
@@ -119,6 +162,7 @@ def train_seeds(
     Raises:
         ConfigError: on bad sizes.
         NonFiniteLossError: if any run's loss became NaN or infinite.
+        OutOfMemoryError: even one seed at a time does not fit.
     """
     if seeds < 1:
         raise ConfigError(f"the number of seeds must be positive, got {seeds}")
@@ -144,22 +188,34 @@ def train_seeds(
         keys = keys[np.asarray(key_index)]
     hparams = Hyper.tile(seeds, lr, alphas, switch)
     start = time.perf_counter()
-    if devices is None and chunk_size is None:
-        result: TrainResult = jax.device_get(_compiled_seeds(config, progress)(keys, hparams, data))
-    else:
-        from .parallel import run_seeds
+    notes = []
+    _HOOK.current = progress
+    try:
+        while True:
+            try:
+                result = _run_program(config, keys, hparams, data, devices, chunk_size)
+                break
+            except Exception as err:  # XLA's out-of-memory error has no class of its own
+                from .parallel import smaller_chunk
 
-        result = run_seeds(
-            make_train(config, progress=progress), keys, hparams, data,
-            devices=devices, chunk_size=chunk_size,
-        )
+                if not auto_chunk:
+                    raise
+                retry = smaller_chunk(err, seeds if chunk_size is None else chunk_size)
+                if retry is None:
+                    raise
+                chunk_size, why = retry
+                notes.append(why)
+                if hasattr(progress, "reset"):
+                    progress.reset(config.epochs * -(-seeds // chunk_size))
+    finally:
+        _HOOK.current = None
     seconds = time.perf_counter() - start
     check_finite(config, np.asarray(result.history.loss))
     if config.fixed_focus:
         check_finite(config, np.asarray(result.history.fixed_focus_loss).max(-1))
     return SeedRuns(
         config, np.array(lr), np.array(alphas), None if switch is None else np.array(switch),
-        result.params, result.history, seconds,
+        result.params, result.history, seconds, chunk_size, notes,
     )
 
 

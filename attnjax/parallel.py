@@ -38,6 +38,7 @@ so that every process returns the full :class:`~attnjax.train.TrainResult`. See
 from __future__ import annotations
 
 import math
+import re
 import resource
 import sys
 from typing import Any, Callable, NamedTuple, Sequence
@@ -46,10 +47,13 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .errors import ConfigError
+from .errors import ConfigError, OutOfMemoryError
 from .train import Hyper, TrainResult
 
-__all__ = ["SEED_AXIS", "seed_mesh", "run_seeds", "PeakMemory", "peak_memory", "out_of_memory_message"]
+__all__ = [
+    "SEED_AXIS", "seed_mesh", "run_seeds", "PeakMemory", "peak_memory", "available_memory",
+    "smaller_chunk", "out_of_memory_message",
+]
 
 #: The mesh axis the seed dimension is split over.
 SEED_AXIS = "seeds"
@@ -283,14 +287,70 @@ def peak_memory(devices: Sequence[jax.Device] | None = None) -> PeakMemory:
     return PeakMemory(int(rss) * scale, "rss")
 
 
+def available_memory(device: jax.Device | None = None) -> int | None:
+    """Bytes free for new buffers: the device's limit minus its use, or the host's MemAvailable."""
+    device = jax.local_devices()[0] if device is None else device
+    try:
+        stats = device.memory_stats()
+    except Exception:
+        stats = None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in str(err)
+
+
+def smaller_chunk(err: BaseException, chunk: int) -> tuple[int, str] | None:
+    """After an out-of-memory error training ``chunk`` seeds at once, a chunk that should fit.
+
+    XLA's message names the allocation that failed ("Out of memory allocating N
+    bytes"). Memory grows about linearly with the seeds of a program, so the
+    new chunk is ``chunk * 0.5 * available / N`` (half the free memory, for
+    the buffers XLA did not mention), or half the old chunk without those
+    numbers.
+
+    Returns:
+        ``(new_chunk, sentence)``, or None if ``err`` is not an out-of-memory
+        error.
+
+    Raises:
+        OutOfMemoryError: the chunk was already one seed.
+    """
+    if not _is_out_of_memory(err):
+        return None
+    if chunk <= 1:
+        raise OutOfMemoryError(
+            "out of memory training even one seed at a time; use a smaller --batch-size, "
+            "--n-train or model"
+        ) from None
+    match = re.search(r"allocating (\d+) bytes", str(err))
+    need, free = (int(match.group(1)) if match else None), available_memory()
+    if need and free:
+        new = int(chunk * 0.5 * free / need)
+        why = (f"{chunk} seeds at once needed {need / 2**30:.1f} GiB with {free / 2**30:.1f} GiB free; "
+               f"trained them in chunks of {max(1, min(new, chunk // 2))} (--chunk-size)")
+    else:
+        new = chunk // 2
+        why = f"out of memory with {chunk} seeds at once; trained them in chunks of {max(1, new)} (--chunk-size)"
+    return max(1, min(new, chunk // 2)), why
+
+
 def out_of_memory_message(err: BaseException) -> str | None:
     """A one-line explanation if ``err`` is XLA running out of memory, else None."""
-    text = str(err)
-    if "RESOURCE_EXHAUSTED" not in text and not isinstance(err, MemoryError):
+    if not _is_out_of_memory(err):
         return None
-    first = next((line.strip() for line in text.splitlines() if "RESOURCE_EXHAUSTED" in line), "")
+    first = next((line.strip() for line in str(err).splitlines() if "RESOURCE_EXHAUSTED" in line), "")
     return (
-        "out of memory training all seeds at once"
-        + (f" ({first[:160]})" if first else "")
-        + "; train them in chunks with --chunk-size (e.g. half the seeds), or use fewer --seeds"
+        "out of memory" + (f" ({first[:160]})" if first else "")
+        + "; train the seeds in chunks with --chunk-size, or use fewer --seeds"
     )

@@ -14,7 +14,11 @@ import dataclasses
 
 from .errors import ConfigError
 
-__all__ = ["Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol", "SIGNATURE_CONVENTIONS"]
+__all__ = ["PARADIGMS", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol", "SIGNATURE_CONVENTIONS"]
+
+#: The training paradigms: the three losses, then the soft-then-hard hybrid schedule.
+#: Every other list of paradigm names derives from this one.
+PARADIGMS = ("soft", "hard", "lvml", "hybrid")
 
 #: How s_y, the probability of the true label in the signature, is computed:
 #: ``own`` uses each paradigm's own inference rule (pooled for soft attention,

@@ -84,6 +84,9 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
         entry["learning_rate"] = args.lr if lr is None else _one_or_list(lr)
         if getattr(r, "switch_epoch", None) is not None:
             entry["switch_epoch"] = _one_or_list(r.switch_epoch)
+        entry["chunk_size"] = getattr(r, "chunk_size", None) or args.chunk_size or args.seeds
+        if getattr(r, "notes", None):
+            entry["notes"] = list(r.notes)
         paradigms[name] = entry
     return {
         "command": args.command,
@@ -92,7 +95,6 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
         "seeds": args.seeds,
         "seed": args.seed,
         "devices": args.devices or 1,
-        "chunk_size": args.chunk_size or args.seeds,
         "paradigms": paradigms,
         **extra,
         "versions": _versions(),

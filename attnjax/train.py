@@ -30,7 +30,7 @@ from .errors import ConfigError
 from .losses import LOSSES, loss_at_attention
 from .metrics import DEFAULT_RULE, RULES, MetricCounts, Predictions, count_metrics, predict, to_percent
 from .models import CLASSIFIER_INITS, MODEL_FAMILIES, make_models
-from .protocol import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
+from .protocol import DEFAULT_PROTOCOL, PARADIGMS, PROTOCOLS, Protocol, get_protocol
 
 __all__ = [
     "PARADIGMS",
@@ -46,8 +46,6 @@ __all__ = [
     "init_params",
 ]
 
-#: Training paradigms: the three losses plus the hybrid schedule.
-PARADIGMS = ("soft", "hard", "lvml", "hybrid")
 
 
 _ATTNJAX = PROTOCOLS[DEFAULT_PROTOCOL]

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from attnjax.cli import main
@@ -132,3 +133,116 @@ def test_non_finite_results_are_never_written(tmp_path):
         write_json_atomic(target, {"bad": [float("nan")]})
     assert json.loads(target.read_text()) == {"ok": [1.0]}  # the old file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left
+
+
+def test_out_of_memory_picks_a_chunk_size_and_says_so(monkeypatch):
+    """XLA's RESOURCE_EXHAUSTED names the failed allocation; the retry chunk follows from it."""
+    from attnjax import experiments, parallel
+    from attnjax.data import load_orthogonal
+    from attnjax.train import TrainConfig
+
+    data, info = load_orthogonal(num_classes=3, m=3, n_train=6, n_test=3)
+    config = TrainConfig.for_data(info, loss="soft", epochs=1, batch_size=3)
+    real = experiments._run_program
+    calls = []
+
+    def fake(config, keys, hparams, data, devices, chunk_size):
+        calls.append(chunk_size)
+        if chunk_size is None:  # all 8 seeds at once "need" 4x the free memory
+            raise RuntimeError(f"RESOURCE_EXHAUSTED: Out of memory allocating {4 * 2**30} bytes.")
+        return real(config, keys, hparams, data, devices, chunk_size)
+
+    monkeypatch.setattr(experiments, "_run_program", fake)
+    monkeypatch.setattr(parallel, "available_memory", lambda device=None: 2**30)
+    runs = experiments.train_seeds(config, data, seeds=8, learning_rate=0.1)
+    # 8 seeds * half of 1 GiB free / 4 GiB needed = chunks of 1.
+    assert calls == [None, 1] and runs.chunk_size == 1
+    assert "chunks of 1" in runs.notes[0] and np.asarray(runs.history.loss).shape == (8, 1)
+    assert parallel.out_of_memory_message(RuntimeError("RESOURCE_EXHAUSTED: x")).endswith(
+        "or use fewer --seeds")
+    assert parallel.smaller_chunk(ValueError("shape mismatch"), 8) is None
+
+
+@pytest.mark.parametrize("delay", [4.0, 9.0])
+def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path, delay):
+    """SIGINT while loading, compiling or training: exit 130, no traceback, no files (was: SIGSEGV)."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.Popen([sys.executable, "-m", "attnjax.cli", "compare", "--seeds", "4", "--epochs", "400",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--seed", "-1"], "--seed: expected a non-negative integer"),
+        (["--dataset", "digits", "--data-dir", "/tmp"], "--data-dir does not apply"),
+        (["--dataset", "digits", "--classes", "3"], "--classes applies only"),
+        (["--losses", "soft", "--switch-epoch", "3"], "--switch-epoch applies only"),
+        (["--losses", "soft,hybrid", "--switch-epoch", "3", "--hybrid-epochs", "2,2"], "not both"),
+        (["--protocol", "authors"], "invalid choice"),
+        (["--momentum", "1.5"], "--momentum"),
+    ],
+)
+def test_inapplicable_and_bad_options_are_refused(args, fragment, tmp_path, capsys):
+    try:
+        code = main(["compare", "--out", str(tmp_path / "x"), *args])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_fixed_focus_refuses_hybrid_options_and_duplicate_alphas(tmp_path, capsys):
+    for args, fragment in ((["--switch-epoch", "3"], "unrecognized"), (["--hybrid-to", "lvml"], "unrecognized"),
+                           (["--alphas", "0.5,0.5"], "distinct"), (["--losses", "hybrid"], "not the hybrid")):
+        try:
+            code = main(["fixed-focus", "--dataset", "orthogonal", "--out", str(tmp_path / "x"), *args])
+        except SystemExit as exc:
+            code = exc.code
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and fragment in err, (args, err)
+    assert not (tmp_path / "x").exists()
+
+
+def test_out_is_checked_before_training_and_never_overwritten(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("keep")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "results.json").write_text("{}")
+    for out, fragment in ((a_file, "is a file"), (earlier, "--overwrite")):
+        code = main(["compare", "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and fragment in err and "--out" in err, err
+    assert a_file.read_text() == "keep" and (earlier / "results.json").read_text() == "{}"
+
+
+def test_orthogonal_defaults_work_for_fixed_focus(tmp_path):
+    """The protocol's batch size is clipped to the 20 orthogonal training mosaics (was an error)."""
+    code = main(["fixed-focus", "--dataset", "orthogonal", "--seeds", "1", "--epochs", "2",
+                 "--alphas", "0.5", "--out", str(tmp_path / "ff")])
+    assert code == 0
+    doc = json.loads((tmp_path / "ff" / "fixed_focus.json").read_text())
+    assert doc["config"]["paradigms"]["soft"]["batch_size"] == 20
+
+
+def test_plot_redraws_from_json_and_version(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["compare", *TINY, "--losses", "soft,hybrid", "--out", str(out)]) == 0
+    (out / "curves.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "curves.png").stat().st_size > 0
+    assert main(["plot", str(tmp_path / "nothing")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("attnjax ")
