@@ -1,15 +1,24 @@
-"""One compiled program trains many seeds: equal to a loop, traced once, deterministic."""
+"""One compiled program trains many seeds: equal to a loop, traced once, deterministic.
+
+The training loop, its per-epoch metrics and the fixed-focus losses are checked against
+hand-written references: a plain optax loop over the documented key schedule, and
+NumPy (float64) transcriptions of the inference rules, the metric cells and the losses,
+which use the library only to apply the focus and classifier networks.
+"""
 
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from attnjax.data import load_orthogonal
 from attnjax.errors import ConfigError, NonFiniteLossError
 from attnjax.experiments import train_seeds
-from attnjax.train import Hyper, TrainConfig, init_params, make_train
+from attnjax.losses import LOSSES, loss_at_attention
+from attnjax.metrics import METRICS
+from attnjax.train import Hyper, TrainConfig, init_params, make_apply, make_train
 
 S = 4
 
@@ -46,12 +55,21 @@ def test_vmap_over_seeds_equals_python_loop(tiny):
 
 def test_many_seeds_compile_once(tiny):
     data, info = tiny
-    train = chex.assert_max_traces(make_train(_config(info, loss="lvml")), n=1)
-    run = jax.jit(jax.vmap(train, in_axes=(0, 0, None)))
-    for n_seeds in (8, 8):  # a second call with the same shapes must not retrace
-        keys = jax.random.split(jax.random.key(1), n_seeds)
-        jax.block_until_ready(run(keys, Hyper.tile(n_seeds, 0.1), data))
-    assert run._cache_size() == 1
+    train = make_train(_config(info, loss="lvml"))
+    traces = []
+
+    def counted(*args):
+        traces.append(1)  # runs only while JAX traces, never in the compiled program
+        return train(*args)
+
+    run = jax.jit(jax.vmap(counted, in_axes=(0, 0, None)))
+    for lr in (0.1, 0.2):  # a second call with the same shapes must not retrace
+        keys = jax.random.split(jax.random.key(1), 8)
+        jax.block_until_ready(run(keys, Hyper.tile(8, lr), data))
+    assert len(traces) == 1
+    # The counter does see a retrace: another seed count is another shape.
+    jax.block_until_ready(run(jax.random.split(jax.random.key(1), 4), Hyper.tile(4, 0.1), data))
+    assert len(traces) == 2
 
 
 def test_same_seed_same_numbers_different_seed_different(tiny):
@@ -67,15 +85,70 @@ def test_same_seed_same_numbers_different_seed_different(tiny):
     assert not np.allclose(a.history.loss[0], a.history.loss[1])
 
 
-def test_history_shapes_and_percentages(tiny):
+def _np_softmax(x, axis=-1):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _segments(data, split):
+    part = getattr(data, split)
+    segments = np.asarray(data.pool)[np.asarray(part.index)]  # [N, m, ...]
+    return segments, np.asarray(part.labels), np.asarray(part.fg_pos)
+
+
+def _logits(net, x):
+    """The library's network applied to a NumPy batch (float32 in, float64 out)."""
+    return np.asarray(net(jnp.asarray(x, jnp.float32)), np.float64)
+
+
+def _numpy_metrics(config, params, data, split):
+    """Percent of mosaics per metric, transcribed in NumPy from the paper's definitions.
+
+    The library only applies the networks: focus scores and logits of each segment,
+    and logits of the attention-pooled segment.
+    """
+    focus_fn, classify_fn = make_apply(config)
+    segments, labels, fg_pos = _segments(data, split)
+    n, m = segments.shape[:2]
+    flat = segments.reshape((n * m,) + segments.shape[2:])
+    alpha = _np_softmax(_logits(focus_fn(params), flat).reshape(n, m))
+    seg_probs = _np_softmax(_logits(classify_fn(params), flat).reshape(n, m, -1))
+    pooled = np.einsum("bm,bm...->b...", alpha, segments)
+    probs = [
+        seg_probs[np.arange(n), alpha.argmax(1)],       # argmax: the most-attended segment alone
+        np.einsum("bm,bmk->bk", alpha, seg_probs),      # expected: attention-weighted probabilities
+        _np_softmax(_logits(classify_fn(params), pooled)),  # pooled: classify the weighted segment
+    ]
+    focus_true = alpha.argmax(1) == fg_pos
+    pred_true = np.stack([p.argmax(1) == labels for p in probs])  # [3, N]
+    percent = lambda x: 100.0 * np.mean(x, axis=-1)
+    return {
+        "accuracy": percent(pred_true), "focus_accuracy": percent(focus_true),
+        "ftpt": percent(focus_true & pred_true), "ffpt": percent(~focus_true & pred_true),
+        "ftpf": percent(focus_true & ~pred_true), "ffpf": percent(~focus_true & ~pred_true),
+    }
+
+
+def test_final_epoch_metrics_match_numpy(tiny):
+    """history.train/test[-1] against a NumPy recomputation from the final parameters."""
     data, info = tiny
-    runs = train_seeds(_config(info, loss="hard", epochs=3), data, seeds=2, learning_rate=0.1)
+    config = _config(info, loss="hard", epochs=3)
+    runs = train_seeds(config, data, seeds=2, learning_rate=0.1)
     h = runs.history
     assert h.loss.shape == (2, 3)
     assert h.test.accuracy.shape == (2, 3, 3)  # seeds, epochs, inference rules
-    cells = h.test.ftpt + h.test.ffpt + h.test.ftpf + h.test.ffpf
-    np.testing.assert_allclose(cells, 100.0, atol=1e-3)
-    np.testing.assert_allclose(h.test.ftpt + h.test.ftpf, np.broadcast_to(h.test.focus_accuracy[..., None], cells.shape), atol=1e-3)
+    assert h.test.focus_accuracy.shape == (2, 3)
+    for s in range(2):
+        params = jax.tree_util.tree_map(lambda x: x[s], runs.params)
+        for split in ("train", "test"):
+            want = _numpy_metrics(config, params, data, split)
+            got = getattr(h, split)
+            for name in METRICS:
+                np.testing.assert_allclose(
+                    np.asarray(getattr(got, name))[s, -1], want[name], atol=1e-4,
+                    err_msg=f"seed {s}, {split} {name}",
+                )
 
 
 def test_training_reduces_loss_and_learns(tiny):
@@ -101,13 +174,131 @@ def test_non_finite_loss_is_reported_with_seed_and_epoch(tiny):
         train_seeds(config, data, seeds=2, learning_rate=1e30)
 
 
-def test_fixed_focus_trains_only_classifier(tiny):
+def _reference_run(config, key, lr, data, *, alpha=None, reuse_first_permutation=False):
+    """``make_train`` written out by hand: ``(params, per-epoch mean training loss)``.
+
+    Transcribes the documented key schedule (``init_key, key = split(key)``; each epoch
+    ``key, perm_key = split(key)`` and a fresh permutation; ``n // batch_size`` full
+    batches) with plain optax SGD. With ``alpha`` the focus is frozen at weights built
+    here (alpha on the foreground, (1 - alpha) / (m - 1) elsewhere) and only the
+    classifier learns, through ``loss_at_attention``. ``reuse_first_permutation``
+    is the planted bug to tell apart: every epoch in the first epoch's order.
+    """
+    focus_fn, classify_fn = make_apply(config)
+    init_key, key = jax.random.split(key)
+    params = init_params(config, init_key)
+    if alpha is not None:
+        params = {"classifier": params["classifier"]}
+    tx = optax.sgd(lr, momentum=config.momentum or None)
+    opt_state = tx.init(params)
+    m, size = config.m, config.batch_size
+    pool, index, all_labels, all_fg = map(
+        jnp.asarray, (data.pool, data.train.index, data.train.labels, data.train.fg_pos))
+    n = index.shape[0]
+
+    def batch_loss(p, rows):
+        segments, labels, fg_pos = pool[index[rows]], all_labels[rows], all_fg[rows]
+        if alpha is None:
+            flat = segments.reshape((-1,) + segments.shape[2:])
+            logits = focus_fn(p)(flat).reshape(segments.shape[:2])
+            return jnp.mean(LOSSES[config.loss](logits, segments, labels, classify_fn(p)))
+        weights = jnp.where(jnp.arange(m)[None, :] == fg_pos[:, None], alpha, (1 - alpha) / (m - 1))
+        return jnp.mean(loss_at_attention(config.loss, weights, segments, labels, classify_fn(p)))
+
+    grad = jax.jit(jax.value_and_grad(batch_loss))
+    first_perm_key, losses = None, []
+    for _ in range(config.epochs):
+        key, perm_key = jax.random.split(key)
+        if reuse_first_permutation:
+            first_perm_key = perm_key if first_perm_key is None else first_perm_key
+            perm_key = first_perm_key
+        perm = np.asarray(jax.random.permutation(perm_key, n))
+        epoch_losses = []
+        for b in range(n // size):
+            loss, grads = grad(params, perm[b * size:(b + 1) * size])
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            epoch_losses.append(float(loss))
+        losses.append(np.mean(epoch_losses))
+    return params, np.array(losses)
+
+
+def _max_gap(a, b):
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+def test_each_epoch_draws_a_new_minibatch_order(tiny):
+    """The loss trajectory follows the documented key schedule, not a repeated permutation."""
     data, info = tiny
-    config = _config(info, loss="hard", fixed_focus=True)
-    runs = train_seeds(config, data, seeds=2, learning_rate=0.1, alpha=0.6)
-    assert set(runs.params) == {"classifier"}
-    # The frozen attention puts 0.6 on the foreground, so argmax-focus is always right.
-    np.testing.assert_allclose(runs.history.test.focus_accuracy, 100.0)
+    config = _config(info, loss="soft", epochs=4, hidden=4)
+    key, lr = jax.random.key(5), 0.2
+    got = jax.jit(make_train(config))(key, Hyper(learning_rate=lr), data)
+    params, losses = _reference_run(config, key, lr, data)
+    np.testing.assert_allclose(got.history.loss, losses, rtol=1e-4)
+    assert _max_gap(got.params, params) < 1e-4
+    _, stale = _reference_run(config, key, lr, data, reuse_first_permutation=True)
+    np.testing.assert_allclose(stale[0], losses[0], rtol=1e-6)  # same first epoch...
+    assert np.all(np.abs(got.history.loss[1:] - stale[1:]) > 1e-3 * np.abs(stale[1:]))  # ...then not
+
+
+def _np_fixed_focus_loss(kind, alpha, config, params, data):
+    """Mean training loss at frozen attention alpha, transcribed in NumPy (float64)."""
+    _, classify_fn = make_apply(config)
+    classify = classify_fn(params)
+    segments, labels, fg_pos = _segments(data, "train")
+    n, m = segments.shape[:2]
+    w = np.where(np.arange(m)[None, :] == fg_pos[:, None], alpha, (1.0 - alpha) / (m - 1))
+    if kind == "soft":
+        log_p = np.log(_np_softmax(_logits(classify, np.einsum("bm,bm...->b...", w, segments))))
+        return -np.mean(log_p[np.arange(n), labels])
+    seg_p = _np_softmax(_logits(classify, segments.reshape((n * m,) + segments.shape[2:]))).reshape(n, m, -1)
+    p_y = seg_p[np.arange(n), :, labels]  # [N, m]
+    if kind == "hard":
+        return np.mean(-np.sum(w * np.log(p_y), axis=1))
+    return np.mean(-np.log(np.sum(w * p_y, axis=1)))  # lvml
+
+
+@pytest.mark.parametrize("kind, alpha", [("soft", 0.6), ("hard", 0.6), ("lvml", 1.0)])
+def test_fixed_focus_equals_classifier_only_sgd(tiny, kind, alpha):
+    """Frozen attention: the classifier a hand-written optax loop trains, and L(alpha) and
+    the incentive of the record recomputed in NumPy from it (backward difference at 1)."""
+    data, info = tiny
+    config = _config(info, loss=kind, fixed_focus=True, model="linear", epochs=3)
+    key, lr = jax.random.key(2), 0.2
+    got = jax.jit(make_train(config))(key, Hyper(learning_rate=lr, alpha=alpha), data)
+    assert set(got.params) == {"classifier"}
+    params, losses = _reference_run(config, key, lr, data, alpha=alpha)
+    assert _max_gap(got.params, params) < 1e-5
+    np.testing.assert_allclose(got.history.loss, losses, rtol=1e-5)
+    d = config.incentive_step
+    at = lambda a: _np_fixed_focus_loss(kind, a, config, params, data)
+    incentive = at(alpha) - at(alpha + d) if alpha + d <= 1 else at(alpha - d) - at(alpha)
+    loss_alpha, got_incentive = np.asarray(got.history.fixed_focus_loss[-1], np.float64)
+    np.testing.assert_allclose(loss_alpha, at(alpha), rtol=1e-5)
+    # A difference of two losses ~1: float32 rounding of each is ~1e-7 absolute.
+    np.testing.assert_allclose(got_incentive, incentive, rtol=1e-3, atol=1e-6)
+    assert abs(incentive) > 1e-4  # the two sides of the difference do differ
+
+
+@pytest.mark.parametrize("kind, fixed", [("soft", False), ("hard", True)])
+def test_chunked_evaluation_equals_one_chunk(kind, fixed):
+    """18 test and 30 train mosaics in chunks of 4 (zero-weight padding rows) or in one chunk."""
+    data, info = load_orthogonal(num_classes=4, m=3, n_train=30, n_test=18, noise=0.1,
+                                 random_position=True, seed=4)
+    histories = []
+    for eval_batch_size in (4, 1024):
+        config = _config(info, loss=kind, fixed_focus=fixed, epochs=3, hidden=4,
+                         eval_batch_size=eval_batch_size)
+        assert config.eval_chunk == eval_batch_size
+        run = jax.jit(make_train(config))(jax.random.key(0), Hyper(learning_rate=0.2, alpha=0.6), data)
+        histories.append(run.history)
+    chunked, whole = histories
+    assert (chunked.fixed_focus_loss is not None) == fixed
+    assert jax.tree_util.tree_structure(chunked) == jax.tree_util.tree_structure(whole)
+    pairs = zip(jax.tree_util.tree_leaves_with_path(chunked), jax.tree_util.tree_leaves(whole))
+    for (path, a), b in pairs:
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=jax.tree_util.keystr(path))
 
 
 @pytest.mark.parametrize(
