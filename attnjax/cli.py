@@ -59,6 +59,31 @@ def _momentum(text: str) -> float:
     return value
 
 
+def _list_of(parse, what: str):
+    """A comma-separated list of values, each parsed by ``parse``."""
+
+    def parse_list(text: str) -> list:
+        items = [t.strip() for t in str(text).split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+        values = [parse(t) for t in items]
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"a value is listed twice in {text!r}")
+        return values
+
+    return parse_list
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
 def _loss_list(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in PARADIGMS]
@@ -127,9 +152,14 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="image pixels scaled to LOW,HIGH (default: the protocol's: 0,1 or -1,1)")
 
 
-def _add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False) -> None:
+def _add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, sweep: bool = False) -> None:
     g = p.add_argument_group("training")
     default_losses = "soft,hard,lvml" if fixed_focus else ",".join(PARADIGMS)
+    # A sweep takes comma-separated lists (a grid axis) where the others take one value.
+    many = (lambda parse, what: _list_of(parse, what)) if sweep else (lambda parse, what: parse)
+    each = "comma-separated values: a grid axis" if sweep else "one value"
+    g.add_argument("--config", type=Path, default=None,
+                   help="TOML file of options (keys as the long option names); the command line overrides it")
     g.add_argument("--protocol", choices=tuple(PROTOCOLS), default="attnjax",
                    help="defaults of every option not given: attnjax's own, or the authors' "
                         "code (README: differences from the authors' code) (default: %(default)s)")
@@ -137,23 +167,31 @@ def _add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False)
                    help=f"comma-separated paradigms (default: {default_losses})")
     g.add_argument("--seeds", type=_positive_int, default=16, help="seeds per paradigm (default: %(default)s)")
     g.add_argument("--epochs", type=_positive_int, default=None, help="default: the protocol's")
-    g.add_argument("--lr", type=_positive_float, default=None, help="SGD learning rate (default: the protocol's)")
-    g.add_argument("--momentum", type=_momentum, default=None, help="SGD momentum (default: the protocol's)")
+    g.add_argument("--optimizer", choices=("sgd", "adam"), default=None, help="default: sgd")
+    g.add_argument("--lr", type=many(_positive_float, "learning rates"), default=None,
+                   help=f"learning rate, {each} (default: the protocol's)")
+    g.add_argument("--momentum", type=many(_momentum, "momenta"), default=None,
+                   help=f"SGD momentum, {each} (default: the protocol's)")
+    g.add_argument("--init-scale", type=many(_finite_float, "scales"), default=None,
+                   help=f"factor on every initial parameter, {each} (default: 1)")
     g.add_argument("--batch-size", type=_positive_int, default=None, help="default: the protocol's")
     g.add_argument("--model", choices=("linear", "mlp", "cnn"), default=None,
                    help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal)")
     g.add_argument("--hidden", type=_positive_int, default=None, help="MLP hidden width (default: 64)")
     g.add_argument("--classifier-init", choices=("uniform", "xavier"), default=None,
                    help="classifier weight init (default: the protocol's)")
+    g.add_argument("--precision", choices=("float32", "tensorfloat32", "bfloat16"), default=None,
+                   help="arithmetic of the built-in models' products (default: float32)")
     if not fixed_focus:
-        g.add_argument("--switch-epoch", type=_natural_int, default=None,
-                       help="hybrid: epochs of soft attention before switching (default: epochs/2)")
-        g.add_argument("--hybrid-epochs", type=_epoch_pair, default=None, metavar="SOFT,SECOND",
-                       help="hybrid: soft and second-phase epoch counts, given separately")
+        g.add_argument("--switch-epoch", type=many(_natural_int, "epochs"), default=None,
+                       help=f"hybrid: epochs of soft attention before switching, {each} (default: epochs/2)")
         g.add_argument("--hybrid-to", choices=("hard", "lvml"), default=None,
                        help="hybrid: loss after the switch (default: hard)")
         g.add_argument("--hybrid-reset", action=argparse.BooleanOptionalAction, default=None,
                        help="hybrid: fresh optimizer state at the switch (default: the protocol's)")
+    if not fixed_focus and not sweep:
+        g.add_argument("--hybrid-epochs", type=_epoch_pair, default=None, metavar="SOFT,SECOND",
+                       help="hybrid: soft and second-phase epoch counts, given separately")
     g.add_argument("--seed", type=_natural_int, default=0, help="base seed for data and training (default: %(default)s)")
     g.add_argument("--devices", type=_positive_int, default=None,
                    help="shard the seeds over this many devices (default: one program on the default device)")
@@ -189,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.commands = sub.choices  # name -> subparser, for --config
 
     p = sub.add_parser("compare", help="train soft, hard, LVML and hybrid attention on many seeds")
     _add_data_options(p)
@@ -213,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="put the foreground at position 0 (default: the protocol's)")
     _add_out(p, "runs/fixed-focus")
     p.set_defaults(func=cmd_fixed_focus)
+
+    p = sub.add_parser("sweep", help="a grid of learning rates, momenta, switch epochs or init scales, "
+                                     "times seeds: one compiled program per loss")
+    _add_data_options(p)
+    _add_train_options(p, sweep=True)
+    _add_out(p, "runs/sweep")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("plot", help="redraw a run's figures from its JSON file")
     p.add_argument("run", type=Path, help="a run folder (or its results.json / signature.json / fixed_focus.json)")
@@ -251,8 +297,10 @@ def _check_applicable(args) -> None:
     for name, bad, why in rules:
         if bad:
             raise ConfigError(f"{name} {why}")
-    if getattr(args, "switch_epoch", None) is not None and args.hybrid_epochs is not None:
+    if getattr(args, "switch_epoch", None) is not None and getattr(args, "hybrid_epochs", None) is not None:
         raise ConfigError("give --switch-epoch or --hybrid-epochs, not both")
+    if args.momentum is not None and args.optimizer not in (None, "sgd"):
+        raise ConfigError(f"--momentum applies only to --optimizer sgd, not {args.optimizer}")
     if args.m is not None and args.m < 2:
         raise ConfigError(f"--m must be at least 2 segments, got {args.m}")
 
@@ -358,8 +406,9 @@ def _fg_first(args) -> bool:
 
 def _train_options(args) -> dict:
     options = dict(
-        epochs=args.epochs, batch_size=args.batch_size, momentum=args.momentum, hidden=args.hidden,
-        model=args.model, classifier_init=args.classifier_init,
+        epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden, model=args.model,
+        classifier_init=args.classifier_init, optimizer=args.optimizer, precision=args.precision,
+        momentum=args.momentum if not isinstance(args.momentum, list) else None,
     )
     if getattr(args, "hybrid_epochs", None) is not None:
         soft, second = args.hybrid_epochs
@@ -387,6 +436,8 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     data, info = _load_data(args, fixed_focus=fixed_focus)
     options = _train_options(args)
     extra = {"switch_epoch": args.switch_epoch} if getattr(args, "switch_epoch", None) is not None else {}
+    if args.init_scale is not None:
+        extra["init_scale"] = args.init_scale
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol,
                                fixed_focus=fixed_focus or None, **options)
     if extra:
@@ -418,7 +469,7 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int
     memory = peak_memory()
     doc["peak_memory"] = {"bytes": memory.bytes, "source": memory.source}
     report_path = write_json_atomic(args.out / json_name, doc)
-    plots = report.plot_any(doc, args.out) if doc.get("results", doc.get("heatmaps")) else []
+    plots = report.plot_any(doc, args.out) if any(doc.get(k) for k in ("results", "heatmaps", "rows")) else []
     finished = {name: r for name, r in runs.items() if not getattr(r, "diverged", False)}
     print(f"\ntime (compile + train): {', '.join(f'{n} {r.seconds:.1f}s' for n, r in finished.items())}; "
           f"peak memory: {memory}")
@@ -467,6 +518,39 @@ def cmd_fixed_focus(args) -> int:
                    report.fixed_focus_footnote(doc))
 
 
+def cmd_sweep(args) -> int:
+    from . import report
+    from .files import write_text_atomic
+    from .sweep import rows_to_csv, sweep, sweep_rows
+
+    _check_applicable(args)
+    _check_out(args)
+    data, info = _load_data(args)
+    grid = {name: values for name, values in (
+        ("learning_rate", args.lr), ("momentum", args.momentum), ("switch_epoch", args.switch_epoch),
+        ("init_scale", args.init_scale)) if values is not None}
+    options = _train_options(args)
+    _announce(data, info, f"a grid of {' x '.join(str(len(v)) for v in grid.values()) or '1'} points x "
+              f"{args.seeds} seeds per loss, one compiled program each")
+    progress = _progress_factory()
+    try:
+        points, runs = _run_interruptible(lambda: sweep(
+            data, info, grid=grid, losses=args.losses, seeds=args.seeds, protocol=args.protocol, seed=args.seed,
+            progress=progress, devices=args.devices, chunk_size=args.chunk_size, **options,
+        ))
+    finally:
+        progress.close()
+    rows = sweep_rows(points, runs, args.seeds)
+    settings = report.settings_json(args, info, runs)
+    doc = report.sweep_json(settings, grid, points, runs, rows, args.seeds)
+    write_text_atomic(args.out / "sweep.csv", rows_to_csv(rows))
+    code = _finish(args, runs, doc, "sweep.json", report.sweep_table(doc),
+                   "(final epoch, mean ± std over seeds; every run is a row of sweep.csv)")
+    print(f"compiled programs per loss: {doc['compiled_programs']}; wrote {args.out / 'sweep.csv'} "
+          f"({len(rows)} rows)")
+    return code
+
+
 def cmd_plot(args) -> int:
     from . import report
     from .files import load_results
@@ -509,8 +593,58 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(EXIT_INTERRUPTED)
 
 
+def _apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -> None:
+    """``--config FILE``: a TOML table of options becomes the command's defaults.
+
+    Keys are the long option names (``lr`` or ``--lr``; ``batch-size`` or
+    ``batch_size``); a list is a comma-separated value. Options on the command
+    line still win. An unknown key or a bad file is a one-line error.
+    """
+    import tomllib
+
+    argv = sys.argv[1:] if argv is None else argv
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("--config", type=Path, default=None)
+    known, _ = pre.parse_known_args(argv)
+    if known.config is None:
+        return
+    sub = parser.commands.get(known.command)
+    if sub is None:
+        raise ConfigError(f"--config applies only to the training commands, not {known.command!r}")
+    try:
+        table = tomllib.loads(known.config.read_text())
+    except OSError as err:
+        raise ConfigError(f"--config {known.config}: {err.strerror or err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"--config {known.config}: not valid TOML ({err})") from None
+    dests = {a.dest: a for a in sub._actions if a.option_strings}
+    defaults = {}
+    for key, value in table.items():
+        dest = key.lstrip("-").replace("-", "_")
+        if dest not in dests or dest in ("config", "help"):
+            raise ConfigError(f"--config {known.config}: unknown option {key!r} for '{known.command}'")
+        action = dests[dest]
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if action.type is not None and not isinstance(value, bool):
+            try:
+                value = action.type(str(value))
+            except argparse.ArgumentTypeError as err:
+                raise ConfigError(f"--config {known.config}: {key}: {err}") from None
+        elif action.choices is not None and value not in action.choices:
+            raise ConfigError(f"--config {known.config}: {key}: {value!r} is not one of {list(action.choices)}")
+        defaults[dest] = value
+    sub.set_defaults(**defaults)
+
+
 def _main(argv) -> int:
     parser = build_parser()
+    try:
+        _apply_config_file(parser, argv)
+    except ConfigError as err:
+        print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.version:
         print(_version())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import time
@@ -47,6 +48,10 @@ class SeedRuns:
         chunk_size: seeds per program call, if the seeds ran in chunks.
         notes: what was done automatically (a chunk size picked after running
             out of memory), one sentence each.
+        traces: how many times this call traced (compiled) the training
+            program: 1 for a fresh configuration, 0 when a cached one was reused.
+        init_scale: ``[S]`` factor on each run's initial parameters.
+        optimizer: ``{name: [S]}`` the optimizer hyper-parameters given per run.
     """
 
     config: TrainConfig
@@ -58,6 +63,9 @@ class SeedRuns:
     seconds: float
     chunk_size: int | None = None
     notes: list = dataclasses.field(default_factory=list)
+    traces: int = 0
+    init_scale: np.ndarray | None = None
+    optimizer: dict = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -83,10 +91,24 @@ class _ProgressHook:
 _HOOK = _ProgressHook()
 
 
+#: How many times each configuration's training function has been traced (compiled).
+TRACE_COUNTS: collections.Counter = collections.Counter()
+
+
 @functools.lru_cache(maxsize=8)
 def _train_fn(config: TrainConfig):
-    """``make_train(config)`` with the progress hook, one per config (so program caches hit)."""
-    return make_train(config, progress=_HOOK)
+    """``make_train(config)`` with the progress hook, one per config (so program caches hit).
+
+    It counts its traces in ``TRACE_COUNTS[config]``: a Python side effect that
+    runs once per compilation, never per call of the compiled program.
+    """
+    train = make_train(config, progress=_HOOK)
+
+    def counted(key, hparams, data):
+        TRACE_COUNTS[config] += 1
+        return train(key, hparams, data)
+
+    return counted
 
 
 @functools.lru_cache(maxsize=8)
@@ -124,6 +146,8 @@ def train_seeds(
     learning_rate: float | Sequence[float] | None = None,
     alpha: float | Sequence[float] = 1.0,
     switch_epoch: int | Sequence[int] | None = None,
+    init_scale: float | Sequence[float] = 1.0,
+    optimizer: dict[str, float | Sequence[float]] | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     key_index: Sequence[int] | None = None,
@@ -142,6 +166,10 @@ def train_seeds(
         alpha: fixed-focus attention, one value or S values.
         switch_epoch: hybrid only: one value or S values in [0, epochs];
             default ``config.default_switch_epoch``.
+        init_scale: factor on the initial parameters, one value or S values.
+        optimizer: the optimizer's other numeric hyper-parameters, each one
+            value or S values (e.g. ``{"momentum": [0.5, 0.9]}``); see
+            :class:`~attnjax.train.Hyper`.
         seed: base seed.
         progress: called with each finished epoch index.
         key_index: optional ``[S]`` seed number of each run (runs sharing a
@@ -186,7 +214,11 @@ def train_seeds(
     keys = jax.random.split(jax.random.key(seed), seeds)
     if key_index is not None:
         keys = keys[np.asarray(key_index)]
-    hparams = Hyper.tile(seeds, lr, alphas, switch)
+    scales = np.broadcast_to(np.asarray(init_scale, np.float32), (seeds,))
+    if not np.all(np.isfinite(scales)):
+        raise ConfigError(f"init scales must be finite, got {init_scale}")
+    hparams = Hyper.tile(seeds, lr, alphas, switch, scales, optimizer)
+    traces_before = TRACE_COUNTS[config]
     start = time.perf_counter()
     notes = []
     _HOOK.current = progress
@@ -216,6 +248,8 @@ def train_seeds(
     return SeedRuns(
         config, np.array(lr), np.array(alphas), None if switch is None else np.array(switch),
         result.params, result.history, seconds, chunk_size, notes,
+        traces=TRACE_COUNTS[config] - traces_before, init_scale=np.array(scales),
+        optimizer={k: np.broadcast_to(np.asarray(v, np.float32), (seeds,)) for k, v in (optimizer or {}).items()},
     )
 
 
@@ -269,6 +303,7 @@ def compare(
     devices: int | None = None,
     chunk_size: int | None = None,
     keep_diverged: bool = False,
+    init_scale: float | Sequence[float] = 1.0,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """Train each paradigm on the same data for the same seeds.
@@ -286,6 +321,7 @@ def compare(
         devices, chunk_size: as for :func:`train_seeds`.
         keep_diverged: a paradigm that diverges becomes a :class:`Diverged`
             record and the others still run (default: raise NonFiniteLossError).
+        init_scale: factor on the initial parameters (one value, or one per seed).
         **train_options: other :class:`TrainConfig` fields (epochs, batch_size,
             ...; ``hybrid_epochs=(soft, second)`` for the hybrid's phases).
 
@@ -297,7 +333,7 @@ def compare(
         configs, data, progress, seeds=seeds,
         learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
         switch_epoch=switch_epoch, seed=seed, devices=devices, chunk_size=chunk_size,
-        keep_diverged=keep_diverged,
+        keep_diverged=keep_diverged, init_scale=init_scale,
     )
 
 
@@ -373,7 +409,8 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
 
         return jax.lax.map(one_example, (part.index, part.fg_pos), batch_size=config.eval_chunk)
 
-    hparams = Hyper.tile(len(runs.learning_rate), runs.learning_rate, runs.alpha, runs.switch_epoch)
+    hparams = Hyper.tile(len(runs.learning_rate), runs.learning_rate, runs.alpha, runs.switch_epoch,
+                         runs.init_scale if runs.init_scale is not None else 1.0, runs.optimizer or None)
     pred = jax.device_get(jax.jit(jax.vmap(one, in_axes=(0, 0, None)))(runs.params, hparams, data))
     labels, fg_pos = np.asarray(part.labels), np.asarray(part.fg_pos)
     alpha, probs = np.asarray(pred.alpha), np.asarray(pred.probs)  # [S,N,m], [S,N,3,K]
@@ -488,6 +525,7 @@ def fixed_focus(
     devices: int | None = None,
     chunk_size: int | None = None,
     keep_diverged: bool = False,
+    init_scale: float | Sequence[float] = 1.0,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """The fixed-focus experiment: freeze the attention, train only the classifier.
@@ -519,4 +557,5 @@ def fixed_focus(
         learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
         alpha=np.repeat(alphas, seeds), key_index=np.tile(np.arange(seeds), len(alphas)),
         seed=seed, devices=devices, chunk_size=chunk_size, keep_diverged=keep_diverged,
+        init_scale=init_scale,
     )

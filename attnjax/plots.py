@@ -12,21 +12,29 @@ import numpy as np
 
 from .files import new_figure, save_figure_atomic
 
-__all__ = ["PALETTE", "plot_compare", "plot_signature", "plot_fixed_focus"]
+__all__ = ["PALETTE", "plot_compare", "plot_signature", "plot_fixed_focus", "plot_sweep"]
 
 PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple"}
 OBJECTIVE = {"soft": "soft-attention loss", "hard": "hard-attention loss (expected CE)",
              "lvml": "LVML loss (−log marginal likelihood)", "hybrid": "hybrid: soft, then second-phase loss"}
 
 
-def _band(ax, values, label: str | None, color):
-    """Mean over seeds as a line, ± one standard deviation as a band."""
+def _band(ax, values, label: str | None, color, *, limits=(-np.inf, np.inf)):
+    """Mean over seeds as a line, ± one standard deviation as a band (clipped to ``limits``)."""
     values = np.asarray(values, np.float64)
     epochs = np.arange(1, values.shape[1] + 1)
     mean = values.mean(0)
     std = values.std(0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
     ax.plot(epochs, mean, label=label, color=color)
-    ax.fill_between(epochs, mean - std, mean + std, alpha=0.2, color=color, linewidth=0)
+    ax.fill_between(epochs, np.clip(mean - std, *limits), np.clip(mean + std, *limits), alpha=0.2,
+                    color=color, linewidth=0)
+
+
+def _loss_scale(ax, values):
+    """Log scale when the loss spans more than a factor of 10, else linear (readable ticks)."""
+    values = np.asarray(values, np.float64)
+    if values.min() > 0 and values.max() / values.min() > 10:
+        ax.set_yscale("log")
 
 
 def _seeds(doc: dict) -> int:
@@ -57,8 +65,8 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     axes = fig.subplots(-(-n // 3), min(n, 3), squeeze=False).ravel()
     for name, res in results.items():
         color = PALETTE.get(name)
-        _band(axes[0], res["history"]["test"]["accuracy"], name, color)
-        _band(axes[1], res["history"]["test"]["focus_accuracy"], name, color)
+        _band(axes[0], res["history"]["test"]["accuracy"], name, color, limits=(0, 100))
+        _band(axes[1], res["history"]["test"]["focus_accuracy"], name, color, limits=(0, 100))
     axes[0].set_ylabel("test accuracy (%)")
     axes[1].set_ylabel("test focus accuracy (%)")
     for k, (name, res) in enumerate(results.items()):
@@ -66,7 +74,7 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
         _band(ax, res["history"]["loss"], name, PALETTE.get(name))
         ax.set_ylabel("training loss")
         ax.set_title(OBJECTIVE.get(name, name), fontsize=9)
-        ax.set_yscale("log")
+        _loss_scale(ax, res["history"]["loss"])
         if name == "hybrid":
             _mark_switch(ax, switches, label=True)
             ax.legend(fontsize=8)
@@ -154,7 +162,7 @@ def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
             _band(axes[0][col], v["loss"], f"α = {alpha}", color)
             _band(axes[1][col], v["incentive"], f"α = {alpha}", color)
         axes[0][col].set_title(name)
-        axes[0][col].set_yscale("log")
+        _loss_scale(axes[0][col], [v["loss"] for v in per_alpha.values()])
         axes[1][col].set_xlabel("epoch")
         for ax in axes[:, col]:
             ax.grid(alpha=0.3)
@@ -166,3 +174,64 @@ def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
                  f"(mean ± std over {_seeds(doc)} seeds per α)")
     fig.tight_layout()
     return save_figure_atomic(fig, Path(out_dir) / "fixed_focus.png")
+
+
+def plot_sweep(doc: dict, out_dir: Path) -> Path:
+    """Final test focus accuracy and test accuracy over the grid, mean ± std over seeds.
+
+    One grid axis: a line with error bars. Two or more: a heatmap over the first
+    two axes (averaged over the others, as the title says), cells annotated
+    with mean ± std.
+    """
+    axes_names = list(doc["grid"])
+    rows = doc["rows"]
+    losses = list(dict.fromkeys(r["loss"] for r in rows))
+    metrics = (("test_focus_accuracy", "test focus accuracy (%)"), ("test_accuracy", "test accuracy (%)"))
+    fig = new_figure(figsize=(5.2 * len(metrics), 3.8 * max(len(losses), 1)))
+    axes = fig.subplots(max(len(losses), 1), len(metrics), squeeze=False)
+    for i, loss in enumerate(losses):
+        mine = [r for r in rows if r["loss"] == loss]
+        for j, (key, label) in enumerate(metrics):
+            ax = axes[i][j]
+            if len(axes_names) == 1:
+                x_name = axes_names[0]
+                xs = sorted({r[x_name] for r in mine})
+                values = [[r[key] for r in mine if r[x_name] == x] for x in xs]
+                mean = [np.mean(v) for v in values]
+                std = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
+                ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, color=PALETTE.get(loss))
+                ax.set_xlabel(x_name)
+                if x_name == "learning_rate":
+                    ax.set_xscale("log")
+                ax.set_ylabel(label)
+                ax.grid(alpha=0.3)
+            else:
+                y_name, x_name = axes_names[:2]
+                ys, xs = sorted({r[y_name] for r in mine}), sorted({r[x_name] for r in mine})
+                mean = np.full((len(ys), len(xs)), np.nan)
+                std = np.zeros_like(mean)
+                for a, y in enumerate(ys):
+                    for b, x in enumerate(xs):
+                        v = [r[key] for r in mine if r[y_name] == y and r[x_name] == x]
+                        mean[a, b] = np.mean(v)
+                        std[a, b] = np.std(v, ddof=1) if len(v) > 1 else 0.0
+                ax.imshow(mean, origin="lower", cmap="viridis", aspect="auto", vmin=0, vmax=100)
+                for a in range(len(ys)):
+                    for b in range(len(xs)):
+                        ax.text(b, a, f"{mean[a, b]:.1f}\n±{std[a, b]:.1f}", ha="center", va="center",
+                                fontsize=7, color="white" if mean[a, b] < 60 else "black")
+                ax.set_xticks(range(len(xs)))
+                ax.set_xticklabels([f"{x:g}" for x in xs])
+                ax.set_yticks(range(len(ys)))
+                ax.set_yticklabels([f"{y:g}" for y in ys])
+                ax.set_xlabel(x_name)
+                ax.set_ylabel(y_name)
+                ax.set_title(label, fontsize=9)
+            if j == 0:
+                ax.annotate(loss, xy=(0, 1.02), xycoords="axes fraction", fontsize=10, weight="bold")
+    rest = axes_names[2:]
+    data = doc["config"]["data"]
+    fig.suptitle(f"{data['name']}, m = {data['m']}: sweep, final epoch, mean ± std over {doc['seeds']} seeds"
+                 + (f" (averaged over {', '.join(rest)})" if rest else ""))
+    fig.tight_layout()
+    return save_figure_atomic(fig, Path(out_dir) / "sweep.png")

@@ -29,6 +29,8 @@ __all__ = [
     "fixed_focus_json",
     "fixed_focus_table",
     "fixed_focus_footnote",
+    "sweep_json",
+    "sweep_table",
     "plot_any",
 ]
 
@@ -325,6 +327,39 @@ def fixed_focus_table(doc: dict) -> str:
     return format_table(header, rows)
 
 
+def sweep_json(settings: Mapping[str, Any], grid: Mapping[str, Any], points, runs, rows: list, seeds: int) -> dict:
+    """The ``sweep.json`` document: the grid, the tidy rows, and how many programs were compiled."""
+    return {
+        "kind": "sweep",
+        "config": dict(settings),
+        "grid": {k: list(v) for k, v in grid.items()},
+        "points": points,
+        "seeds": seeds,
+        "runs_per_loss": len(next(iter(points.values()))) * seeds if points else seeds,
+        "compiled_programs": {name: getattr(r, "traces", None) for name, r in runs.items()
+                              if not getattr(r, "diverged", False)},
+        "compiled_programs_definition": (
+            "times each loss's training function was traced (compiled) for this sweep: 1 means the "
+            "whole grid times seeds ran as one program (0: a program cached earlier in the process)"
+        ),
+        "metrics": METRIC_NOTES,
+        "rows": rows,
+        **_health(runs),
+    }
+
+
+def sweep_table(doc: dict) -> str:
+    """Mean ± std over seeds of the final test focus accuracy and accuracy at every grid point."""
+    axes = list(doc["grid"])
+    groups: dict = {}
+    for r in doc["rows"]:
+        groups.setdefault((r["loss"], *(r[a] for a in axes)), []).append(r)
+    rows = [[*(f"{v:g}" if not isinstance(v, str) else v for v in key),
+             mean_std([r["test_focus_accuracy"] for r in rs]), mean_std([r["test_accuracy"] for r in rs])]
+            for key, rs in groups.items()]
+    return format_table(["loss", *axes, "focus acc", "test acc"], rows)
+
+
 def result_kind(doc: dict) -> str:
     """``"compare"``, ``"signature"`` or ``"fixed-focus"`` (inferred for files without ``kind``)."""
     if "kind" in doc:
@@ -337,6 +372,6 @@ def plot_any(doc: dict, out_dir) -> list:
     from . import plots
 
     draw = {"compare": plots.plot_compare, "signature": plots.plot_signature,
-            "fixed-focus": plots.plot_fixed_focus}[result_kind(doc)]
+            "fixed-focus": plots.plot_fixed_focus, "sweep": plots.plot_sweep}[result_kind(doc)]
     paths = draw(doc, out_dir)
     return paths if isinstance(paths, list) else [paths]

@@ -44,6 +44,8 @@ __all__ = [
     "make_focus_logits",
     "make_predict",
     "init_params",
+    "config_modules",
+    "OPTIMIZERS",
 ]
 
 
@@ -65,14 +67,27 @@ class TrainConfig:
         num_classes: K.
         m: segments per mosaic.
         segment_shape: shape of one segment.
-        model: model family for focus and classifier (``linear``, ``mlp``, ``cnn``).
+        model: model family for focus and classifier (``linear``, ``mlp``, ``cnn``);
+            ignored when ``modules`` is given.
         hidden: MLP hidden width.
         classifier_init: weight initialisation of the classifier
             (``attnjax.models.CLASSIFIER_INITS``).
+        precision: arithmetic of the built-in models' products
+            (``float32``, ``tensorfloat32``, ``bfloat16``; see ``attnjax.models``).
+        modules: your own ``(focus, classifier)`` Flax modules, with the
+            built-in families' contract: the focus maps ``[N, *segment_shape]``
+            to scores ``[N]``, the classifier to logits ``[N, K]``. The
+            built-in families are built by :func:`attnjax.models.make_models`
+            and go through the same path.
+        optimizer: ``"sgd"``, ``"adam"`` or any optax optimizer factory (for
+            example ``optax.adamw``) whose numeric arguments are traced through
+            ``optax.inject_hyperparams``: ``learning_rate`` from
+            ``Hyper.learning_rate``, the others from ``Hyper.optimizer``.
         epochs: passes over the training mosaics (for the hybrid: both phases).
         batch_size: minibatch size; each epoch uses ``n_train // batch_size``
             full batches of a fresh permutation (the remainder is dropped).
-        momentum: SGD momentum (the paper's 0.9).
+        momentum: SGD momentum (the paper's 0.9): the default of
+            ``Hyper.optimizer["momentum"]`` for ``optimizer="sgd"``.
         switch_epoch: hybrid only: the default number of soft-attention epochs
             before the switch (``Hyper.switch_epoch`` overrides it per run);
             None means ``epochs // 2``.
@@ -97,6 +112,9 @@ class TrainConfig:
     model: str = "mlp"
     hidden: int = 64
     classifier_init: str = _ATTNJAX.classifier_init
+    precision: str = "float32"
+    modules: tuple[Any, Any] | None = None
+    optimizer: str | Callable[..., optax.GradientTransformation] = "sgd"
     epochs: int = _ATTNJAX.epochs
     batch_size: int = _ATTNJAX.batch_size
     momentum: float = _ATTNJAX.momentum
@@ -110,7 +128,14 @@ class TrainConfig:
     def __post_init__(self):
         if self.loss not in PARADIGMS:
             raise ConfigError(f"unknown loss {self.loss!r}; choose from {', '.join(PARADIGMS)}")
-        if self.model not in MODEL_FAMILIES:
+        if self.modules is not None and len(self.modules) != 2:
+            raise ConfigError("modules must be a (focus, classifier) pair of Flax modules")
+        if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)} "
+                "or pass an optax optimizer factory"
+            )
+        if self.modules is None and self.model not in MODEL_FAMILIES:
             raise ConfigError(
                 f"unknown model {self.model!r}; choose from {', '.join(MODEL_FAMILIES)}"
             )
@@ -195,6 +220,15 @@ class TrainConfig:
         """Every field this run uses, resolved (no None for a value in use)."""
         out = dataclasses.asdict(self)
         out["eval_batch_size"] = self.eval_chunk
+        out["optimizer"] = self.optimizer if isinstance(self.optimizer, str) else _qualname(self.optimizer)
+        if self.modules is not None:
+            out["modules"] = [_qualname(type(m)) for m in self.modules]
+            for name in ("model", "hidden", "classifier_init", "precision"):
+                out.pop(name)
+        else:
+            out.pop("modules")
+        if self.optimizer != "sgd":
+            out.pop("momentum")
         if self.loss == "hybrid":
             out["switch_epoch"] = self.default_switch_epoch
         else:
@@ -202,9 +236,9 @@ class TrainConfig:
                 out.pop(name)
         if not self.fixed_focus:
             out.pop("incentive_step")
-        if self.model != "mlp":
+        if self.modules is None and self.model != "mlp":
             out.pop("hidden")
-        if self.model == "linear":
+        if self.modules is None and self.model == "linear":
             out.pop("classifier_init")
         out["rule"] = RULES[self.rule]
         return out
@@ -220,14 +254,23 @@ class Hyper(NamedTuple):
         switch_epoch: hybrid only: epochs of soft attention before the
             switch, compared with the epoch index inside the scan; None means
             ``config.default_switch_epoch``.
+        init_scale: every initial parameter is multiplied by it (1 keeps the
+            models' own initialisation).
+        optimizer: the optimizer's other numeric hyper-parameters by keyword
+            (``{"momentum": ...}`` for SGD, ``{"b1": ..., "b2": ...}`` for
+            Adam); None means ``{"momentum": config.momentum}`` for SGD and the
+            factory's defaults otherwise.
     """
 
     learning_rate: jax.Array | float = _ATTNJAX.learning_rate
     alpha: jax.Array | float = 1.0
     switch_epoch: jax.Array | int | None = None
+    init_scale: jax.Array | float = 1.0
+    optimizer: dict[str, jax.Array | float] | None = None
 
     @classmethod
-    def tile(cls, n: int, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None) -> "Hyper":
+    def tile(cls, n: int, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None,
+             init_scale=1.0, optimizer=None) -> "Hyper":
         """n copies as ``[n]`` arrays, ready for ``vmap`` over seeds.
 
         A scalar is repeated; an array of length n (a grid) is used as is.
@@ -238,7 +281,8 @@ class Hyper(NamedTuple):
 
         return cls(
             learning_rate=column(learning_rate, jnp.float32), alpha=column(alpha, jnp.float32),
-            switch_epoch=column(switch_epoch, jnp.int32),
+            switch_epoch=column(switch_epoch, jnp.int32), init_scale=column(init_scale, jnp.float32),
+            optimizer=None if optimizer is None else {k: column(v, jnp.float32) for k, v in optimizer.items()},
         )
 
 
@@ -276,12 +320,27 @@ class TrainResult(NamedTuple):
     history: EpochMetrics
 
 
+#: Optimizers by name; any other optax factory can be passed as ``TrainConfig.optimizer``.
+OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
+
+
+def _qualname(obj) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def config_modules(config: TrainConfig):
+    """The ``(focus, classifier)`` Flax modules: the user's, or a built-in family's."""
+    if config.modules is not None:
+        return tuple(config.modules)
+    return make_models(
+        config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
+        hidden=config.hidden, classifier_init=config.classifier_init, precision=config.precision,
+    )
+
+
 def init_params(config: TrainConfig, key: jax.Array) -> dict:
     """Initial ``{"focus": ..., "classifier": ...}`` parameters."""
-    focus, classifier = make_models(
-        config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
-        hidden=config.hidden, classifier_init=config.classifier_init,
-    )
+    focus, classifier = config_modules(config)
     dummy = jnp.zeros((1,) + tuple(config.segment_shape), jnp.float32)
     focus_key, classifier_key = jax.random.split(key)
     return {
@@ -292,10 +351,7 @@ def init_params(config: TrainConfig, key: jax.Array) -> dict:
 
 def make_apply(config: TrainConfig):
     """``(focus_fn, classify_fn)`` builders: ``focus_fn(params)`` maps segments to scores."""
-    focus, classifier = make_models(
-        config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
-        hidden=config.hidden, classifier_init=config.classifier_init,
-    )
+    focus, classifier = config_modules(config)
 
     def focus_fn(params):
         return lambda x: focus.apply(params["focus"], x)
@@ -365,7 +421,8 @@ def make_train(
     _, classify_fn = make_apply(config)
     focus_logits = make_focus_logits(config)
     predictions = make_predict(config)
-    opt = optax.inject_hyperparams(optax.sgd)
+    factory = OPTIMIZERS[config.optimizer] if isinstance(config.optimizer, str) else config.optimizer
+    opt = optax.inject_hyperparams(factory)
 
     def chunked_sum(data: Dataset, split: MosaicSplit, fn, zeros):
         """Sum ``fn(segments, labels, fg_pos, weight)`` over a split in fixed-size chunks."""
@@ -492,11 +549,15 @@ def make_train(
         return epoch
 
     def opt_tx(hparams: Hyper):
-        return opt(learning_rate=hparams.learning_rate, momentum=config.momentum or None)
+        options = dict(hparams.optimizer or {})
+        if config.optimizer == "sgd":
+            options.setdefault("momentum", config.momentum)
+        return opt(learning_rate=hparams.learning_rate, **options)
 
     def train(key: jax.Array, hparams: Hyper, data: Dataset) -> TrainResult:
         init_key, loop_key = jax.random.split(key)
         params = init_params(config, init_key)
+        params = jax.tree_util.tree_map(lambda p: p * hparams.init_scale, params)
         if config.fixed_focus:
             params = {"classifier": params["classifier"]}  # only the classifier learns
         state = TrainState(params, opt_tx(hparams).init(params), loop_key)
