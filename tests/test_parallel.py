@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -84,7 +85,10 @@ MULTI_DEVICE = SETUP + textwrap.dedent(
         out["too_many"] = "no error"
     except ConfigError as e:
         out["too_many"] = str(e)
+    import resource
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["peak_memory"] = list(peak_memory())
+    out["max_rss_kib"] = [rss_before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]
     print("RESULT " + json.dumps(out))
     """
 )
@@ -156,7 +160,11 @@ def test_four_devices_and_chunks_match_one_device(setup):
         else:
             assert diff <= 1e-6, (name, diff)
     assert "5 devices requested but only 4" in out["too_many"]
-    assert out["peak_memory"][0] > 0
+    # Four CPU devices report no memory statistics: the process's max RSS, in bytes.
+    peak, source, per_device = out["peak_memory"]
+    assert source == "rss" and per_device == []
+    low, high = out["max_rss_kib"]
+    assert 1024 * low <= peak <= 1024 * high
 
 
 def _free_port() -> int:
@@ -228,8 +236,35 @@ def test_errors(tiny):
         seed_mesh(n + 1)
 
 
-def test_peak_memory():
+def _current_rss() -> int:
+    """Resident set size now, in bytes (Linux /proc), independent of getrusage."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu" or not os.path.exists("/proc/self/statm"),
+                    reason="process RSS on Linux CPU")
+def test_peak_memory_is_the_process_max_rss_in_bytes():
+    """On CPU: getrusage's max RSS converted from KiB to bytes, and it sees a big allocation."""
+    size = 256 * 2**20
+    rss = _current_rss()
+    block = np.ones(size, np.uint8)  # touched, so resident
+    low = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak = peak_memory()
+    high = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert block.sum() == size
     assert isinstance(peak, PeakMemory)
-    assert peak.bytes > 0 and peak.source in ("device", "rss")
-    assert "MiB" in str(peak)
+    assert peak.source == "rss" and peak.per_device == ()
+    assert 1024 * low <= peak.bytes <= 1024 * high
+    assert peak.bytes >= rss + 0.9 * size  # at least the memory before plus the new block
+    assert str(peak) == f"{peak.bytes / 2**20:.1f} MiB (process max RSS)"
+
+
+@pytest.mark.skipif(jax.default_backend() == "cpu", reason="devices with memory statistics")
+def test_peak_memory_on_an_accelerator_sees_a_big_array():
+    size = 256 * 2**20
+    block = jax.block_until_ready(jax.numpy.ones(size, jax.numpy.uint8))
+    peak = peak_memory()
+    assert peak.source == "device" and len(peak.per_device) == len(jax.local_devices())
+    assert peak.bytes == max(peak.per_device) >= size
+    del block
