@@ -12,6 +12,7 @@ Modules:
     solve: diffrax solutions of the flow (``solve_flow``, ``solve_fixed_focus``).
     gradient_descent: full-parameter gradient descent with attnjax's losses.
     hybrid: the soft-then-hard schedule and its best switch time.
+    switch_sgd: that best switch time against attnjax's own hybrid gradient descent.
     checks: the measurements behind ``attnjax verify`` (each against an independent reference).
     verify: the table of checks (name, measurement, tolerance), ``run_verify``, ``format_table``.
     plots: the figures of ``attnjax verify``.
@@ -48,6 +49,7 @@ from .setting import (
     reduced_loss,
 )
 from .solve import FlowStats, SolverFailure, solve_fixed_focus, solve_flow
+from .switch_sgd import switch_figure, switch_theory_vs_sgd
 from .verify import Check, format_table, run_checks, run_verify, verify_plots
 
 __all__ = [
@@ -86,6 +88,8 @@ __all__ = [
     "hybrid_final_score",
     "best_switch_time",
     "HybridOptimum",
+    "switch_theory_vs_sgd",
+    "switch_figure",
     # verification
     "Check",
     "run_checks",
