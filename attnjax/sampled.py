@@ -51,7 +51,8 @@ def _without_replacement(key, log_alpha, k):
     kappa = top[:, k:]
     log_a = jnp.take_along_axis(log_alpha, z, axis=-1)
     log_q = jnp.log(-jnp.expm1(-jnp.exp(log_a - kappa)))
-    return z, jnp.exp(log_a - log_q)
+    # k above the number of unmasked segments: picks of -inf segments weigh 0.
+    return z, jnp.where(jnp.isfinite(log_a), jnp.exp(log_a - log_q), 0.0)
 
 
 def reinforce_hard_loss(
@@ -97,6 +98,7 @@ def reinforce_hard_loss(
         z, weights = _without_replacement(key, _sg(log_alpha), num_samples)
     ce = -segment_log_probs(_gather(segments, z), labels, classify)  # [B, k]
     log_a = jnp.take_along_axis(log_alpha, z, axis=-1)
+    log_a = jnp.where(jnp.isfinite(log_a), log_a, 0.0)  # masked picks (weight 0) only
     advantage = _sg(ce - jnp.reshape(jnp.asarray(baseline, ce.dtype), (-1, 1)))
     return jnp.sum(_sg(weights) * (ce + advantage * (log_a - _sg(log_a))), axis=-1)
 
