@@ -1,0 +1,157 @@
+"""Bias, variance and cost of the sampled hard-attention estimators against the exact gradient.
+
+One fixed random problem per m: Gaussian segments (one per mosaic carries its
+class mean), a random linear focus and a randomly initialised MLP classifier. At
+those parameters the exact gradient of the batch-mean hard-attention loss is
+compared with ``num_draws`` sampled gradients of each estimator (all parameters,
+flattened):
+
+* bias: ``|mean - exact| / |exact|``; ``bias_noise`` is its Monte Carlo floor
+  ``sqrt(variance / num_draws)`` (a bias below it is not resolved);
+* variance: ``mean |g - mean|^2 / |exact|^2``;
+* cost: seconds (fastest of repeated timings) of a jitted ``value_and_grad`` on the batch, exact and
+  estimator measured in the same run, and their ratio.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from .losses import hard_attention_loss
+from .models import LinearFocus, MLPClassifier
+from .sampled import gumbel_hard_loss, reinforce_hard_loss
+
+__all__ = ["ESTIMATORS", "estimator_diagnostics", "plot_estimators"]
+
+#: name -> (surrogate, options); "baseline" is filled with the exact mean loss,
+#: the fixed point of the authors' moving average at these parameters.
+ESTIMATORS = {
+    "reinforce": (reinforce_hard_loss, {}),
+    "reinforce+baseline": (reinforce_hard_loss, {"baseline": None}),
+    "reinforce k=4": (reinforce_hard_loss, {"num_samples": 4}),
+    "reinforce k=4 w/o repl.": (reinforce_hard_loss, {"num_samples": 4, "replace": False}),
+    "gumbel tau=1": (gumbel_hard_loss, {"temperature": 1.0}),
+    "gumbel tau=0.5": (gumbel_hard_loss, {"temperature": 0.5}),
+}
+
+
+def _problem(m, *, batch, dim, num_classes, hidden, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, batch)
+    segments = rng.normal(size=(batch, m, dim)).astype(np.float32)
+    segments[np.arange(batch), rng.integers(0, m, batch)] += 2 * rng.normal(size=(num_classes, dim))[labels]
+    focus, clf = LinearFocus(), MLPClassifier(num_classes, hidden=(hidden,))
+    key_f, key_c = jax.random.split(jax.random.key(seed))
+    f_params = focus.init(key_f, segments[:1, 0])
+    f_params = jax.tree.map(lambda p: jax.random.normal(key_f, p.shape) / np.sqrt(dim), f_params)
+    params = {"focus": f_params, "classifier": clf.init(key_c, segments[:1, 0])}
+    segments, labels = jnp.asarray(segments), jnp.asarray(labels)
+
+    def objective(loss, options):
+        def f(p, key):
+            logits = focus.apply(p["focus"], segments.reshape(batch * m, dim)).reshape(batch, m)
+            kw = options if loss is hard_attention_loss else dict(options, key=key)
+            return jnp.mean(loss(logits, segments, labels, lambda x: clf.apply(p["classifier"], x), **kw))
+        return f
+
+    return params, objective
+
+
+def _seconds(fn, params, key, repeats, inner=5):
+    """Fastest of ``repeats`` timings of ``inner`` calls, per call: the least
+    disturbed by other processes on a shared machine."""
+    jax.block_until_ready(fn(params, key))  # compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            out = fn(params, key)
+        jax.block_until_ready(out)
+        times.append((time.perf_counter() - start) / inner)
+    return float(np.min(times))
+
+
+def estimator_diagnostics(
+    *, ms=(5, 20, 100), num_draws: int = 2000, seed: int = 0, batch: int = 128,
+    dim: int = 32, num_classes: int = 5, hidden: int = 64, repeats: int = 20,
+) -> dict:
+    """Measure every estimator in :data:`ESTIMATORS` at each m.
+
+    Arguments:
+        ms: segments per mosaic to test.
+        num_draws: sampled gradients per estimator and m.
+        seed: problem and sampling seed.
+        batch, dim, num_classes, hidden: problem size (B, segment dimension, K, MLP width).
+        repeats: timings per measurement (the fastest is reported).
+
+    Returns:
+        A plain dict: ``settings``, ``device``, ``ms``, ``exact`` (``seconds``,
+        ``grad_norm``, ``loss`` per m) and ``estimators`` (name -> lists per m of
+        ``bias``, ``bias_noise``, ``variance``, ``seconds``, ``cost_ratio``).
+    """
+    dev = jax.devices()[0]
+    doc = {
+        "settings": dict(num_draws=num_draws, seed=seed, batch=batch, dim=dim,
+                         num_classes=num_classes, hidden=hidden, repeats=repeats),
+        "device": f"{dev.platform}: {dev.device_kind}", "ms": list(ms),
+        "exact": {"seconds": [], "grad_norm": [], "loss": []},
+        "estimators": {n: {k: [] for k in ("bias", "bias_noise", "variance", "seconds", "cost_ratio")}
+                       for n in ESTIMATORS},
+    }
+    key = jax.random.key(seed)
+    for m in ms:
+        params, objective = _problem(m, batch=batch, dim=dim, num_classes=num_classes, hidden=hidden, seed=seed)
+        exact_fn = jax.jit(jax.value_and_grad(objective(hard_attention_loss, {})))
+        loss, grad = exact_fn(params, key)
+        exact = np.asarray(ravel_pytree(grad)[0], np.float64)
+        t_exact = _seconds(exact_fn, params, key, repeats)
+        doc["exact"]["seconds"].append(t_exact)
+        doc["exact"]["grad_norm"].append(float(np.linalg.norm(exact)))
+        doc["exact"]["loss"].append(float(loss))
+        for name, (loss_fn, options) in ESTIMATORS.items():
+            options = {k: (float(loss) if v is None else v) for k, v in options.items()}
+            if options.get("replace", True) is False:
+                options["num_samples"] = min(options["num_samples"], m)  # k = m is exact
+            step = jax.jit(jax.value_and_grad(objective(loss_fn, options)))
+            draw = jax.jit(jax.vmap(lambda k: ravel_pytree(step(params, k)[1])[0]))
+            keys = jax.random.split(jax.random.fold_in(key, m), num_draws)
+            g = np.concatenate([np.asarray(draw(c), np.float64) for c in np.array_split(keys, max(1, num_draws // 500))])
+            mean, norm2 = g.mean(0), float(exact @ exact)
+            variance = float(np.mean(np.sum((g - mean) ** 2, axis=1)) / norm2)
+            t = _seconds(step, params, key, repeats)
+            row = doc["estimators"][name]
+            row["bias"].append(float(np.linalg.norm(mean - exact) / np.sqrt(norm2)))
+            row["bias_noise"].append(float(np.sqrt(variance / num_draws)))
+            row["variance"].append(variance)
+            row["seconds"].append(t)
+            row["cost_ratio"].append(t / t_exact)
+    return doc
+
+
+def plot_estimators(doc: dict, path) -> None:
+    """Variance (left) and bias (right) of each estimator against m, log-log.
+
+    Arguments:
+        doc: the dict :func:`estimator_diagnostics` returns (or its JSON).
+        path: the image file to write (format from the suffix).
+    """
+    from .files import new_figure, save_figure_atomic
+
+    fig = new_figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    for name, row in doc["estimators"].items():
+        axes[0].loglog(doc["ms"], row["variance"], "o-", label=name)
+        axes[1].loglog(doc["ms"], np.maximum(row["bias"], 1e-4), "o-", label=name)
+    for ax, what in zip(axes, ("variance / |exact grad|^2", "|mean - exact| / |exact grad|")):
+        ax.set_xlabel("m (segments per mosaic)")
+        ax.set_ylabel(what)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[1].set_title(f"{doc['settings']['num_draws']} draws; bias below ~sqrt(var/draws) is noise", fontsize=8)
+    fig.suptitle(f"Sampled hard-attention gradients ({doc['device']})")
+    save_figure_atomic(fig, path)
