@@ -290,16 +290,21 @@ def switch_figure(result, *, figsize=(12.0, 4.8)):
     fig = new_figure(figsize=figsize)
     ax, ax_gap = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.7, 1.0]})
     tau_star, T = th["tau_star"], s["T"]
-    ax.plot(th["curve_switch_times"], th["curve_alpha"], color="black", lw=1.5,
+    # The theory at the plotted grid and at every switch time trained: a smooth curve.
+    pts = sorted(zip(np.concatenate([th["curve_switch_times"]] + [r["switch_times"] for r in runs]),
+                     np.concatenate([th["curve_alpha"]] + [r["theory_alpha"] for r in runs])))
+    ax.plot(*zip(*pts), color="black", lw=1.5,
             label="flow (theory)", zorder=3)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
-    for r, color in zip(runs, colors * len(runs)):
-        ax.plot(r["switch_times"], r["sgd_alpha"], "o", ms=4, color=color, alpha=0.8,
-                label=f"GD lr={r['lr']:g} (E={r['epochs']})")
+    # The lrs differ by ~1e-7 in alpha: decreasing marker sizes, hollow, keep each visible.
+    for k, (r, color) in enumerate(zip(runs, colors * len(runs))):
+        ax.plot(r["switch_times"], r["sgd_alpha"], "o", ms=max(3.0, 10.0 - 3.0 * k),
+                mfc="none", mew=1.3, color=color,
+                label=f"GD lr={r['lr']:g} (E={r['epochs']}), best tau {r['best_switch_time']:.2f}")
         ax.axvline(r["best_switch_time"], color=color, ls=":", lw=1.2)
     ax.axvline(tau_star, color="black", ls="--", lw=1.2, label=f"tau* = {tau_star:.1f}")
     # Zoom on the top of the curve, where the optimum is; the whole range is in the inset.
-    zoom = 3 * s["window"] * T
+    zoom = s["window"] * T
 
     def near(times, values):
         times, values = np.asarray(times), np.asarray(values)
@@ -308,15 +313,15 @@ def switch_figure(result, *, figsize=(12.0, 4.8)):
     lo = min([near(r["switch_times"], r["sgd_alpha"]).min() for r in runs]
              + [near(th["curve_switch_times"], th["curve_alpha"]).min()])
     hi = max([np.max(r["sgd_alpha"]) for r in runs] + [th["alpha_star"]])
-    pad = 0.08 * (hi - lo)
+    pad = 0.05 * (hi - lo)
     ax.set_xlim(max(0.0, tau_star - zoom), min(T, tau_star + zoom))
-    ax.set_ylim(lo - pad, hi + 2 * pad)
+    ax.set_ylim(lo - pad, hi + 4 * pad)
     ax.set_xlabel("switch time tau = switch epoch x lr (flow units)")
     ax.set_ylabel("final foreground attention alpha(T)")
     ax.set_title("final alpha against the switch time (zoom on the optimum)")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="lower center")
     ax.ticklabel_format(axis="y", useOffset=False)
-    inset = ax.inset_axes([0.66, 0.08, 0.32, 0.32])
+    inset = ax.inset_axes([0.035, 0.62, 0.28, 0.28])
     inset.plot(th["curve_switch_times"], th["curve_alpha"], color="black", lw=1)
     for r, color in zip(runs, colors * len(runs)):
         inset.plot(r["switch_times"], r["sgd_alpha"], "o", ms=2, color=color)
