@@ -21,6 +21,7 @@ from .train import PARADIGMS, Hyper, TrainConfig, TrainResult, make_predict, mak
 __all__ = [
     "SeedRuns",
     "Diverged",
+    "run_program",
     "train_seeds",
     "paradigm_configs",
     "compare",
@@ -117,7 +118,9 @@ def _compiled_seeds(config: TrainConfig):
     return jax.jit(jax.vmap(_train_fn(config), in_axes=(0, 0, None)))
 
 
-def _run_program(config, keys, hparams, data, devices, chunk_size) -> TrainResult:
+def run_program(config, keys, hparams, data, devices, chunk_size) -> TrainResult:
+    """One call of the cached ``jit(vmap(train))`` program for ``config`` (all seeds, or in
+    chunks over devices through :func:`attnjax.parallel.run_seeds`), as NumPy arrays."""
     if devices is None and chunk_size is None:
         return jax.device_get(_compiled_seeds(config)(keys, hparams, data))
     from .parallel import run_seeds
@@ -225,7 +228,7 @@ def train_seeds(
     try:
         while True:
             try:
-                result = _run_program(config, keys, hparams, data, devices, chunk_size)
+                result = run_program(config, keys, hparams, data, devices, chunk_size)
                 break
             except Exception as err:  # XLA's out-of-memory error has no class of its own
                 from .parallel import smaller_chunk

@@ -136,10 +136,10 @@ def plot_signature(doc: dict, out_dir: Path) -> Path:
         ax.set_title(name)
     axes[0][0].set_ylabel("a_z: attention on the true segment")
     rule = ("each paradigm's own rule" if shown == "own"
-            else "pooled rule softmax(g(Σ α_j x_j)) for every paradigm")
+            else "the pooled rule softmax(g(Σ α_j x_j)) for every paradigm")
     data = doc["config"]["data"]
     fig.suptitle(f"{data['name']}, m = {data['m']}: signature, % of test mosaics, mean over "
-                 f"{_seeds(doc)} seeds\ns_y under the {rule} (protocol {doc['config']['protocol']['name']})")
+                 f"{_seeds(doc)} seeds\ns_y under {rule} (protocol {doc['config']['protocol']['name']})")
     fig.tight_layout()
     return save_figure_atomic(fig, Path(out_dir) / "signature.png")
 

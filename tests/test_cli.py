@@ -143,7 +143,7 @@ def test_out_of_memory_picks_a_chunk_size_and_says_so(monkeypatch):
 
     data, info = load_orthogonal(num_classes=3, m=3, n_train=6, n_test=3)
     config = TrainConfig.for_data(info, loss="soft", epochs=1, batch_size=3)
-    real = experiments._run_program
+    real = experiments.run_program
     calls = []
 
     def fake(config, keys, hparams, data, devices, chunk_size):
@@ -152,7 +152,7 @@ def test_out_of_memory_picks_a_chunk_size_and_says_so(monkeypatch):
             raise RuntimeError(f"RESOURCE_EXHAUSTED: Out of memory allocating {4 * 2**30} bytes.")
         return real(config, keys, hparams, data, devices, chunk_size)
 
-    monkeypatch.setattr(experiments, "_run_program", fake)
+    monkeypatch.setattr(experiments, "run_program", fake)
     monkeypatch.setattr(parallel, "available_memory", lambda device=None: 2**30)
     runs = experiments.train_seeds(config, data, seeds=8, learning_rate=0.1)
     # 8 seeds * half of 1 GiB free / 4 GiB needed = chunks of 1.
