@@ -31,10 +31,18 @@ Two trainers:
     to the stacked parameters with ``torch._foreach`` ops.
 
 Segments are channels-first (``[B, m, C, H, W]``) for the CNNs, PyTorch's layout.
+
+Device and arithmetic: ``TorchConfig.device`` (``"cuda"`` when
+``torch.cuda.is_available()`` in the benchmarks, else ``"cpu"``) holds the models and
+data; ``TorchConfig.precision`` mirrors ``attnjax.models.make_models(precision=...)``:
+``float32`` (TF32 off), ``tensorfloat32`` (TF32 on for CUDA matmuls and cuDNN
+convolutions; nothing changes on CPU), ``bfloat16`` (``torch.autocast`` to bfloat16
+around every forward pass; float32 parameters, losses and optimiser).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -54,6 +62,8 @@ __all__ = [
     "LOSSES",
     "METRIC_NAMES",
     "to_torch_data",
+    "set_precision",
+    "autocast",
     "train_loop",
     "train_vmap",
 ]
@@ -76,6 +86,8 @@ class TorchConfig:
     batch_size: int = 64
     momentum: float = 0.9
     eval_batch_size: int = 1024
+    device: str = "cpu"
+    precision: str = "float32"
 
     @property
     def rule(self) -> int:
@@ -105,13 +117,36 @@ class TorchData(NamedTuple):
     test_fg: torch.Tensor
 
 
-def to_torch_data(pool: np.ndarray, train, test, *, channels_first: bool) -> TorchData:
+def set_precision(precision: str) -> None:
+    """TF32 for CUDA matmuls and cuDNN convolutions exactly when ``precision == "tensorfloat32"``."""
+    if precision not in ("float32", "tensorfloat32", "bfloat16"):
+        raise ValueError(f"unknown precision {precision!r}")
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tensorfloat32"
+    torch.backends.cudnn.allow_tf32 = precision == "tensorfloat32"
+
+
+def autocast(config: "TorchConfig"):
+    """``torch.autocast`` to bfloat16 when ``config.precision == "bfloat16"``, else nothing."""
+    if config.precision != "bfloat16":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(config.device).type, dtype=torch.bfloat16)
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued CUDA work (a no-op on CPU), so that a clock read after it is honest."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def to_torch_data(pool: np.ndarray, train, test, *, channels_first: bool,
+                  device: str = "cpu") -> TorchData:
     """Materialise attnjax's pool + index splits into mosaics ``[N, m, ...]``.
 
     Arguments:
         pool: ``[P, *segment_shape]`` segments (attnjax's layout).
         train, test: objects with ``index [N, m]``, ``labels [N]``, ``fg_pos [N]``.
         channels_first: move an image's channel axis first (for the CNNs).
+        device: where the tensors live (``"cpu"`` or ``"cuda"``).
     """
     pool = np.asarray(pool, np.float32)
     if channels_first:
@@ -121,7 +156,7 @@ def to_torch_data(pool: np.ndarray, train, test, *, channels_first: bool) -> Tor
         x = torch.from_numpy(np.ascontiguousarray(pool[np.asarray(s.index)]))
         y = torch.from_numpy(np.asarray(s.labels, np.int64))
         fg = torch.from_numpy(np.asarray(s.fg_pos, np.int64))
-        return x, y, fg
+        return x.to(device), y.to(device), fg.to(device)
 
     return TorchData(*split(train), *split(test))
 
@@ -337,6 +372,7 @@ class AttentionNet(nn.Module):
 
     def __init__(self, config: TorchConfig):
         super().__init__()
+        self.config = config
         self.focus, self.classifier = make_models(config)
         self.loss_fn = LOSSES[config.loss]
 
@@ -359,8 +395,10 @@ def _chunks(n: int, size: int):
 @torch.no_grad()
 def evaluate(model: AttentionNet, x, y, fg, eval_batch_size: int) -> torch.Tensor:
     """The 16 metrics (percent) of one split, in chunks like attnjax's scan."""
-    total = sum(model(x[s], y[s], fg[s], metrics=True) for s in _chunks(len(y), eval_batch_size))
-    return 100.0 * total / len(y)
+    with autocast(model.config):
+        total = sum(model(x[s], y[s], fg[s], metrics=True)
+                    for s in _chunks(len(y), eval_batch_size))
+    return 100.0 * total.float() / len(y)
 
 
 # ----------------------------------------------------------------------------- trainers
@@ -381,7 +419,7 @@ class TorchResult(NamedTuple):
 
 def _new_model(config: TorchConfig, seed: int) -> AttentionNet:
     torch.manual_seed(seed)
-    return AttentionNet(config)
+    return AttentionNet(config).to(config.device)
 
 
 def train_loop(
@@ -428,7 +466,8 @@ def train_loop(
             running = 0.0
             for x, y, _fg in batches:
                 opt.zero_grad()
-                loss = model(x, y)
+                with autocast(config):
+                    loss = model(x, y)
                 loss.backward()
                 opt.step()
                 running += loss.item()
@@ -438,8 +477,9 @@ def train_loop(
             seed_test.append(evaluate(model, data.test_x, data.test_y, data.test_fg,
                                       config.eval_batch_size))
         losses.append(seed_loss)
-        train_m.append(torch.stack(seed_train).numpy())
-        test_m.append(torch.stack(seed_test).numpy())
+        train_m.append(torch.stack(seed_train).cpu().numpy())
+        test_m.append(torch.stack(seed_test).cpu().numpy())
+        synchronize(config.device)
         seconds.append(time.perf_counter() - start)
     return TorchResult(np.array(losses), np.stack(train_m), np.stack(test_m), np.array(seconds))
 
@@ -465,10 +505,12 @@ def train_vmap(
     base = copy.deepcopy(models[0]).to("meta")
 
     def loss_of(p, x, y):
-        return functional_call(base, p, (x, y))
+        with autocast(config):
+            return functional_call(base, p, (x, y)).float()
 
     def metrics_of(p, x, y, fg):
-        return functional_call(base, p, (x, y, fg), {"metrics": True})
+        with autocast(config):
+            return functional_call(base, p, (x, y, fg), {"metrics": True}).float()
 
     step_grads = vmap(grad_and_value(loss_of))
     split_metrics = vmap(metrics_of, in_dims=(0, None, None, None))
@@ -486,7 +528,7 @@ def train_vmap(
     for _ in range(config.epochs):
         perms = torch.argsort(torch.rand(n_seeds, n_train, generator=generator), dim=1)
         perms = perms[:, : n_batches * config.batch_size].view(n_seeds, n_batches, -1)
-        running = torch.zeros(n_seeds)
+        running = torch.zeros(n_seeds, device=config.device)
         for b in range(n_batches):
             rows = perms[:, b]  # [S, batch]
             grads, loss = step_grads(params, data.train_x[rows], data.train_y[rows])
@@ -500,7 +542,6 @@ def train_vmap(
             losses.append(running / n_batches)
             train_m.append(evaluate_all(data.train_x, data.train_y, data.train_fg))
             test_m.append(evaluate_all(data.test_x, data.test_y, data.test_fg))
-    return TorchResult(
-        torch.stack(losses, 1).numpy(), torch.stack(train_m, 1).numpy(),
-        torch.stack(test_m, 1).numpy(), np.array([time.perf_counter() - start]),
-    )
+    out = [torch.stack(h, 1).cpu().numpy() for h in (losses, train_m, test_m)]
+    synchronize(config.device)
+    return TorchResult(*out, np.array([time.perf_counter() - start]))
