@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from .errors import AttnjaxError, ConfigError
-from .protocol import PARADIGMS, PROTOCOLS, SIGNATURE_CONVENTIONS, get_protocol
+from .protocol import PARADIGMS, PROTOCOLS, SECOND_PHASES, SIGNATURE_CONVENTIONS, get_protocol
 
 #: Exit status of a run that finished but had a paradigm diverge.
 EXIT_DIVERGED = 1
@@ -185,8 +185,16 @@ def _add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False,
     if not fixed_focus:
         g.add_argument("--switch-epoch", type=many(_natural_int, "epochs"), default=None,
                        help=f"hybrid: epochs of soft attention before switching, {each} (default: epochs/2)")
-        g.add_argument("--hybrid-to", choices=("hard", "lvml"), default=None,
-                       help="hybrid: loss after the switch (default: hard)")
+        g.add_argument("--hybrid-to", choices=SECOND_PHASES, default=None,
+                       help="hybrid: paradigm after the switch (default: hard)")
+        g.add_argument("--samples", type=_positive_int, default=None,
+                       help="hard-reinforce: segments sampled per example (default: 1)")
+        g.add_argument("--sample-replace", action=argparse.BooleanOptionalAction, default=None,
+                       help="hard-reinforce: sample with replacement (default: yes)")
+        g.add_argument("--baseline-decay", type=_momentum, default=None,
+                       help="hard-reinforce: moving-average baseline decay (default: 0.9, the authors')")
+        g.add_argument("--temperature", type=_positive_float, default=None,
+                       help="hard-gumbel: Gumbel-softmax temperature (default: 1)")
         g.add_argument("--hybrid-reset", action=argparse.BooleanOptionalAction, default=None,
                        help="hybrid: fresh optimizer state at the switch (default: the protocol's)")
     if not fixed_focus and not sweep:
@@ -294,6 +302,11 @@ def _check_applicable(args) -> None:
     for option in ("switch_epoch", "hybrid_epochs", "hybrid_to", "hybrid_reset"):
         if getattr(args, option, None) is not None and not hybrid:
             rules.append((f"--{option.replace('_', '-')}", True, "applies only when --losses includes hybrid"))
+    second = getattr(args, "hybrid_to", None) if hybrid else None
+    for option, paradigm in (("samples", "hard-reinforce"), ("sample_replace", "hard-reinforce"),
+                             ("baseline_decay", "hard-reinforce"), ("temperature", "hard-gumbel")):
+        if getattr(args, option, None) is not None and paradigm not in args.losses and second != paradigm:
+            rules.append((f"--{option.replace('_', '-')}", True, f"applies only when training {paradigm}"))
     for name, bad, why in rules:
         if bad:
             raise ConfigError(f"{name} {why}")
@@ -413,9 +426,10 @@ def _train_options(args) -> dict:
     if getattr(args, "hybrid_epochs", None) is not None:
         soft, second = args.hybrid_epochs
         options.update(hybrid_epochs=(soft, second))
-    for name in ("hybrid_to", "hybrid_reset"):
+    for name, option in (("hybrid_to", "hybrid_to"), ("hybrid_reset", "hybrid_reset"), ("samples", "samples"),
+                         ("sample_replace", "sample_replace"), ("baseline_decay", "baseline_decay")):
         if getattr(args, name, None) is not None:
-            options[name] = getattr(args, name)
+            options[option] = getattr(args, name)
     return options
 
 
@@ -438,6 +452,8 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     extra = {"switch_epoch": args.switch_epoch} if getattr(args, "switch_epoch", None) is not None else {}
     if args.init_scale is not None:
         extra["init_scale"] = args.init_scale
+    if getattr(args, "temperature", None) is not None:
+        extra["temperature"] = args.temperature
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol,
                                fixed_focus=fixed_focus or None, **options)
     if extra:

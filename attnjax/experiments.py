@@ -67,6 +67,7 @@ class SeedRuns:
     traces: int = 0
     init_scale: np.ndarray | None = None
     optimizer: dict = dataclasses.field(default_factory=dict)
+    temperature: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -151,6 +152,7 @@ def train_seeds(
     switch_epoch: int | Sequence[int] | None = None,
     init_scale: float | Sequence[float] = 1.0,
     optimizer: dict[str, float | Sequence[float]] | None = None,
+    temperature: float | Sequence[float] = 1.0,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     key_index: Sequence[int] | None = None,
@@ -170,6 +172,7 @@ def train_seeds(
         switch_epoch: hybrid only: one value or S values in [0, epochs];
             default ``config.default_switch_epoch``.
         init_scale: factor on the initial parameters, one value or S values.
+        temperature: ``hard-gumbel``'s temperature, one value or S values.
         optimizer: the optimizer's other numeric hyper-parameters, each one
             value or S values (e.g. ``{"momentum": [0.5, 0.9]}``); see
             :class:`~attnjax.train.Hyper`.
@@ -220,7 +223,10 @@ def train_seeds(
     scales = np.broadcast_to(np.asarray(init_scale, np.float32), (seeds,))
     if not np.all(np.isfinite(scales)):
         raise ConfigError(f"init scales must be finite, got {init_scale}")
-    hparams = Hyper.tile(seeds, lr, alphas, switch, scales, optimizer)
+    temperatures = np.broadcast_to(np.asarray(temperature, np.float32), (seeds,))
+    if not np.all(temperatures > 0):
+        raise ConfigError(f"--temperature must be positive, got {temperature}")
+    hparams = Hyper.tile(seeds, lr, alphas, switch, scales, optimizer, temperatures)
     traces_before = TRACE_COUNTS[config]
     start = time.perf_counter()
     notes = []
@@ -253,6 +259,7 @@ def train_seeds(
         result.params, result.history, seconds, chunk_size, notes,
         traces=TRACE_COUNTS[config] - traces_before, init_scale=np.array(scales),
         optimizer={k: np.broadcast_to(np.asarray(v, np.float32), (seeds,)) for k, v in (optimizer or {}).items()},
+        temperature=np.array(temperatures),
     )
 
 
@@ -307,6 +314,7 @@ def compare(
     chunk_size: int | None = None,
     keep_diverged: bool = False,
     init_scale: float | Sequence[float] = 1.0,
+    temperature: float | Sequence[float] = 1.0,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """Train each paradigm on the same data for the same seeds.
@@ -325,6 +333,7 @@ def compare(
         keep_diverged: a paradigm that diverges becomes a :class:`Diverged`
             record and the others still run (default: raise NonFiniteLossError).
         init_scale: factor on the initial parameters (one value, or one per seed).
+        temperature: ``hard-gumbel``'s temperature (one value, or one per seed).
         **train_options: other :class:`TrainConfig` fields (epochs, batch_size,
             ...; ``hybrid_epochs=(soft, second)`` for the hybrid's phases).
 
@@ -336,7 +345,7 @@ def compare(
         configs, data, progress, seeds=seeds,
         learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
         switch_epoch=switch_epoch, seed=seed, devices=devices, chunk_size=chunk_size,
-        keep_diverged=keep_diverged, init_scale=init_scale,
+        keep_diverged=keep_diverged, init_scale=init_scale, temperature=temperature,
     )
 
 
@@ -413,7 +422,8 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
         return jax.lax.map(one_example, (part.index, part.fg_pos), batch_size=config.eval_chunk)
 
     hparams = Hyper.tile(len(runs.learning_rate), runs.learning_rate, runs.alpha, runs.switch_epoch,
-                         runs.init_scale if runs.init_scale is not None else 1.0, runs.optimizer or None)
+                         runs.init_scale if runs.init_scale is not None else 1.0, runs.optimizer or None,
+                         runs.temperature if runs.temperature is not None else 1.0)
     pred = jax.device_get(jax.jit(jax.vmap(one, in_axes=(0, 0, None)))(runs.params, hparams, data))
     labels, fg_pos = np.asarray(part.labels), np.asarray(part.fg_pos)
     alpha, probs = np.asarray(pred.alpha), np.asarray(pred.probs)  # [S,N,m], [S,N,3,K]

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .protocol import PARADIGMS
+
 __all__ = [
     "RULES",
     "DEFAULT_RULE",
@@ -33,7 +35,7 @@ __all__ = [
 
 RULES = ("argmax", "expected", "pooled")
 #: Index into RULES of the rule each paradigm is judged by.
-DEFAULT_RULE = {"soft": 2, "hard": 1, "lvml": 1, "hybrid": 1}
+DEFAULT_RULE = {name: 2 if name == "soft" else 1 for name in PARADIGMS}
 #: Metric names, all in percent of examples.
 METRICS = ("accuracy", "focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf")
 

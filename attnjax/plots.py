@@ -14,9 +14,12 @@ from .files import new_figure, save_figure_atomic
 
 __all__ = ["PALETTE", "plot_compare", "plot_signature", "plot_fixed_focus", "plot_sweep"]
 
-PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple"}
+PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple",
+           "hard-reinforce": "tab:orange", "hard-gumbel": "tab:brown", "lvml-em": "tab:olive"}
 OBJECTIVE = {"soft": "soft-attention loss", "hard": "hard-attention loss (expected CE)",
-             "lvml": "LVML loss (−log marginal likelihood)", "hybrid": "hybrid: soft, then second-phase loss"}
+             "lvml": "LVML loss (−log marginal likelihood)", "hybrid": "hybrid: soft, then second-phase loss",
+             "hard-reinforce": "sampled CE (REINFORCE, mean over batch)",
+             "hard-gumbel": "sampled CE (straight-through Gumbel)", "lvml-em": "LVML loss (trained by EM)"}
 
 
 def _band(ax, values, label: str | None, color, *, limits=(-np.inf, np.inf)):

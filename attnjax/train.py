@@ -30,7 +30,8 @@ from .errors import ConfigError
 from .losses import LOSSES, loss_at_attention
 from .metrics import DEFAULT_RULE, RULES, MetricCounts, Predictions, count_metrics, predict, to_percent
 from .models import CLASSIFIER_INITS, MODEL_FAMILIES, make_models
-from .protocol import DEFAULT_PROTOCOL, PARADIGMS, PROTOCOLS, Protocol, get_protocol
+from .protocol import DEFAULT_PROTOCOL, PARADIGMS, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
+from .sampled import gumbel_hard_loss, lvml_em_losses, reinforce_hard_loss, update_baseline
 
 __all__ = [
     "PARADIGMS",
@@ -91,9 +92,15 @@ class TrainConfig:
         switch_epoch: hybrid only: the default number of soft-attention epochs
             before the switch (``Hyper.switch_epoch`` overrides it per run);
             None means ``epochs // 2``.
-        hybrid_to: hybrid only: the loss after the switch, ``"hard"`` or ``"lvml"``.
+        hybrid_to: hybrid only: the paradigm after the switch (``SECOND_PHASES``:
+            ``"hard"``, ``"lvml"`` or a sampled one).
         hybrid_reset: hybrid only: reset the optimizer state (momentum) at the
             switch, as when the second phase is a separate run.
+        samples: ``hard-reinforce`` only: k segments sampled per example.
+        sample_replace: ``hard-reinforce`` only: sample with replacement
+            (else k distinct segments, priority-sampling weights).
+        baseline_decay: ``hard-reinforce`` only: the moving-average baseline's
+            decay, b <- decay b + (1 - decay) L (the authors' 0.9).
         fixed_focus: freeze the attention at ``hparams.alpha`` on the foreground
             and ``(1 - alpha) / (m - 1)`` on each background segment, and train
             only the classifier (the paper's fixed-focus experiment).
@@ -121,6 +128,9 @@ class TrainConfig:
     switch_epoch: int | None = None
     hybrid_to: str = "hard"
     hybrid_reset: bool = _ATTNJAX.hybrid_reset
+    samples: int = 1
+    sample_replace: bool = True
+    baseline_decay: float = 0.9
     fixed_focus: bool = False
     incentive_step: float = 0.01
     eval_batch_size: int | None = None
@@ -155,14 +165,18 @@ class TrainConfig:
             raise ConfigError(f"need at least 2 foreground classes, got {self.num_classes}")
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.hybrid_to not in ("hard", "lvml"):
-            raise ConfigError(f"hybrid_to must be 'hard' or 'lvml', got {self.hybrid_to!r}")
+        if self.hybrid_to not in SECOND_PHASES:
+            raise ConfigError(f"--hybrid-to must be one of {', '.join(SECOND_PHASES)}, got {self.hybrid_to!r}")
+        if self.samples < 1 or (not self.sample_replace and self.samples > self.m):
+            raise ConfigError(f"--samples must be in 1..m={self.m} without replacement, got {self.samples}")
+        if not 0.0 <= self.baseline_decay < 1.0:
+            raise ConfigError(f"--baseline-decay must be in [0, 1), got {self.baseline_decay}")
         if self.switch_epoch is not None and not 0 <= self.switch_epoch <= self.epochs:
             raise ConfigError(
                 f"switch_epoch must be in [0, epochs={self.epochs}], got {self.switch_epoch}"
             )
-        if self.fixed_focus and self.loss == "hybrid":
-            raise ConfigError("the fixed-focus experiment trains soft, hard or lvml, not the hybrid")
+        if self.fixed_focus and self.loss not in LOSSES:
+            raise ConfigError(f"the fixed-focus experiment trains soft, hard or lvml, not the {self.loss}")
 
     @classmethod
     def for_data(cls, info: DataInfo, *, protocol: str | Protocol | None = None, **overrides) -> "TrainConfig":
@@ -234,6 +248,10 @@ class TrainConfig:
         else:
             for name in ("switch_epoch", "hybrid_to", "hybrid_reset"):
                 out.pop(name)
+        uses = {self.loss} | ({self.hybrid_to} if self.loss == "hybrid" else set())
+        if "hard-reinforce" not in uses:
+            for name in ("samples", "sample_replace", "baseline_decay"):
+                out.pop(name)
         if not self.fixed_focus:
             out.pop("incentive_step")
         if self.modules is None and self.model != "mlp":
@@ -260,6 +278,7 @@ class Hyper(NamedTuple):
             (``{"momentum": ...}`` for SGD, ``{"b1": ..., "b2": ...}`` for
             Adam); None means ``{"momentum": config.momentum}`` for SGD and the
             factory's defaults otherwise.
+        temperature: ``hard-gumbel`` only: the Gumbel-softmax temperature.
     """
 
     learning_rate: jax.Array | float = _ATTNJAX.learning_rate
@@ -267,10 +286,11 @@ class Hyper(NamedTuple):
     switch_epoch: jax.Array | int | None = None
     init_scale: jax.Array | float = 1.0
     optimizer: dict[str, jax.Array | float] | None = None
+    temperature: jax.Array | float = 1.0
 
     @classmethod
     def tile(cls, n: int, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None,
-             init_scale=1.0, optimizer=None) -> "Hyper":
+             init_scale=1.0, optimizer=None, temperature=1.0) -> "Hyper":
         """n copies as ``[n]`` arrays, ready for ``vmap`` over seeds.
 
         A scalar is repeated; an array of length n (a grid) is used as is.
@@ -283,6 +303,7 @@ class Hyper(NamedTuple):
             learning_rate=column(learning_rate, jnp.float32), alpha=column(alpha, jnp.float32),
             switch_epoch=column(switch_epoch, jnp.int32), init_scale=column(init_scale, jnp.float32),
             optimizer=None if optimizer is None else {k: column(v, jnp.float32) for k, v in optimizer.items()},
+            temperature=column(temperature, jnp.float32),
         )
 
 
@@ -292,6 +313,7 @@ class TrainState(NamedTuple):
     params: Any
     opt_state: Any
     key: jax.Array
+    baseline: jax.Array  # hard-reinforce's moving-average baseline (0 otherwise)
 
 
 class EpochMetrics(NamedTuple):
@@ -482,19 +504,41 @@ def make_train(
             return jnp.int32(config.default_switch_epoch)
         return hparams.switch_epoch
 
-    def paradigm_loss(second_phase):
+    def one_loss(name: str, hparams: Hyper):
+        """``loss(logits, segments, labels, classify, key, baseline) -> [B]`` for one paradigm."""
+        if name == "hard-reinforce":
+            return lambda lg, seg, lab, cl, key, b: reinforce_hard_loss(
+                lg, seg, lab, cl, key=key, baseline=b, num_samples=config.samples,
+                replace=config.sample_replace)
+        if name == "hard-gumbel":
+            return lambda lg, seg, lab, cl, key, b: gumbel_hard_loss(
+                lg, seg, lab, cl, key=key, temperature=hparams.temperature)
+        if name == "lvml-em":
+            # EM's gradient is LVML's; its value exceeds LVML's by H(q), so the
+            # recorded value is LVML's (a stop-gradient shift, no gradient change).
+            def em(lg, seg, lab, cl, key, b):
+                surrogate = lvml_em_losses(lg, seg, lab, cl)
+                return surrogate + jax.lax.stop_gradient(LOSSES["lvml"](lg, seg, lab, cl) - surrogate)
+
+            return em
+        return lambda lg, seg, lab, cl, key, b: LOSSES[name](lg, seg, lab, cl)
+
+    def paradigm_loss(second_phase, hparams: Hyper):
         """The per-example loss; the hybrid picks its phase's loss with ``lax.cond``."""
         if config.loss != "hybrid":
-            return LOSSES[config.loss]
+            return one_loss(config.loss, hparams)
+        first, second = one_loss("soft", hparams), one_loss(config.hybrid_to, hparams)
 
-        def loss(logits, segments, labels, classify):
-            return jax.lax.cond(
-                second_phase,
-                lambda: LOSSES[config.hybrid_to](logits, segments, labels, classify),
-                lambda: LOSSES["soft"](logits, segments, labels, classify),
-            )
+        def loss(*args):
+            return jax.lax.cond(second_phase, lambda: second(*args), lambda: first(*args))
 
         return loss
+
+    reinforce_active = (
+        (lambda second_phase: True) if config.loss == "hard-reinforce"
+        else (lambda second_phase: second_phase) if config.loss == "hybrid" and config.hybrid_to == "hard-reinforce"
+        else None
+    )
 
     def make_epoch(hparams: Hyper, data: Dataset):
         split = data.train
@@ -508,19 +552,24 @@ def make_train(
 
         def epoch(state: TrainState, epoch_index):
             second_phase = epoch_index >= switch
-            loss_fn = paradigm_loss(second_phase)
+            loss_fn = paradigm_loss(second_phase, hparams)
 
-            def batch_loss(params, rows):
+            def batch_loss(params, rows, key, baseline):
                 segments = data.pool[split.index[rows]]
                 labels, fg_pos = split.labels[rows], split.fg_pos[rows]
                 logits = focus_logits(params, hparams, segments, fg_pos)
-                return jnp.mean(loss_fn(logits, segments, labels, classify_fn(params)))
+                return jnp.mean(loss_fn(logits, segments, labels, classify_fn(params), key, baseline))
 
-            def step(carry, rows):
-                params, opt_state = carry
-                loss, grads = jax.value_and_grad(batch_loss)(params, rows)
+            def step(carry, xs):
+                params, opt_state, baseline = carry
+                rows, index = xs
+                key = jax.random.fold_in(perm_key, index + 1)  # the sampled losses' draws
+                loss, grads = jax.value_and_grad(batch_loss)(params, rows, key, baseline)
                 updates, opt_state = opt_tx(hparams).update(grads, opt_state, params)
-                return (optax.apply_updates(params, updates), opt_state), loss
+                if reinforce_active is not None:
+                    baseline = jnp.where(reinforce_active(second_phase),
+                                         update_baseline(baseline, loss, config.baseline_decay), baseline)
+                return (optax.apply_updates(params, updates), opt_state, baseline), loss
 
             opt_state = state.opt_state
             if config.loss == "hybrid" and config.hybrid_reset:
@@ -532,7 +581,9 @@ def make_train(
             key, perm_key = jax.random.split(state.key)
             perm = jax.random.permutation(perm_key, n_train)
             batches = perm[: n_batches * config.batch_size].reshape(n_batches, config.batch_size)
-            (params, opt_state), losses = jax.lax.scan(step, (state.params, opt_state), batches)
+            (params, opt_state, baseline), losses = jax.lax.scan(
+                step, (state.params, opt_state, state.baseline), (batches, jnp.arange(n_batches))
+            )
             record = EpochMetrics(
                 loss=jnp.mean(losses),
                 train=evaluate(params, hparams, data, data.train),
@@ -544,7 +595,7 @@ def make_train(
             )
             if progress is not None:
                 jax.debug.callback(progress, epoch_index)
-            return TrainState(params, opt_state, key), record
+            return TrainState(params, opt_state, key, baseline), record
 
         return epoch
 
@@ -560,7 +611,7 @@ def make_train(
         params = jax.tree_util.tree_map(lambda p: p * hparams.init_scale, params)
         if config.fixed_focus:
             params = {"classifier": params["classifier"]}  # only the classifier learns
-        state = TrainState(params, opt_tx(hparams).init(params), loop_key)
+        state = TrainState(params, opt_tx(hparams).init(params), loop_key, jnp.zeros((), jnp.float32))
         # One scan over every epoch; the hybrid compares the epoch index with its
         # (traced) switch epoch inside the scan.
         state, history = jax.lax.scan(make_epoch(hparams, data), state, jnp.arange(config.epochs))
