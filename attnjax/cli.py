@@ -119,6 +119,16 @@ def _epoch_pair(text: str) -> tuple[int, int]:
     return soft, second
 
 
+def _int_pair(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH integers, e.g. 3,8; got {text!r}") from None
+    if not 2 <= low <= high:
+        raise argparse.ArgumentTypeError(f"expected 2 <= LOW <= HIGH, got {text!r}")
+    return low, high
+
+
 def _pixel_range(text: str) -> tuple[float, float]:
     try:
         low, high = (float(p) for p in text.split(","))
@@ -138,6 +148,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", default=None,
                    help="folder with your MNIST (IDX) or CIFAR (binary) files, or Fashion-MNIST")
     g.add_argument("--m", type=int, default=None, help="segments per mosaic (default: 5)")
+    g.add_argument("--m-range", type=_int_pair, default=None, metavar="LOW,HIGH",
+                   help="image data: a varying number of real segments per mosaic, padded and masked to HIGH")
     g.add_argument("--n-train", type=_positive_int, default=None,
                    help="training mosaics (default: the protocol's; orthogonal: one per class)")
     g.add_argument("--n-test", type=_positive_int, default=None,
@@ -408,7 +420,7 @@ def _load_data(args, *, fixed_focus: bool = False):
     return load_dataset(
         args.dataset, m=args.m, n_train=args.n_train, n_test=args.n_test, fg=args.fg, bg=args.bg,
         seed=args.seed, data_dir=args.data_dir, num_classes=args.classes, protocol=args.protocol,
-        bg_replacement=args.bg_replacement, pixel_range=args.pixel_range,
+        bg_replacement=args.bg_replacement, pixel_range=args.pixel_range, m_range=args.m_range,
         fg_first=_fg_first(args) if fixed_focus else None,
     )
 

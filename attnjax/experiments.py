@@ -405,7 +405,8 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
     Returns:
         ``{"a_z": [S, N], "s_y": [S, N] (the paradigm's own rule), "s_y_by_rule": [S, 3, N],
         "alpha": [S, N, m], "pred": [S, 3, N] (predicted class per rule),
-        "segment_pred": [S, N, m] (class of each segment alone), "labels": [N], "fg_pos": [N]}``.
+        "segment_pred": [S, N, m] (class of each segment alone), "labels": [N], "fg_pos": [N],
+        "mask": [N, m] (real segments)}``.
     """
     config = runs.config
     part = getattr(data, split)
@@ -415,11 +416,11 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
         part = getattr(data, split)
 
         def one_example(rows):
-            index, fg_pos = rows  # [m], []: lax.map vmaps this over chunks of examples
-            pred = predictions(params, hparams, data.pool[index][None], fg_pos[None])
+            index, fg_pos, mask = rows  # [m], [], [m]: lax.map vmaps this over chunks of examples
+            pred = predictions(params, hparams, data.pool[index][None], fg_pos[None], mask[None])
             return jax.tree_util.tree_map(lambda x: x[0], pred._replace(probs=pred.probs[:, 0][None]))
 
-        return jax.lax.map(one_example, (part.index, part.fg_pos), batch_size=config.eval_chunk)
+        return jax.lax.map(one_example, (part.index, part.fg_pos, part.mask), batch_size=config.eval_chunk)
 
     hparams = Hyper.tile(len(runs.learning_rate), runs.learning_rate, runs.alpha, runs.switch_epoch,
                          runs.init_scale if runs.init_scale is not None else 1.0, runs.optimizer or None,
@@ -438,6 +439,7 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
         "segment_pred": np.asarray(pred.segment_pred),
         "labels": labels,
         "fg_pos": fg_pos,
+        "mask": np.asarray(part.mask),
         "rules": RULES,
     }
 
@@ -468,7 +470,7 @@ def shortcut_report(examples: dict, rule: int, *, num_classes: int) -> dict:
     alpha, pred, seg_pred = examples["alpha"], examples["pred"][:, rule], examples["segment_pred"]
     n_seeds, n, m = alpha.shape
     focus_true = alpha.argmax(-1) == fg_pos[None]  # [S, N]
-    is_bg = np.arange(m)[None, :] != fg_pos[:, None]  # [N, m]
+    is_bg = (np.arange(m)[None, :] != fg_pos[:, None]) & examples["mask"]  # [N, m], real backgrounds
     focus_acc = np.zeros((n_seeds, num_classes))
     acc = np.zeros((n_seeds, num_classes))
     bg_share = np.zeros((n_seeds, num_classes))

@@ -384,41 +384,45 @@ def make_apply(config: TrainConfig):
     return focus_fn, classify_fn
 
 
-def fixed_focus_attention(alpha: jax.Array, fg_pos: jax.Array, m: int) -> jax.Array:
-    """``[B, m]`` weights: alpha on the foreground, (1 - alpha)/(m - 1) on each other segment."""
+def fixed_focus_attention(alpha: jax.Array, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
+    """``[B, m]`` weights: alpha on the foreground, (1 - alpha)/(n - 1) on each of the other
+    n - 1 real segments (``mask`` True), 0 on padding."""
     alpha = jnp.asarray(alpha, jnp.float32)
-    return jnp.where(jnp.arange(m)[None, :] == fg_pos[:, None], alpha, (1.0 - alpha) / (m - 1))
+    others = jnp.maximum(jnp.sum(mask, axis=-1, keepdims=True) - 1, 1).astype(jnp.float32)
+    is_fg = jnp.arange(mask.shape[-1])[None, :] == fg_pos[:, None]
+    return jnp.where(is_fg, alpha, jnp.where(mask, (1.0 - alpha) / others, 0.0))
 
 
-def fixed_focus_logits(alpha: jax.Array, fg_pos: jax.Array, m: int) -> jax.Array:
+def fixed_focus_logits(alpha: jax.Array, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
     """Logits whose softmax is :func:`fixed_focus_attention` (-inf where a weight is 0)."""
-    return jnp.log(fixed_focus_attention(alpha, fg_pos, m))
+    return jnp.log(fixed_focus_attention(alpha, fg_pos, mask))
 
 
 def make_focus_logits(config: TrainConfig):
-    """``focus_logits(params, hparams, segments [B, m, ...], fg_pos [B]) -> [B, m]``.
+    """``focus_logits(params, hparams, segments [B, m, ...], fg_pos [B], mask [B, m]) -> [B, m]``.
 
-    The learned focus model, or the frozen attention of the fixed-focus experiment.
+    The learned focus model, or the frozen attention of the fixed-focus
+    experiment; padding (``mask`` False) gets the logit -inf, so zero attention.
     """
     focus_fn, _ = make_apply(config)
 
-    def focus_logits(params, hparams: Hyper, segments, fg_pos):
+    def focus_logits(params, hparams: Hyper, segments, fg_pos, mask):
         if config.fixed_focus:
-            return fixed_focus_logits(hparams.alpha, fg_pos, config.m)
+            return fixed_focus_logits(hparams.alpha, fg_pos, mask)
         batch, m = segments.shape[:2]
         flat = segments.reshape((batch * m,) + segments.shape[2:])
-        return focus_fn(params)(flat).reshape(batch, m)
+        return jnp.where(mask, focus_fn(params)(flat).reshape(batch, m), -jnp.inf)
 
     return focus_logits
 
 
 def make_predict(config: TrainConfig):
-    """``predict(params, hparams, segments, fg_pos) -> Predictions`` (all three rules)."""
+    """``predict(params, hparams, segments, fg_pos, mask) -> Predictions`` (all three rules)."""
     focus_logits = make_focus_logits(config)
     _, classify_fn = make_apply(config)
 
-    def predictions(params, hparams: Hyper, segments, fg_pos) -> Predictions:
-        logits = focus_logits(params, hparams, segments, fg_pos)
+    def predictions(params, hparams: Hyper, segments, fg_pos, mask) -> Predictions:
+        logits = focus_logits(params, hparams, segments, fg_pos, mask)
         return predict(logits, segments, classify_fn(params))
 
     return predictions
@@ -447,7 +451,7 @@ def make_train(
     opt = optax.inject_hyperparams(factory)
 
     def chunked_sum(data: Dataset, split: MosaicSplit, fn, zeros):
-        """Sum ``fn(segments, labels, fg_pos, weight)`` over a split in fixed-size chunks."""
+        """Sum ``fn(segments, labels, fg_pos, mask, weight)`` over a split in fixed-size chunks."""
         n = split.index.shape[0]
         chunk = min(config.eval_chunk, n)
         n_chunks = -(-n // chunk)
@@ -459,18 +463,19 @@ def make_train(
             )
 
         def body(total, xs):
-            index, labels, fg_pos, weight = xs
-            part = fn(data.pool[index], labels, fg_pos, weight)
+            index, labels, fg_pos, mask, weight = xs
+            part = fn(data.pool[index], labels, fg_pos, mask, weight)
             return jax.tree_util.tree_map(jnp.add, total, part), None
 
         xs = (padded(split.index), padded(split.labels), padded(split.fg_pos),
+              jnp.pad(split.mask, ((0, pad), (0, 0)), constant_values=True).reshape((n_chunks, chunk, -1)),
               padded(jnp.ones(n, jnp.float32)))
         total, _ = jax.lax.scan(body, zeros, xs)
         return total
 
     def evaluate(params, hparams, data: Dataset, split: MosaicSplit) -> MetricCounts:
-        def counts(segments, labels, fg_pos, weight):
-            pred = predictions(params, hparams, segments, fg_pos)
+        def counts(segments, labels, fg_pos, mask, weight):
+            pred = predictions(params, hparams, segments, fg_pos, mask)
             return count_metrics(pred, labels, fg_pos, weight)
 
         zeros = MetricCounts(*(jnp.zeros(s) for s in [(3,), (), (3,), (3,), (3,), (3,)]))
@@ -486,9 +491,9 @@ def make_train(
         lower = jnp.where(hparams.alpha + step <= 1.0, hparams.alpha, hparams.alpha - step)
         alphas = jnp.stack([hparams.alpha, lower, lower + step])
 
-        def losses(segments, labels, fg_pos, weight):
+        def losses(segments, labels, fg_pos, mask, weight):
             def at(alpha):
-                attention = fixed_focus_attention(alpha, fg_pos, config.m)
+                attention = fixed_focus_attention(alpha, fg_pos, mask)
                 per_example = loss_at_attention(
                     loss_name, attention, segments, labels, classify_fn(params)
                 )
@@ -557,7 +562,7 @@ def make_train(
             def batch_loss(params, rows, key, baseline):
                 segments = data.pool[split.index[rows]]
                 labels, fg_pos = split.labels[rows], split.fg_pos[rows]
-                logits = focus_logits(params, hparams, segments, fg_pos)
+                logits = focus_logits(params, hparams, segments, fg_pos, split.mask[rows])
                 return jnp.mean(loss_fn(logits, segments, labels, classify_fn(params), key, baseline))
 
             def step(carry, xs):

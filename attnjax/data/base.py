@@ -73,11 +73,15 @@ class MosaicSplit(NamedTuple):
         index: ``[N, m]`` int32 rows of the pool that make each mosaic's segments.
         labels: ``[N]`` int32 label of each mosaic, in ``[0, K)``.
         fg_pos: ``[N]`` int32 position of the foreground segment, in ``[0, m)``.
+        mask: ``[N, m]`` bool: True for a real segment, False for padding (a
+            mosaic with fewer than m segments). Padding gets zero attention
+            everywhere: in the losses, the metrics and the signature.
     """
 
     index: jax.Array
     labels: jax.Array
     fg_pos: jax.Array
+    mask: jax.Array
 
     @property
     def size(self) -> int:
@@ -128,9 +132,12 @@ class DataInfo:
         return dataclasses.asdict(self)
 
 
-def as_split(index: np.ndarray, labels: np.ndarray, fg_pos: np.ndarray) -> MosaicSplit:
+def as_split(index: np.ndarray, labels: np.ndarray, fg_pos: np.ndarray, mask: np.ndarray | None = None) -> MosaicSplit:
+    """A :class:`MosaicSplit` with the stored dtypes; ``mask`` defaults to all segments real."""
+    index = np.asarray(index, dtype=np.int32)
     return MosaicSplit(
-        index=np.asarray(index, dtype=np.int32),
+        index=index,
         labels=np.asarray(labels, dtype=np.int32),
         fg_pos=np.asarray(fg_pos, dtype=np.int32),
+        mask=np.ones(index.shape, bool) if mask is None else np.asarray(mask, dtype=bool),
     )

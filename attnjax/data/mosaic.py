@@ -55,6 +55,8 @@ def sample_mosaics(
     n: int,
     bg_replacement: bool = False,
     fg_first: bool = False,
+    m_range: tuple[int, int] | None = None,
+    pad_row: int | None = None,
 ) -> MosaicSplit:
     """Draw n mosaics from the base images listed in ``candidates``.
 
@@ -69,6 +71,9 @@ def sample_mosaics(
             (with replacement, as the authors' code); default: m - 1 distinct ones.
         fg_first: put the foreground at position 0 (the authors' fixed-focus
             runs); default: a uniform position.
+        m_range: ``(low, high)``: each mosaic has a uniform number of real
+            segments in [low, high] (``m`` must equal ``high``), the rest padding.
+        pad_row: the pool row padding slots point at (needed with ``m_range``).
 
     Returns:
         A :class:`MosaicSplit` whose indices are pool rows.
@@ -91,14 +96,38 @@ def sample_mosaics(
         bg_pick = bg_rows[rng.integers(0, len(bg_rows), (n, m - 1))]
     else:
         bg_pick = _distinct_draws(rng, bg_rows, n, m - 1)
+    label_of_class = {c: k for k, c in enumerate(fg_classes)}
+    labels = np.array([label_of_class[c] for c in base_labels[fg_pick]], dtype=np.int64)
+    if m_range is not None:
+        return _variable_length(rng, fg_pick, bg_pick, labels, m_range, pad_row, fg_first)
     fg_pos = np.zeros(n, np.int64) if fg_first else rng.integers(0, m, n)
     is_fg = np.arange(m)[None, :] == fg_pos[:, None]
     index = np.empty((n, m), dtype=np.int64)
     index[is_fg] = fg_pick
     index[~is_fg] = bg_pick.ravel()  # row-major: each row's m - 1 slots in order
-    label_of_class = {c: k for k, c in enumerate(fg_classes)}
-    labels = np.array([label_of_class[c] for c in base_labels[fg_pick]], dtype=np.int64)
     return as_split(index, labels, fg_pos)
+
+
+def _variable_length(rng, fg_pick, bg_pick, labels, m_range, pad_row, fg_first) -> MosaicSplit:
+    """Mosaics of a uniform number of real segments in ``m_range``, padded to its high end.
+
+    Row i has ``count_i`` real segments at positions ``0..count_i - 1`` (the
+    foreground at a uniform one of them, the first ``count_i - 1`` of its drawn
+    backgrounds in the others) and padding, pointing at ``pad_row``, after them.
+    """
+    low, high = m_range
+    n = len(fg_pick)
+    counts = rng.integers(low, high + 1, n)
+    fg_pos = np.zeros(n, np.int64) if fg_first else rng.integers(0, counts)
+    slots = np.arange(high)[None, :]
+    real = slots < counts[:, None]
+    is_fg = slots == fg_pos[:, None]
+    is_bg = real & ~is_fg
+    order = np.clip(np.cumsum(is_bg, axis=1) - 1, 0, high - 2)  # which drawn background fills a slot
+    index = np.full((n, high), pad_row, dtype=np.int64)
+    index[is_bg] = np.take_along_axis(bg_pick, order, axis=1)[is_bg]
+    index[is_fg] = fg_pick
+    return as_split(index, labels, fg_pos, real)
 
 
 def _distinct_draws(rng: np.random.Generator, rows: np.ndarray, n: int, k: int) -> np.ndarray:
@@ -170,6 +199,7 @@ def build_mosaic_dataset(
     bg_replacement: bool = False,
     fg_first: bool = False,
     pixel_range: tuple[float, float] = (0.0, 1.0),
+    m_range: tuple[int, int] | None = None,
 ) -> tuple[Dataset, DataInfo]:
     """Mosaics over labelled base images, with disjoint train and test pools.
 
@@ -191,6 +221,9 @@ def build_mosaic_dataset(
         bg_replacement, fg_first: as for :func:`sample_mosaics`.
         pixel_range: ``(low, high)``: base images given in [0, 1] are mapped
             affinely onto it (``(-1, 1)`` is the authors' Normalize(0.5, 0.5)).
+        m_range: ``(low, high)`` with 2 <= low <= high = m: mosaics with a
+            varying number of real segments, padded to m with an all-zero
+            segment appended to the pool and masked (``MosaicSplit.mask``).
 
     Returns:
         ``(dataset, info)``; the labels are indices into ``fg_classes``.
@@ -212,8 +245,10 @@ def build_mosaic_dataset(
     low, high = pixel_range
     if not low < high:
         raise ConfigError(f"pixel_range must have low < high, got {tuple(pixel_range)}")
+    if m_range is not None and not 2 <= m_range[0] <= m_range[1] == m:
+        raise ConfigError(f"--m-range must be LOW,HIGH with 2 <= LOW <= HIGH = m, got {tuple(m_range)}")
     common = dict(fg_classes=list(fg_classes), bg_classes=list(bg_classes), m=m,
-                  bg_replacement=bg_replacement, fg_first=fg_first)
+                  bg_replacement=bg_replacement, fg_first=fg_first, m_range=m_range, pad_row=len(pool))
     train = sample_mosaics(rng, pool_labels, train_rows, n=n_train, **common)
     test = sample_mosaics(rng, pool_labels, test_rows, n=n_test, **common)
     names = list(class_names) if class_names is not None else [str(c) for c in range(num_base)]
@@ -232,9 +267,12 @@ def build_mosaic_dataset(
             else f"random {test_fraction:g} of the base images",
             pools="disjoint: no base image is in both the train and the test pool",
             fg_classes=[names[c] for c in fg_classes], bg_classes=[names[c] for c in bg_classes],
+            **({"m_range": list(m_range), "padding": "an all-zero segment, masked"} if m_range else {}),
         ),
     )
     pool = np.asarray(pool, dtype=np.float32)
     if (low, high) != (0.0, 1.0):
         pool = (low + (high - low) * pool).astype(np.float32)
+    if m_range is not None:
+        pool = np.concatenate([pool, np.zeros((1,) + pool.shape[1:], np.float32)])
     return Dataset(pool=pool, train=train, test=test), info

@@ -32,6 +32,7 @@ def load_dataset(
     bg_replacement: bool | None = None,
     pixel_range: tuple[float, float] | None = None,
     fg_first: bool | None = None,
+    m_range: tuple[int, int] | None = None,
 ) -> tuple[Dataset, DataInfo]:
     """Build the mosaics of a named data set.
 
@@ -53,6 +54,8 @@ def load_dataset(
         pixel_range: image data: ``(low, high)`` the pixels are scaled to.
         fg_first: foreground at position 0 (default: uniform, or the
             protocol's choice for fixed-focus runs, which the caller passes).
+        m_range: image data: ``(low, high)``, a varying number of real
+            segments per mosaic, padded (and masked) to ``m = high``.
 
     Returns:
         ``(dataset, info)``.
@@ -64,8 +67,14 @@ def load_dataset(
     if name not in DATASETS:
         raise ConfigError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
     p = get_protocol(protocol)
+    if m_range is not None:
+        if m is not None and m != m_range[1]:
+            raise ConfigError(f"--m {m} and --m-range {m_range[0]},{m_range[1]}: give one of them")
+        m = m_range[1]
     m = 5 if m is None else m
     if name == "orthogonal":
+        if m_range is not None:
+            raise ConfigError("--m-range applies to image data sets, not orthogonal")
         if fg is not None or bg is not None:
             raise ConfigError("--fg/--bg do not apply to the orthogonal data set")
         return load_orthogonal(
@@ -95,5 +104,5 @@ def load_dataset(
         default_model=_DEFAULT_MODEL.get(name, "cnn"),
         bg_replacement=p.bg_replacement if bg_replacement is None else bg_replacement,
         pixel_range=p.pixel_range if pixel_range is None else tuple(pixel_range),
-        fg_first=bool(fg_first),
+        fg_first=bool(fg_first), m_range=None if m_range is None else tuple(m_range),
     )
