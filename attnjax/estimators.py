@@ -26,7 +26,8 @@ from .losses import hard_attention_loss
 from .models import LinearFocus, MLPClassifier
 from .sampled import gumbel_hard_loss, reinforce_hard_loss
 
-__all__ = ["ESTIMATORS", "estimator_diagnostics", "plot_estimators"]
+__all__ = [
+    "estimator_table","ESTIMATORS", "estimator_diagnostics", "plot_estimators"]
 
 #: name -> (surrogate, options); "baseline" is filled with the exact mean loss,
 #: the fixed point of the authors' moving average at these parameters.
@@ -155,3 +156,18 @@ def plot_estimators(doc: dict, path) -> None:
     axes[1].set_title(f"{doc['settings']['num_draws']} draws; bias below ~sqrt(var/draws) is noise", fontsize=8)
     fig.suptitle(f"Sampled hard-attention gradients ({doc['device']})")
     save_figure_atomic(fig, path)
+
+
+def estimator_table(doc: dict) -> str:
+    """One row per estimator and m: bias (with its noise floor), variance, cost."""
+    from .files import format_table
+
+    rows = []
+    for name, row in doc["estimators"].items():
+        for i, m in enumerate(doc["ms"]):
+            rows.append([
+                name, m, f"{row['bias'][i]:.3f} (±{row['bias_noise'][i]:.3f})", f"{row['variance'][i]:.3g}",
+                f"{row['cost_ratio'][i]:.2f}", f"{row['seconds'][i] * 1e3:.3f}", f"{doc['exact']['seconds'][i] * 1e3:.3f}",
+            ])
+    header = ["estimator", "m", "bias (noise)", "variance", "cost ratio", "ms/step", "exact ms/step"]
+    return format_table(header, rows, align="lrrrrrr") + f"\ndevice: {doc['device']}"

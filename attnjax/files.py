@@ -169,4 +169,4 @@ def load_results(path: str | Path) -> dict:
 
 
 #: The result files the training commands write, one per command.
-RESULT_FILES = ("results.json", "signature.json", "fixed_focus.json", "sweep.json")
+RESULT_FILES = ("results.json", "signature.json", "fixed_focus.json", "sweep.json", "estimators.json")

@@ -372,6 +372,13 @@ def plot_any(doc: dict, out_dir) -> list:
     from . import plots
 
     draw = {"compare": plots.plot_compare, "signature": plots.plot_signature,
-            "fixed-focus": plots.plot_fixed_focus, "sweep": plots.plot_sweep}[result_kind(doc)]
+            "fixed-focus": plots.plot_fixed_focus, "sweep": plots.plot_sweep}.get(result_kind(doc))
+    if result_kind(doc) == "estimators":
+        from pathlib import Path
+
+        from .estimators import plot_estimators
+
+        plot_estimators(doc, Path(out_dir) / "estimators.png")
+        return [Path(out_dir) / "estimators.png"]
     paths = draw(doc, out_dir)
     return paths if isinstance(paths, list) else [paths]
