@@ -67,10 +67,11 @@ def main(argv=None) -> int:
     x = jnp.asarray(rng.random((B, m) + shape, np.float32))
     y = jnp.asarray(rng.integers(0, 3, B))
     fg = jnp.asarray(rng.integers(0, m, B))
+    mask = jnp.ones((B, m), bool)  # every segment real
 
     def step(params, state, x, y, fg):
         def loss(p):
-            return jnp.mean(loss_fn(focus_logits(p, hp, x, fg), x, y, classify_fn(p)))
+            return jnp.mean(loss_fn(focus_logits(p, hp, x, fg, mask), x, y, classify_fn(p)))
 
         value, grads = jax.value_and_grad(loss)(params)
         updates, state = opt.update(grads, state, params)

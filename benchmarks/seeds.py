@@ -288,7 +288,7 @@ def count_flops(config, data, seeds: int) -> dict:
         def batch_loss(p):
             split = data.train
             segments = data.pool[split.index[rows]]
-            logits = focus_logits(p, hparams, segments, split.fg_pos[rows])
+            logits = focus_logits(p, hparams, segments, split.fg_pos[rows], split.mask[rows])
             return jnp.mean(loss_fn(logits, segments, split.labels[rows], classify_fn(p)))
 
         loss, grads = jax.value_and_grad(batch_loss)(params)
@@ -298,7 +298,7 @@ def count_flops(config, data, seeds: int) -> dict:
 
     def evaluate(params, hparams, data, split):
         segments = data.pool[split.index]
-        pred = predictions(params, hparams, segments, split.fg_pos)
+        pred = predictions(params, hparams, segments, split.fg_pos, split.mask)
         return count_metrics(pred, split.labels, split.fg_pos)
 
     keys = jax.random.split(jax.random.key(0), seeds)
