@@ -431,7 +431,7 @@ def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
         out["attnjax_vmap"]["first_run_s"] = t
 
     if "attnjax_loop" in methods:
-        one = Hyper(*(x[0] for x in hparams))
+        one = jax.tree_util.tree_map(lambda x: x[0], hparams)
         single, t = timed(
             lambda: jax.jit(make_train(config)).lower(keys[0], one, data).compile())
         out["attnjax_loop"]["compile_s"] = t
@@ -455,7 +455,7 @@ def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
     def attnjax_loop(block):
         gc.collect()
         for s in block:
-            hp = Hyper(*(x[s] for x in hparams))
+            hp = jax.tree_util.tree_map(lambda x, s=s: x[s], hparams)
             t0 = time.perf_counter()
             loop_results[s] = jax.device_get(single(keys[s], hp, data))
             out["attnjax_loop"]["samples_s"].append(time.perf_counter() - t0)
