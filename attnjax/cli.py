@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from .errors import AttnjaxError, ConfigError
-from .protocol import PARADIGMS, PROTOCOLS, SECOND_PHASES, SIGNATURE_CONVENTIONS, get_protocol
+from .protocol import DEFAULT_LOSSES, PARADIGMS, PROTOCOLS, SECOND_PHASES, SIGNATURE_CONVENTIONS, get_protocol
 
 #: Exit status of a run that finished but had a paradigm diverge.
 EXIT_DIVERGED = 1
@@ -145,6 +145,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="data set (default: digits, bundled with scikit-learn)")
+    g.add_argument("--data-file", type=Path, default=None,
+                   help="text only: your JSON file in the HateXplain layout (default: the bundled synthetic task)")
     g.add_argument("--data-dir", default=None,
                    help="folder with your MNIST (IDX) or CIFAR (binary) files, or Fashion-MNIST")
     g.add_argument("--m", type=int, default=None, help="segments per mosaic (default: 5)")
@@ -166,7 +168,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 def _add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, sweep: bool = False) -> None:
     g = p.add_argument_group("training")
-    default_losses = "soft,hard,lvml" if fixed_focus else ",".join(PARADIGMS)
+    default_losses = "soft,hard,lvml" if fixed_focus else ",".join(DEFAULT_LOSSES)
     # A sweep takes comma-separated lists (a grid axis) where the others take one value.
     many = (lambda parse, what: _list_of(parse, what)) if sweep else (lambda parse, what: parse)
     each = "comma-separated values: a grid axis" if sweep else "one value"
@@ -187,8 +189,9 @@ def _add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False,
     g.add_argument("--init-scale", type=many(_finite_float, "scales"), default=None,
                    help=f"factor on every initial parameter, {each} (default: 1)")
     g.add_argument("--batch-size", type=_positive_int, default=None, help="default: the protocol's")
-    g.add_argument("--model", choices=("linear", "mlp", "cnn"), default=None,
-                   help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal)")
+    g.add_argument("--model", choices=("linear", "mlp", "cnn", "embed"), default=None,
+                   help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal, "
+                        "embed for text)")
     g.add_argument("--hidden", type=_positive_int, default=None, help="MLP hidden width (default: 64)")
     g.add_argument("--classifier-init", choices=("uniform", "xavier"), default=None,
                    help="classifier weight init (default: the protocol's)")
@@ -304,8 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_applicable(args) -> None:
     """Refuse options that do not apply to this command and data set (one line, exit 2)."""
-    image = args.dataset not in ("orthogonal", "digits")
+    image = args.dataset not in ("orthogonal", "digits", "text")
+    text = args.dataset == "text"
     rules = [
+        ("--data-file", args.data_file is not None and not text, "applies only to --dataset text"),
+        ("--m/--m-range", (args.m is not None or args.m_range is not None) and text,
+         "do not apply to --dataset text (a post's tokens are its segments)"),
+        ("--fg/--bg", (args.fg is not None or args.bg is not None) and text, "do not apply to --dataset text"),
+        ("--pixel-range", args.pixel_range is not None and text, "does not apply to --dataset text"),
+        ("--bg-replacement", args.bg_replacement is not None and text, "does not apply to --dataset text"),
         ("--data-dir", args.data_dir is not None and not image,
          f"does not apply to --dataset {args.dataset} (it needs no files)"),
         ("--classes", args.classes is not None and args.dataset != "orthogonal",
@@ -316,7 +326,7 @@ def _check_applicable(args) -> None:
          "does not apply to --dataset orthogonal (its segments are not images)"),
         ("--bg-replacement", args.bg_replacement is not None and args.dataset == "orthogonal",
          "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
-        ("--hidden", args.hidden is not None and args.model not in (None, "mlp"),
+        ("--hidden", args.hidden is not None and args.model not in (None, "mlp", "embed"),
          f"applies only to --model mlp, not {args.model}"),
     ]
     hybrid = "hybrid" in args.losses
@@ -430,6 +440,7 @@ def _load_data(args, *, fixed_focus: bool = False):
         args.dataset, m=args.m, n_train=args.n_train, n_test=args.n_test, fg=args.fg, bg=args.bg,
         seed=args.seed, data_dir=args.data_dir, num_classes=args.classes, protocol=args.protocol,
         bg_replacement=args.bg_replacement, pixel_range=args.pixel_range, m_range=args.m_range,
+        data_file=args.data_file,
         fg_first=_fg_first(args) if fixed_focus else None,
     )
 

@@ -15,7 +15,7 @@ import numpy as np
 from .data.base import Dataset, DataInfo
 from .errors import ConfigError, NonFiniteLossError
 from .metrics import RULES, signature_histogram
-from .protocol import SIGNATURE_CONVENTIONS, Protocol, get_protocol
+from .protocol import DEFAULT_LOSSES, SIGNATURE_CONVENTIONS, Protocol, get_protocol
 from .train import PARADIGMS, Hyper, TrainConfig, TrainResult, make_predict, make_train
 
 __all__ = [
@@ -303,7 +303,7 @@ def compare(
     data: Dataset,
     info: DataInfo,
     *,
-    losses: Sequence[str] = PARADIGMS,
+    losses: Sequence[str] = DEFAULT_LOSSES,
     seeds: int = 8,
     protocol: str | Protocol | None = None,
     learning_rate: float | None = None,
@@ -406,7 +406,8 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
         ``{"a_z": [S, N], "s_y": [S, N] (the paradigm's own rule), "s_y_by_rule": [S, 3, N],
         "alpha": [S, N, m], "pred": [S, 3, N] (predicted class per rule),
         "segment_pred": [S, N, m] (class of each segment alone), "labels": [N], "fg_pos": [N],
-        "mask": [N, m] (real segments)}``.
+        "mask": [N, m] (real segments), "truth": [N, m] (focus-true segments)}``;
+        a_z is the attention on the truth (the foreground; for text, the rationale tokens).
     """
     config = runs.config
     part = getattr(data, split)
@@ -431,7 +432,7 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
     n = labels.shape[0]
     s_y_by_rule = probs[:, np.arange(n), :, labels].transpose(1, 2, 0)  # [S, 3, N]
     return {
-        "a_z": alpha[:, np.arange(n), fg_pos],
+        "a_z": np.sum(alpha * np.asarray(part.truth)[None], axis=-1),
         "s_y": s_y_by_rule[:, config.rule],
         "s_y_by_rule": s_y_by_rule,
         "alpha": alpha,
@@ -440,6 +441,7 @@ def evaluate_examples(runs: SeedRuns, data: Dataset, *, split: str = "test") -> 
         "labels": labels,
         "fg_pos": fg_pos,
         "mask": np.asarray(part.mask),
+        "truth": np.asarray(part.truth),
         "rules": RULES,
     }
 
@@ -469,8 +471,9 @@ def shortcut_report(examples: dict, rule: int, *, num_classes: int) -> dict:
     labels, fg_pos = examples["labels"], examples["fg_pos"]
     alpha, pred, seg_pred = examples["alpha"], examples["pred"][:, rule], examples["segment_pred"]
     n_seeds, n, m = alpha.shape
-    focus_true = alpha.argmax(-1) == fg_pos[None]  # [S, N]
-    is_bg = (np.arange(m)[None, :] != fg_pos[:, None]) & examples["mask"]  # [N, m], real backgrounds
+    truth = examples["truth"]
+    focus_true = np.take_along_axis(truth[None], alpha.argmax(-1)[..., None], axis=-1)[..., 0]  # [S, N]
+    is_bg = ~truth & examples["mask"]  # [N, m], real segments that are not the truth
     focus_acc = np.zeros((n_seeds, num_classes))
     acc = np.zeros((n_seeds, num_classes))
     bg_share = np.zeros((n_seeds, num_classes))

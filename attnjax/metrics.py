@@ -100,7 +100,8 @@ def predict(
 
 
 def count_metrics(
-    pred: Predictions, labels: jax.Array, fg_pos: jax.Array, weight: jax.Array | None = None
+    pred: Predictions, labels: jax.Array, fg_pos: jax.Array, weight: jax.Array | None = None, *,
+    truth: jax.Array | None = None,
 ) -> MetricCounts:
     """Count correct predictions and focus/prediction cells.
 
@@ -109,12 +110,18 @@ def count_metrics(
         labels: ``[B]`` true labels.
         fg_pos: ``[B]`` foreground positions.
         weight: optional ``[B]`` 0/1 mask (padding rows get 0).
+        truth: optional ``[B, m]`` bool, the segments whose selection is focus
+            true (several for text rationales); default: ``fg_pos`` alone.
 
     Returns:
         :class:`MetricCounts` of (weighted) example counts.
     """
     weight = jnp.ones(labels.shape, pred.probs.dtype) if weight is None else weight
-    focus_true = (jnp.argmax(pred.alpha, axis=-1) == fg_pos).astype(weight.dtype)
+    top = jnp.argmax(pred.alpha, axis=-1)
+    if truth is None:
+        focus_true = (top == fg_pos).astype(weight.dtype)
+    else:
+        focus_true = jnp.take_along_axis(truth, top[:, None], axis=-1)[:, 0].astype(weight.dtype)
     pred_true = (jnp.argmax(pred.probs, axis=-1) == labels[None]).astype(weight.dtype)  # [3, B]
 
     def total(x):

@@ -267,7 +267,41 @@ class LeNetClassifier(nn.Module):
                          use_bias=True, precision=self.precision)
 
 
-MODEL_FAMILIES = ("linear", "mlp", "cnn")
+class EmbedFocus(nn.Module):
+    """Token focus: an embedding, then a linear score. ``[N, V] -> [N]``.
+
+    A token arrives as its one-hot row of the vocabulary, so the first
+    (bias-free) Dense layer is an embedding lookup.
+    """
+
+    width: int = 64
+
+    @nn.compact
+    def __call__(self, x):
+        embedding = nn.Dense(self.width, use_bias=False, kernel_init=_xavier, name="embed")(_flatten(x))
+        return nn.Dense(1, use_bias=False, kernel_init=_xavier)(embedding)[:, 0]
+
+
+class EmbedClassifier(nn.Module):
+    """Token classifier: an embedding, then a linear layer. ``[N, V] -> [N, K]``.
+
+    On one token's one-hot row it classifies that token's embedding; on soft
+    attention's pooled input sum_j alpha_j x_j it classifies the pooled
+    embedding sum_j alpha_j E x_j, because the embedding is linear.
+    """
+
+    num_classes: int
+    width: int = 64
+    weight_init: str = "uniform"
+
+    @nn.compact
+    def __call__(self, x):
+        kernel_init = CLASSIFIER_INITS[self.weight_init]
+        embedding = nn.Dense(self.width, use_bias=False, kernel_init=kernel_init, name="embed")(_flatten(x))
+        return nn.Dense(self.num_classes, kernel_init=kernel_init)(embedding)
+
+
+MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed")
 
 
 def make_models(
@@ -316,6 +350,8 @@ def make_models(
             raise ConfigError(f"hidden width must be positive, got {hidden}")
         return (MLPFocus((hidden,), precision),
                 MLPClassifier(num_classes, (hidden,), classifier_init, precision))
+    if family == "embed":
+        return EmbedFocus(hidden), EmbedClassifier(num_classes, hidden, classifier_init)
     if family == "cnn":
         if len(segment_shape) != 3 or min(segment_shape[:2]) < 18:
             raise ConfigError(

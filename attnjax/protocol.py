@@ -14,12 +14,14 @@ import dataclasses
 
 from .errors import ConfigError
 
-__all__ = ["PARADIGMS", "SECOND_PHASES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol", "SIGNATURE_CONVENTIONS"]
+__all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol", "SIGNATURE_CONVENTIONS"]
 
 #: The training paradigms: the three exact losses, the soft-then-hard hybrid
 #: schedule, then the sampled estimators of hard attention and LVML by EM.
 #: Every other list of paradigm names derives from this one.
 PARADIGMS = ("soft", "hard", "lvml", "hybrid", "hard-reinforce", "hard-gumbel", "lvml-em")
+#: What the commands train unless --losses says otherwise: the paper's four.
+DEFAULT_LOSSES = ("soft", "hard", "lvml", "hybrid")
 #: Paradigms the hybrid can switch to (everything but soft and itself).
 SECOND_PHASES = tuple(p for p in PARADIGMS if p not in ("soft", "hybrid"))
 

@@ -254,7 +254,7 @@ class TrainConfig:
                 out.pop(name)
         if not self.fixed_focus:
             out.pop("incentive_step")
-        if self.modules is None and self.model != "mlp":
+        if self.modules is None and self.model not in ("mlp", "embed"):
             out.pop("hidden")
         if self.modules is None and self.model == "linear":
             out.pop("classifier_init")
@@ -451,7 +451,7 @@ def make_train(
     opt = optax.inject_hyperparams(factory)
 
     def chunked_sum(data: Dataset, split: MosaicSplit, fn, zeros):
-        """Sum ``fn(segments, labels, fg_pos, mask, weight)`` over a split in fixed-size chunks."""
+        """Sum ``fn(segments, labels, fg_pos, mask, truth, weight)`` over a split in fixed-size chunks."""
         n = split.index.shape[0]
         chunk = min(config.eval_chunk, n)
         n_chunks = -(-n // chunk)
@@ -463,20 +463,20 @@ def make_train(
             )
 
         def body(total, xs):
-            index, labels, fg_pos, mask, weight = xs
-            part = fn(data.pool[index], labels, fg_pos, mask, weight)
+            index, labels, fg_pos, mask, truth, weight = xs
+            part = fn(data.pool[index], labels, fg_pos, mask, truth, weight)
             return jax.tree_util.tree_map(jnp.add, total, part), None
 
         xs = (padded(split.index), padded(split.labels), padded(split.fg_pos),
               jnp.pad(split.mask, ((0, pad), (0, 0)), constant_values=True).reshape((n_chunks, chunk, -1)),
-              padded(jnp.ones(n, jnp.float32)))
+              padded(split.truth), padded(jnp.ones(n, jnp.float32)))
         total, _ = jax.lax.scan(body, zeros, xs)
         return total
 
     def evaluate(params, hparams, data: Dataset, split: MosaicSplit) -> MetricCounts:
-        def counts(segments, labels, fg_pos, mask, weight):
+        def counts(segments, labels, fg_pos, mask, truth, weight):
             pred = predictions(params, hparams, segments, fg_pos, mask)
-            return count_metrics(pred, labels, fg_pos, weight)
+            return count_metrics(pred, labels, fg_pos, weight, truth=truth)
 
         zeros = MetricCounts(*(jnp.zeros(s) for s in [(3,), (), (3,), (3,), (3,), (3,)]))
         return to_percent(chunked_sum(data, split, counts, zeros), split.index.shape[0])
@@ -491,7 +491,7 @@ def make_train(
         lower = jnp.where(hparams.alpha + step <= 1.0, hparams.alpha, hparams.alpha - step)
         alphas = jnp.stack([hparams.alpha, lower, lower + step])
 
-        def losses(segments, labels, fg_pos, mask, weight):
+        def losses(segments, labels, fg_pos, mask, truth, weight):
             def at(alpha):
                 attention = fixed_focus_attention(alpha, fg_pos, mask)
                 per_example = loss_at_attention(

@@ -76,12 +76,16 @@ class MosaicSplit(NamedTuple):
         mask: ``[N, m]`` bool: True for a real segment, False for padding (a
             mosaic with fewer than m segments). Padding gets zero attention
             everywhere: in the losses, the metrics and the signature.
+        truth: ``[N, m]`` bool: the segments whose selection counts as *focus
+            true*: the foreground for mosaics, the human rationale tokens for
+            text (``fg_pos`` is then the first of them).
     """
 
     index: jax.Array
     labels: jax.Array
     fg_pos: jax.Array
     mask: jax.Array
+    truth: jax.Array
 
     @property
     def size(self) -> int:
@@ -132,12 +136,14 @@ class DataInfo:
         return dataclasses.asdict(self)
 
 
-def as_split(index: np.ndarray, labels: np.ndarray, fg_pos: np.ndarray, mask: np.ndarray | None = None) -> MosaicSplit:
-    """A :class:`MosaicSplit` with the stored dtypes; ``mask`` defaults to all segments real."""
+def as_split(index: np.ndarray, labels: np.ndarray, fg_pos: np.ndarray, mask: np.ndarray | None = None,
+             truth: np.ndarray | None = None) -> MosaicSplit:
+    """A :class:`MosaicSplit` with the stored dtypes; ``mask`` defaults to all segments real
+    and ``truth`` to the foreground position alone."""
     index = np.asarray(index, dtype=np.int32)
-    return MosaicSplit(
-        index=index,
-        labels=np.asarray(labels, dtype=np.int32),
-        fg_pos=np.asarray(fg_pos, dtype=np.int32),
-        mask=np.ones(index.shape, bool) if mask is None else np.asarray(mask, dtype=bool),
-    )
+    fg_pos = np.asarray(fg_pos, dtype=np.int32)
+    mask = np.ones(index.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
+    if truth is None:
+        truth = np.arange(index.shape[1])[None, :] == fg_pos[:, None]
+    return MosaicSplit(index=index, labels=np.asarray(labels, dtype=np.int32), fg_pos=fg_pos, mask=mask,
+                       truth=np.asarray(truth, dtype=bool) & mask)

@@ -10,7 +10,7 @@ from .base import Dataset, DataInfo
 from .mosaic import build_mosaic_dataset
 from .orthogonal import load_orthogonal
 
-DATASETS = ("orthogonal", "digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
+DATASETS = ("orthogonal", "digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "text")
 
 # 8x8 digits are too small for the paper's CNNs; the others use them.
 _DEFAULT_MODEL = {"digits": "mlp"}
@@ -33,6 +33,7 @@ def load_dataset(
     pixel_range: tuple[float, float] | None = None,
     fg_first: bool | None = None,
     m_range: tuple[int, int] | None = None,
+    data_file: str | Path | None = None,
 ) -> tuple[Dataset, DataInfo]:
     """Build the mosaics of a named data set.
 
@@ -56,6 +57,8 @@ def load_dataset(
             protocol's choice for fixed-focus runs, which the caller passes).
         m_range: image data: ``(low, high)``, a varying number of real
             segments per mosaic, padded (and masked) to ``m = high``.
+        data_file: text only: your JSON file in the HateXplain layout; without
+            it, the bundled synthetic task (``n_train``/``n_test`` posts).
 
     Returns:
         ``(dataset, info)``.
@@ -72,6 +75,13 @@ def load_dataset(
             raise ConfigError(f"--m {m} and --m-range {m_range[0]},{m_range[1]}: give one of them")
         m = m_range[1]
     m = 5 if m is None else m
+    if name == "text":
+        from .text import load_hatexplain, load_synthetic_text, text_dataset
+
+        if data_file is not None:
+            return text_dataset(load_hatexplain(data_file, seed=seed), name="hatexplain")
+        sizes = dict(n_train=600 if n_train is None else n_train, n_test=200 if n_test is None else n_test)
+        return text_dataset(load_synthetic_text(seed=seed, **sizes), name="text (synthetic)")
     if name == "orthogonal":
         if m_range is not None:
             raise ConfigError("--m-range applies to image data sets, not orthogonal")

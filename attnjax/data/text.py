@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 
 __all__ = ["HATEXPLAIN_LABELS", "PAD", "UNK", "Post", "TextSplit", "TextData",
-           "read_hatexplain", "load_hatexplain", "load_synthetic_text", "build_text_data"]
+           "read_hatexplain", "load_hatexplain", "load_synthetic_text", "build_text_data", "text_dataset"]
 
 HATEXPLAIN_LABELS = ("hatespeech", "offensive", "normal")
 PAD, UNK = "<pad>", "<unk>"
@@ -256,3 +256,37 @@ def load_synthetic_text(*, num_classes=3, triggers_per_class=3, filler=50, lengt
     splits = [posts[:n_train], posts[n_train:n_train + n_val], posts[n_train + n_val:]]
     settings = dict(source="synthetic", seed=seed, triggers_per_class=triggers_per_class, filler=filler)
     return build_text_data(splits, [f"class{k}" for k in range(num_classes)], max_len=hi, settings=settings)
+
+
+def text_dataset(text: "TextData", *, name: str = "text"):
+    """A :class:`TextData` as attnjax's ``(Dataset, DataInfo)``: tokens are the segments.
+
+    The pool holds one one-hot row per vocabulary entry (``[V, V]``), a mosaic's
+    index row is a post's token ids, ``mask`` its real tokens and ``truth`` its
+    rationale, so every paradigm, metric and the signature work unchanged:
+    focus true means the most-attended token is a rationale token. ``fg_pos``
+    is the first rationale token (0 for a post without one). Validation posts
+    are not used by the training commands.
+
+    Raises:
+        ConfigError: a vocabulary too large for one-hot rows (over 20,000 entries).
+    """
+    from .base import Dataset, DataInfo, as_split
+
+    size = len(text.vocabulary)
+    if size > 20_000:
+        raise ConfigError(f"a vocabulary of {size} tokens is too large for one-hot segments; raise min_count")
+
+    def split(part: "TextSplit"):
+        truth = part.rationale.astype(bool) & part.mask
+        return as_split(part.tokens, part.labels, np.argmax(truth, axis=1), part.mask, truth)
+
+    pool = np.eye(size, dtype=np.float32)
+    info = DataInfo(
+        name=name, num_classes=len(text.class_names), m=int(text.train.tokens.shape[1]), segment_shape=(size,),
+        class_names=tuple(text.class_names), background_names=(), default_model="embed",
+        settings=dict(text.settings, vocabulary_size=size, segments="tokens, one-hot over the vocabulary",
+                      truth="rationale tokens", no_rationale_posts=int(sum((~(s.rationale.astype(bool))).all(1).sum()
+                                                                            for s in (text.train, text.test)))),
+    )
+    return Dataset(pool=pool, train=split(text.train), test=split(text.test)), info

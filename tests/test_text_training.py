@@ -1,0 +1,66 @@
+"""Text attention through the training commands: tokens as segments, rationales as the truth."""
+
+import json
+
+import numpy as np
+import pytest
+
+from attnjax.cli import main
+from attnjax.data import load_dataset
+from attnjax.experiments import compare, evaluate_examples
+from attnjax.text_models import rationale_metrics
+
+
+def test_text_metrics_match_the_rationale_reference():
+    """Focus true = the most-attended token is a rationale token; checked against the NumPy
+    reference ``rationale_metrics`` (an independent transcription) on trained models."""
+    data, info = load_dataset("text", n_train=120, n_test=60, seed=0)
+    assert info.default_model == "embed" and info.segment_shape == (len(np.asarray(data.pool)),)
+    runs = compare(data, info, losses=["soft", "hard"], seeds=2, learning_rate=0.1, epochs=3, batch_size=20)
+    for run in runs.values():
+        ex = evaluate_examples(run, data)
+        split = data.test
+        for s in range(2):
+            ref = rationale_metrics(ex["alpha"][s], ex["pred"][s, run.config.rule], ex["labels"],
+                                    np.asarray(split.truth), np.asarray(split.mask))
+            assert ref["n_without_rationale"] == 0  # every synthetic post has a trigger
+            n = ref["n_with_rationale"]
+            final = {k: float(np.asarray(getattr(run.history.test, k))[s, -1][..., run.config.rule])
+                     for k in ("ftpt", "ffpt", "ftpf", "ffpf")}
+            for k in final:
+                assert final[k] == pytest.approx(100 * ref[k] / n, abs=1e-3), (run.config.loss, s, k)
+            focus = float(np.asarray(run.history.test.focus_accuracy)[s, -1])
+            assert focus == pytest.approx(ref["focus_accuracy"], abs=1e-3)
+        # Padding tokens get no attention; a_z is the attention on the rationale tokens.
+        assert np.all(ex["alpha"][:, ~np.asarray(data.test.mask)] == 0)
+        np.testing.assert_allclose(ex["a_z"], (ex["alpha"] * np.asarray(data.test.truth)).sum(-1))
+
+
+def _post(pid, tokens, labels, rationales):
+    return {"post_id": pid, "annotators": [{"label": x} for x in labels], "rationales": rationales,
+            "post_tokens": tokens}
+
+
+def test_compare_on_a_hatexplain_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    posts = {}
+    for i in range(60):
+        label = ("hatespeech", "offensive", "normal")[i % 3]
+        tokens = [f"w{j}" for j in rng.integers(0, 20, 6)]
+        tokens[i % 6] = f"{label}-word"
+        marks = [[int(k == i % 6) for k in range(6)]] * 2
+        posts[f"p{i}"] = _post(f"p{i}", tokens, [label, label, "normal"], marks)
+    path = tmp_path / "posts.json"
+    path.write_text(json.dumps(posts))
+    out = tmp_path / "run"
+    code = main(["compare", "--dataset", "text", "--data-file", str(path), "--seeds", "2", "--epochs", "3",
+                 "--batch-size", "8", "--losses", "soft,hard-reinforce,lvml-em", "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["config"]["data"]["name"] == "hatexplain"
+    assert set(doc["results"]) == {"soft", "hard-reinforce", "lvml-em"}
+    capsys.readouterr()
+    path.write_text(json.dumps({"p0": {"post_id": "p0", "annotators": []}}))
+    assert main(["compare", "--dataset", "text", "--data-file", str(path), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err
