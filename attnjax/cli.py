@@ -39,24 +39,24 @@ _positive_int = _int_at_least(1, "positive")
 _natural_int = _int_at_least(0, "non-negative")
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
-    return value
+def _float_in(valid, what: str):
+    """A finite number accepted when ``valid(value)``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value != value or abs(value) == float("inf") or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+
+    return parse
 
 
-def _momentum(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
-    return value
+_positive_float = _float_in(lambda v: v > 0, "a positive finite number")
+_momentum = _float_in(lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+_finite_float = _float_in(lambda v: True, "a finite number")
 
 
 def _list_of(parse, what: str):
@@ -72,16 +72,6 @@ def _list_of(parse, what: str):
         return values
 
     return parse_list
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-    return value
 
 
 def _loss_list(text: str) -> list[str]:
@@ -108,35 +98,25 @@ def _alpha_list(text: str) -> list[float]:
     return values
 
 
-def _epoch_pair(text: str) -> tuple[int, int]:
-    parts = text.split(",")
-    try:
-        soft, second = (int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected SOFT,SECOND epoch counts, got {text!r}") from None
-    if soft < 0 or second < 0 or soft + second < 1:
-        raise argparse.ArgumentTypeError(f"expected non-negative epoch counts with a positive sum, got {text!r}")
-    return soft, second
+def _pair(parse, valid, what: str, example: str):
+    """``A,B`` parsed by ``parse`` and accepted when ``valid(a, b)``."""
+
+    def parse_pair(text: str):
+        try:
+            a, b = (parse(p) for p in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, e.g. {example}; got {text!r}") from None
+        if not valid(a, b):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return a, b
+
+    return parse_pair
 
 
-def _int_pair(text: str) -> tuple[int, int]:
-    try:
-        low, high = (int(p) for p in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH integers, e.g. 3,8; got {text!r}") from None
-    if not 2 <= low <= high:
-        raise argparse.ArgumentTypeError(f"expected 2 <= LOW <= HIGH, got {text!r}")
-    return low, high
-
-
-def _pixel_range(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(p) for p in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, e.g. 0,1 or -1,1; got {text!r}") from None
-    if not low < high:
-        raise argparse.ArgumentTypeError(f"expected LOW < HIGH, got {text!r}")
-    return low, high
+_epoch_pair = _pair(int, lambda soft, second: min(soft, second) >= 0 and soft + second >= 1,
+                    "SOFT,SECOND non-negative epoch counts with a positive sum", "20,5")
+_int_pair = _pair(int, lambda low, high: 2 <= low <= high, "LOW,HIGH integers with 2 <= LOW <= HIGH", "3,8")
+_pixel_range = _pair(float, lambda low, high: low < high, "LOW,HIGH with LOW < HIGH", "0,1 or -1,1")
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:

@@ -40,6 +40,14 @@ def _loss_scale(ax, values):
         ax.set_yscale("log")
 
 
+def _save(fig, doc: dict, title: str, out_dir, name: str) -> Path:
+    """Title the figure with the data set and m, lay it out, and write ``out_dir/name``."""
+    data = doc["config"]["data"]
+    fig.suptitle(f"{data['name']}, m = {data['m']}: {title}")
+    fig.tight_layout()
+    return save_figure_atomic(fig, Path(out_dir) / name)
+
+
 def _seeds(doc: dict) -> int:
     return int(doc["config"]["seeds"])
 
@@ -140,11 +148,8 @@ def plot_signature(doc: dict, out_dir: Path) -> Path:
     axes[0][0].set_ylabel("a_z: attention on the true segment")
     rule = ("each paradigm's own rule" if shown == "own"
             else "the pooled rule softmax(g(Σ α_j x_j)) for every paradigm")
-    data = doc["config"]["data"]
-    fig.suptitle(f"{data['name']}, m = {data['m']}: signature, % of test mosaics, mean over "
-                 f"{_seeds(doc)} seeds\ns_y under {rule} (protocol {doc['config']['protocol']['name']})")
-    fig.tight_layout()
-    return save_figure_atomic(fig, Path(out_dir) / "signature.png")
+    return _save(fig, doc, f"signature, % of test mosaics, mean over {_seeds(doc)} seeds\ns_y under {rule} "
+                 f"(protocol {doc['config']['protocol']['name']})", out_dir, "signature.png")
 
 
 def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
@@ -172,11 +177,8 @@ def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
     axes[0][0].set_ylabel("L(α)")
     axes[1][0].set_ylabel(f"incentive L(α) − L(α + {step:g})\n(at α = 1: L({1 - step:g}) − L(1))")
     axes[0][0].legend(fontsize=8)
-    data = doc["config"]["data"]
-    fig.suptitle(f"{data['name']}, m = {data['m']}: classifier trained with the focus frozen "
-                 f"(mean ± std over {_seeds(doc)} seeds per α)")
-    fig.tight_layout()
-    return save_figure_atomic(fig, Path(out_dir) / "fixed_focus.png")
+    return _save(fig, doc, f"classifier trained with the focus frozen (mean ± std over {_seeds(doc)} seeds per α)",
+                 out_dir, "fixed_focus.png")
 
 
 def plot_sweep(doc: dict, out_dir: Path) -> Path:
@@ -233,8 +235,5 @@ def plot_sweep(doc: dict, out_dir: Path) -> Path:
             if j == 0:
                 ax.annotate(loss, xy=(0, 1.02), xycoords="axes fraction", fontsize=10, weight="bold")
     rest = axes_names[2:]
-    data = doc["config"]["data"]
-    fig.suptitle(f"{data['name']}, m = {data['m']}: sweep, final epoch, mean ± std over {doc['seeds']} seeds"
-                 + (f" (averaged over {', '.join(rest)})" if rest else ""))
-    fig.tight_layout()
-    return save_figure_atomic(fig, Path(out_dir) / "sweep.png")
+    return _save(fig, doc, f"sweep, final epoch, mean ± std over {doc['seeds']} seeds"
+                 + (f" (averaged over {', '.join(rest)})" if rest else ""), out_dir, "sweep.png")
