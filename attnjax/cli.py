@@ -404,10 +404,12 @@ def _run_interruptible(fn):
         except BaseException as err:  # handed to the main thread
             box["error"] = err
 
+    _checkpoint()
     worker = threading.Thread(target=work, name="attnjax-train", daemon=True)
     worker.start()
     while worker.is_alive():
         worker.join(0.2)
+        _checkpoint()
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -460,6 +462,7 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     _check_applicable(args)
     _check_out(args)
     data, info = _load_data(args, fixed_focus=fixed_focus)
+    _checkpoint()
     options = _train_options(args)
     extra = {"switch_epoch": args.switch_epoch} if getattr(args, "switch_epoch", None) is not None else {}
     if args.init_scale is not None:
@@ -627,15 +630,41 @@ def _one_line(err: BaseException) -> str:
     return text if len(text) < 400 else text[:400] + " ..."
 
 
+#: Set by the SIGINT handler: a Ctrl-C that some library swallowed is still seen at the
+#: next checkpoint (the worker-thread wait, or before the command starts).
+_INTERRUPTED = threading.Event()
+
+
+def _on_sigint(signum, frame):
+    # Only a flag: raising here could land inside a C extension's import
+    # (jaxlib, numpy) and crash the interpreter; the next checkpoint raises.
+    _INTERRUPTED.set()
+
+
+def _checkpoint() -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        return _main(argv)
+        code = _main(argv)
+        _checkpoint()
+        return code
     except KeyboardInterrupt:
         # os._exit: no interpreter shutdown while XLA threads may still run.
         print("\nattnjax: interrupted; nothing was saved", file=sys.stderr)
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(EXIT_INTERRUPTED)
+    finally:
+        if previous is not None:  # in-process callers (tests) get their handler back
+            signal.signal(signal.SIGINT, previous)
 
 
 def _apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -> None:
@@ -700,6 +729,7 @@ def _main(argv) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI draws to files only; library code never sets a backend
+    _checkpoint()
     try:
         return args.func(args)
     except AttnjaxError as err:
