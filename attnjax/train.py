@@ -18,19 +18,19 @@ program (a closed-over array becomes an HLO literal as large as the data).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from .data.base import Dataset, DataInfo, MosaicSplit
+from .config import OPTIMIZERS, Hyper, TrainConfig
+from .data.base import Dataset, MosaicSplit
 from .errors import ConfigError
 from .losses import LOSSES, loss_at_attention
-from .metrics import DEFAULT_RULE, RULES, MetricCounts, Predictions, count_metrics, predict, to_percent
-from .models import CLASSIFIER_INITS, MODEL_FAMILIES, make_models
-from .protocol import DEFAULT_PROTOCOL, PARADIGMS, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
+from .metrics import MetricCounts, Predictions, count_metrics, predict, to_percent
+from .models import make_models
+from .protocol import PARADIGMS
 from .sampled import gumbel_hard_loss, lvml_em_losses, reinforce_hard_loss, update_baseline
 
 __all__ = [
@@ -49,262 +49,6 @@ __all__ = [
     "OPTIMIZERS",
 ]
 
-
-
-_ATTNJAX = PROTOCOLS[DEFAULT_PROTOCOL]
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Static settings of one training run (everything that changes the program).
-
-    Shapes, the model family, the loss and the schedule's length are static:
-    changing any of them compiles a new program. The learning rate, the
-    fixed-focus alpha and the hybrid's switch epoch are traced :class:`Hyper`
-    fields instead, so they vmap like seeds.
-
-    Attributes:
-        loss: ``"soft"``, ``"hard"``, ``"lvml"`` or ``"hybrid"``.
-        num_classes: K.
-        m: segments per mosaic.
-        segment_shape: shape of one segment.
-        model: model family for focus and classifier (``linear``, ``mlp``, ``cnn``);
-            ignored when ``modules`` is given.
-        hidden: MLP hidden width.
-        classifier_init: weight initialisation of the classifier
-            (``attnjax.models.CLASSIFIER_INITS``).
-        precision: arithmetic of the built-in models' products
-            (``float32``, ``tensorfloat32``, ``bfloat16``; see ``attnjax.models``).
-        modules: your own ``(focus, classifier)`` Flax modules, with the
-            built-in families' contract: the focus maps ``[N, *segment_shape]``
-            to scores ``[N]``, the classifier to logits ``[N, K]``. The
-            built-in families are built by :func:`attnjax.models.make_models`
-            and go through the same path.
-        optimizer: ``"sgd"``, ``"adam"`` or any optax optimizer factory (for
-            example ``optax.adamw``) whose numeric arguments are traced through
-            ``optax.inject_hyperparams``: ``learning_rate`` from
-            ``Hyper.learning_rate``, the others from ``Hyper.optimizer``.
-        epochs: passes over the training mosaics (for the hybrid: both phases).
-        batch_size: minibatch size; each epoch uses ``n_train // batch_size``
-            full batches of a fresh permutation (the remainder is dropped).
-        momentum: SGD momentum (the paper's 0.9): the default of
-            ``Hyper.optimizer["momentum"]`` for ``optimizer="sgd"``.
-        switch_epoch: hybrid only: the default number of soft-attention epochs
-            before the switch (``Hyper.switch_epoch`` overrides it per run);
-            None means ``epochs // 2``.
-        hybrid_to: hybrid only: the paradigm after the switch (``SECOND_PHASES``:
-            ``"hard"``, ``"lvml"`` or a sampled one).
-        hybrid_reset: hybrid only: reset the optimizer state (momentum) at the
-            switch, as when the second phase is a separate run.
-        samples: ``hard-reinforce`` only: k segments sampled per example.
-        sample_replace: ``hard-reinforce`` only: sample with replacement
-            (else k distinct segments, priority-sampling weights).
-        baseline_decay: ``hard-reinforce`` only: the moving-average baseline's
-            decay, b <- decay b + (1 - decay) L (the authors' 0.9).
-        fixed_focus: freeze the attention at ``hparams.alpha`` on the foreground
-            and ``(1 - alpha) / (m - 1)`` on each background segment, and train
-            only the classifier (the paper's fixed-focus experiment).
-        incentive_step: fixed-focus only: the step d in the incentive
-            L(alpha) - L(alpha + d) (the paper's 0.01; L(alpha - d) - L(alpha)
-            where alpha + d > 1).
-        eval_batch_size: mosaics per chunk in the per-epoch evaluation, which is
-            vmapped over seeds like training; None means ``batch_size``, so that
-            evaluating needs no more memory than a training step.
-    """
-
-    loss: str = "soft"
-    num_classes: int = 3
-    m: int = 5
-    segment_shape: tuple[int, ...] = (8, 8, 1)
-    model: str = "mlp"
-    hidden: int = 64
-    classifier_init: str = _ATTNJAX.classifier_init
-    precision: str = "float32"
-    modules: tuple[Any, Any] | None = None
-    optimizer: str | Callable[..., optax.GradientTransformation] = "sgd"
-    epochs: int = _ATTNJAX.epochs
-    batch_size: int = _ATTNJAX.batch_size
-    momentum: float = _ATTNJAX.momentum
-    switch_epoch: int | None = None
-    hybrid_to: str = "hard"
-    hybrid_reset: bool = _ATTNJAX.hybrid_reset
-    samples: int = 1
-    sample_replace: bool = True
-    baseline_decay: float = 0.9
-    fixed_focus: bool = False
-    incentive_step: float = 0.01
-    eval_batch_size: int | None = None
-
-    def __post_init__(self):
-        if self.loss not in PARADIGMS:
-            raise ConfigError(f"unknown loss {self.loss!r}; choose from {', '.join(PARADIGMS)}")
-        if self.modules is not None and len(self.modules) != 2:
-            raise ConfigError("modules must be a (focus, classifier) pair of Flax modules")
-        if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)} "
-                "or pass an optax optimizer factory"
-            )
-        if self.modules is None and self.model not in MODEL_FAMILIES:
-            raise ConfigError(
-                f"unknown model {self.model!r}; choose from {', '.join(MODEL_FAMILIES)}"
-            )
-        if self.classifier_init not in CLASSIFIER_INITS:
-            raise ConfigError(
-                f"unknown classifier init {self.classifier_init!r}; "
-                f"choose from {', '.join(CLASSIFIER_INITS)}"
-            )
-        if self.m < 2:
-            raise ConfigError(f"m must be at least 2 segments, got {self.m}")
-        for name in ("num_classes", "epochs", "batch_size", "hidden"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.eval_batch_size is not None and self.eval_batch_size < 1:
-            raise ConfigError(f"eval_batch_size must be positive, got {self.eval_batch_size}")
-        if self.num_classes < 2:
-            raise ConfigError(f"need at least 2 foreground classes, got {self.num_classes}")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.hybrid_to not in SECOND_PHASES:
-            raise ConfigError(f"--hybrid-to must be one of {', '.join(SECOND_PHASES)}, got {self.hybrid_to!r}")
-        if self.samples < 1 or (not self.sample_replace and self.samples > self.m):
-            raise ConfigError(f"--samples must be in 1..m={self.m} without replacement, got {self.samples}")
-        if not 0.0 <= self.baseline_decay < 1.0:
-            raise ConfigError(f"--baseline-decay must be in [0, 1), got {self.baseline_decay}")
-        if self.switch_epoch is not None and not 0 <= self.switch_epoch <= self.epochs:
-            raise ConfigError(
-                f"switch_epoch must be in [0, epochs={self.epochs}], got {self.switch_epoch}"
-            )
-        if self.fixed_focus and self.loss not in LOSSES:
-            raise ConfigError(f"the fixed-focus experiment trains soft, hard or lvml, not the {self.loss}")
-
-    @classmethod
-    def for_data(cls, info: DataInfo, *, protocol: str | Protocol | None = None, **overrides) -> "TrainConfig":
-        """A config matching a data set, with defaults from a protocol.
-
-        Arguments:
-            info: the data set's description (classes, m, segment shape, default model).
-            protocol: ``"attnjax"`` (default) or ``"paper"``: supplies every
-                field not given (batch size, epochs, momentum, classifier
-                init, the hybrid's reset and phase lengths).
-            **overrides: other fields; a value of None means "the protocol's
-                default". ``hybrid_epochs=(soft, second)`` sets a hybrid's
-                ``epochs`` to their sum and ``switch_epoch`` to ``soft`` (other
-                paradigms ignore it).
-
-        Under ``hybrid_phase_epochs == "each"`` (the paper protocol) a hybrid
-        without an explicit ``switch_epoch`` runs soft attention for
-        ``epochs`` epochs, then the second phase for ``epochs`` more, as two
-        separate runs would.
-        """
-        p = get_protocol(protocol)
-        given = {k: v for k, v in overrides.items() if v is not None}
-        hybrid_epochs = given.pop("hybrid_epochs", None)
-        if hybrid_epochs is not None and given.get("loss") == "hybrid":
-            soft, second = hybrid_epochs
-            given.update(epochs=soft + second, switch_epoch=soft)
-        fixed = given.get("fixed_focus", False)
-        values = dict(
-            model=info.default_model, classifier_init=p.classifier_init, batch_size=p.batch_size,
-            epochs=p.fixed_focus_epochs if fixed else p.epochs, momentum=p.momentum,
-            hybrid_reset=p.hybrid_reset,
-        )
-        if given.get("loss") == "hybrid" and p.hybrid_phase_epochs == "each" and "switch_epoch" not in given:
-            per_phase = given.pop("epochs", values["epochs"])
-            values.update(epochs=2 * per_phase, switch_epoch=per_phase)
-        values.update(given)
-        return cls(num_classes=info.num_classes, m=info.m, segment_shape=tuple(info.segment_shape), **values)
-
-    @property
-    def rule(self) -> int:
-        """Index (0, 1, 2) of the inference rule this paradigm is judged by."""
-        return DEFAULT_RULE[self.loss]
-
-    @property
-    def default_switch_epoch(self) -> int:
-        """The hybrid's switch epoch when ``Hyper.switch_epoch`` is not given."""
-        return self.epochs // 2 if self.switch_epoch is None else self.switch_epoch
-
-    @property
-    def eval_chunk(self) -> int:
-        """Mosaics per evaluation chunk (``eval_batch_size``, default ``batch_size``)."""
-        return self.batch_size if self.eval_batch_size is None else self.eval_batch_size
-
-    def to_json(self) -> dict:
-        """Every field this run uses, resolved (no None for a value in use)."""
-        out = dataclasses.asdict(self)
-        out["eval_batch_size"] = self.eval_chunk
-        out["optimizer"] = self.optimizer if isinstance(self.optimizer, str) else _qualname(self.optimizer)
-        if self.modules is not None:
-            out["modules"] = [_qualname(type(m)) for m in self.modules]
-            for name in ("model", "hidden", "classifier_init", "precision"):
-                out.pop(name)
-        else:
-            out.pop("modules")
-        if self.optimizer != "sgd":
-            out.pop("momentum")
-        if self.loss == "hybrid":
-            out["switch_epoch"] = self.default_switch_epoch
-        else:
-            for name in ("switch_epoch", "hybrid_to", "hybrid_reset"):
-                out.pop(name)
-        uses = {self.loss} | ({self.hybrid_to} if self.loss == "hybrid" else set())
-        if "hard-reinforce" not in uses:
-            for name in ("samples", "sample_replace", "baseline_decay"):
-                out.pop(name)
-        if not self.fixed_focus:
-            out.pop("incentive_step")
-        if self.modules is None and self.model not in ("mlp", "embed"):
-            out.pop("hidden")
-        if self.modules is None and self.model == "linear":
-            out.pop("classifier_init")
-        out["rule"] = RULES[self.rule]
-        return out
-
-
-class Hyper(NamedTuple):
-    """Traced hyper-parameters: vmap over them like over seeds.
-
-    Attributes:
-        learning_rate: SGD step size.
-        alpha: the frozen foreground attention when ``config.fixed_focus``
-            (ignored otherwise).
-        switch_epoch: hybrid only: epochs of soft attention before the
-            switch, compared with the epoch index inside the scan; None means
-            ``config.default_switch_epoch``.
-        init_scale: every initial parameter is multiplied by it (1 keeps the
-            models' own initialisation).
-        optimizer: the optimizer's other numeric hyper-parameters by keyword
-            (``{"momentum": ...}`` for SGD, ``{"b1": ..., "b2": ...}`` for
-            Adam); None means ``{"momentum": config.momentum}`` for SGD and the
-            factory's defaults otherwise.
-        temperature: ``hard-gumbel`` only: the Gumbel-softmax temperature.
-    """
-
-    learning_rate: jax.Array | float = _ATTNJAX.learning_rate
-    alpha: jax.Array | float = 1.0
-    switch_epoch: jax.Array | int | None = None
-    init_scale: jax.Array | float = 1.0
-    optimizer: dict[str, jax.Array | float] | None = None
-    temperature: jax.Array | float = 1.0
-
-    @classmethod
-    def tile(cls, n: int, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None,
-             init_scale=1.0, optimizer=None, temperature=1.0) -> "Hyper":
-        """n copies as ``[n]`` arrays, ready for ``vmap`` over seeds.
-
-        A scalar is repeated; an array of length n (a grid) is used as is.
-        """
-
-        def column(x, dtype):
-            return None if x is None else jnp.broadcast_to(jnp.asarray(x, dtype), (n,))
-
-        return cls(
-            learning_rate=column(learning_rate, jnp.float32), alpha=column(alpha, jnp.float32),
-            switch_epoch=column(switch_epoch, jnp.int32), init_scale=column(init_scale, jnp.float32),
-            optimizer=None if optimizer is None else {k: column(v, jnp.float32) for k, v in optimizer.items()},
-            temperature=column(temperature, jnp.float32),
-        )
 
 
 class TrainState(NamedTuple):
@@ -340,14 +84,6 @@ class TrainResult(NamedTuple):
 
     params: Any
     history: EpochMetrics
-
-
-#: Optimizers by name; any other optax factory can be passed as ``TrainConfig.optimizer``.
-OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
-
-
-def _qualname(obj) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 def config_modules(config: TrainConfig):

@@ -1,0 +1,322 @@
+"""The command line's options: value parsers, option groups, checks and ``--config`` files.
+
+Every check here runs before any data is loaded or any program compiled, and
+fails with a one-line :class:`~attnjax.errors.ConfigError` (or argparse's
+one-line error) naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import ConfigError
+from .protocol import DEFAULT_LOSSES, PARADIGMS, PROTOCOLS, SECOND_PHASES
+
+__all__ = ["Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
+           "apply_config_file"]
+
+
+def _int_at_least(low: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "positive")
+_natural_int = _int_at_least(0, "non-negative")
+
+
+def _float_in(valid, what: str):
+    """A finite number accepted when ``valid(value)``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value != value or abs(value) == float("inf") or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+
+    return parse
+
+
+_positive_float = _float_in(lambda v: v > 0, "a positive finite number")
+_momentum = _float_in(lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+_finite_float = _float_in(lambda v: True, "a finite number")
+
+
+def _list_of(parse, what: str):
+    """A comma-separated list of values, each parsed by ``parse``."""
+
+    def parse_list(text: str) -> list:
+        items = [t.strip() for t in str(text).split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+        values = [parse(t) for t in items]
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"a value is listed twice in {text!r}")
+        return values
+
+    return parse_list
+
+
+def _loss_list(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in PARADIGMS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown loss(es) {', '.join(unknown) or '(none)'}; choose from {', '.join(PARADIGMS)}"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a loss is listed twice in {text!r}")
+    return names
+
+
+def _alpha_list(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"alphas must be in (0, 1], got {text!r}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"alphas must be distinct, got {text!r}")
+    return values
+
+
+def _pair(parse, valid, what: str, example: str):
+    """``A,B`` parsed by ``parse`` and accepted when ``valid(a, b)``."""
+
+    def parse_pair(text: str):
+        try:
+            a, b = (parse(p) for p in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, e.g. {example}; got {text!r}") from None
+        if not valid(a, b):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return a, b
+
+    return parse_pair
+
+
+_epoch_pair = _pair(int, lambda soft, second: min(soft, second) >= 0 and soft + second >= 1,
+                    "SOFT,SECOND non-negative epoch counts with a positive sum", "20,5")
+_int_pair = _pair(int, lambda low, high: 2 <= low <= high, "LOW,HIGH integers with 2 <= LOW <= HIGH", "3,8")
+_pixel_range = _pair(float, lambda low, high: low < high, "LOW,HIGH with LOW < HIGH", "0,1 or -1,1")
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    from .data import DATASETS
+
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="digits", choices=DATASETS,
+                   help="data set (default: digits, bundled with scikit-learn)")
+    g.add_argument("--data-file", type=Path, default=None,
+                   help="text only: your JSON file in the HateXplain layout (default: the bundled synthetic task)")
+    g.add_argument("--data-dir", default=None,
+                   help="folder with your MNIST (IDX) or CIFAR (binary) files, or Fashion-MNIST")
+    g.add_argument("--m", type=int, default=None, help="segments per mosaic (default: 5)")
+    g.add_argument("--m-range", type=_int_pair, default=None, metavar="LOW,HIGH",
+                   help="image data: a varying number of real segments per mosaic, padded and masked to HIGH")
+    g.add_argument("--n-train", type=_positive_int, default=None,
+                   help="training mosaics (default: the protocol's; orthogonal: one per class)")
+    g.add_argument("--n-test", type=_positive_int, default=None,
+                   help="test mosaics (default: the protocol's; orthogonal: one per class)")
+    g.add_argument("--fg", default=None, help="foreground classes, names or ids, comma-separated")
+    g.add_argument("--bg", default=None, help="background classes (default: all others)")
+    g.add_argument("--classes", type=_positive_int, default=None,
+                   help="orthogonal only: number of classes C (default 20)")
+    g.add_argument("--bg-replacement", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw a mosaic's backgrounds with replacement (default: the protocol's)")
+    g.add_argument("--pixel-range", type=_pixel_range, default=None,
+                   help="image pixels scaled to LOW,HIGH (default: the protocol's: 0,1 or -1,1)")
+
+
+def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, sweep: bool = False) -> None:
+    g = p.add_argument_group("training")
+    default_losses = "soft,hard,lvml" if fixed_focus else ",".join(DEFAULT_LOSSES)
+    # A sweep takes comma-separated lists (a grid axis) where the others take one value.
+    many = (lambda parse, what: _list_of(parse, what)) if sweep else (lambda parse, what: parse)
+    each = "comma-separated values: a grid axis" if sweep else "one value"
+    g.add_argument("--config", type=Path, default=None,
+                   help="TOML file of options (keys as the long option names); the command line overrides it")
+    g.add_argument("--protocol", choices=tuple(PROTOCOLS), default="attnjax",
+                   help="defaults of every option not given: attnjax's own, or the authors' "
+                        "code (README: differences from the authors' code) (default: %(default)s)")
+    g.add_argument("--losses", type=_loss_list, default=_loss_list(default_losses),
+                   help=f"comma-separated paradigms (default: {default_losses})")
+    g.add_argument("--seeds", type=_positive_int, default=16, help="seeds per paradigm (default: %(default)s)")
+    g.add_argument("--epochs", type=_positive_int, default=None, help="default: the protocol's")
+    g.add_argument("--optimizer", choices=("sgd", "adam"), default=None, help="default: sgd")
+    g.add_argument("--lr", type=many(_positive_float, "learning rates"), default=None,
+                   help=f"learning rate, {each} (default: the protocol's)")
+    g.add_argument("--momentum", type=many(_momentum, "momenta"), default=None,
+                   help=f"SGD momentum, {each} (default: the protocol's)")
+    g.add_argument("--init-scale", type=many(_finite_float, "scales"), default=None,
+                   help=f"factor on every initial parameter, {each} (default: 1)")
+    g.add_argument("--batch-size", type=_positive_int, default=None, help="default: the protocol's")
+    g.add_argument("--model", choices=("linear", "mlp", "cnn", "embed"), default=None,
+                   help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal, "
+                        "embed for text)")
+    g.add_argument("--hidden", type=_positive_int, default=None, help="MLP hidden width (default: 64)")
+    g.add_argument("--classifier-init", choices=("uniform", "xavier"), default=None,
+                   help="classifier weight init (default: the protocol's)")
+    g.add_argument("--precision", choices=("float32", "tensorfloat32", "bfloat16"), default=None,
+                   help="arithmetic of the built-in models' products (default: float32)")
+    if not fixed_focus:
+        g.add_argument("--switch-epoch", type=many(_natural_int, "epochs"), default=None,
+                       help=f"hybrid: epochs of soft attention before switching, {each} (default: epochs/2)")
+        g.add_argument("--hybrid-to", choices=SECOND_PHASES, default=None,
+                       help="hybrid: paradigm after the switch (default: hard)")
+        g.add_argument("--samples", type=_positive_int, default=None,
+                       help="hard-reinforce: segments sampled per example (default: 1)")
+        g.add_argument("--sample-replace", action=argparse.BooleanOptionalAction, default=None,
+                       help="hard-reinforce: sample with replacement (default: yes)")
+        g.add_argument("--baseline-decay", type=_momentum, default=None,
+                       help="hard-reinforce: moving-average baseline decay (default: 0.9, the authors')")
+        g.add_argument("--temperature", type=_positive_float, default=None,
+                       help="hard-gumbel: Gumbel-softmax temperature (default: 1)")
+        g.add_argument("--hybrid-reset", action=argparse.BooleanOptionalAction, default=None,
+                       help="hybrid: fresh optimizer state at the switch (default: the protocol's)")
+    if not fixed_focus and not sweep:
+        g.add_argument("--hybrid-epochs", type=_epoch_pair, default=None, metavar="SOFT,SECOND",
+                       help="hybrid: soft and second-phase epoch counts, given separately")
+    g.add_argument("--seed", type=_natural_int, default=0, help="base seed for data and training (default: %(default)s)")
+    g.add_argument("--devices", type=_positive_int, default=None,
+                   help="shard the seeds over this many devices (default: one program on the default device)")
+    g.add_argument("--chunk-size", type=_positive_int, default=None,
+                   help="train the seeds in chunks of this many, when all at once do not fit in memory")
+
+
+def add_out(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--out", type=Path, default=Path(default), help="output folder (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the result files of an earlier run in --out (refused otherwise)")
+
+
+class Parser(argparse.ArgumentParser):
+    """Argument errors as one line (no usage dump), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"attnjax: error: {message} (see '{self.prog} --help')\n")
+
+
+def check_applicable(args) -> None:
+    """Refuse options that do not apply to this command and data set (one line, exit 2)."""
+    image = args.dataset not in ("orthogonal", "digits", "text")
+    text = args.dataset == "text"
+    rules = [
+        ("--data-file", args.data_file is not None and not text, "applies only to --dataset text"),
+        ("--m/--m-range", (args.m is not None or args.m_range is not None) and text,
+         "do not apply to --dataset text (a post's tokens are its segments)"),
+        ("--fg/--bg", (args.fg is not None or args.bg is not None) and text, "do not apply to --dataset text"),
+        ("--pixel-range", args.pixel_range is not None and text, "does not apply to --dataset text"),
+        ("--bg-replacement", args.bg_replacement is not None and text, "does not apply to --dataset text"),
+        ("--data-dir", args.data_dir is not None and not image,
+         f"does not apply to --dataset {args.dataset} (it needs no files)"),
+        ("--classes", args.classes is not None and args.dataset != "orthogonal",
+         "applies only to --dataset orthogonal"),
+        ("--fg/--bg", (args.fg is not None or args.bg is not None) and args.dataset == "orthogonal",
+         "do not apply to --dataset orthogonal"),
+        ("--pixel-range", args.pixel_range is not None and args.dataset == "orthogonal",
+         "does not apply to --dataset orthogonal (its segments are not images)"),
+        ("--bg-replacement", args.bg_replacement is not None and args.dataset == "orthogonal",
+         "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
+        ("--hidden", args.hidden is not None and args.model not in (None, "mlp", "embed"),
+         f"applies only to --model mlp, not {args.model}"),
+    ]
+    hybrid = "hybrid" in args.losses
+    for option in ("switch_epoch", "hybrid_epochs", "hybrid_to", "hybrid_reset"):
+        if getattr(args, option, None) is not None and not hybrid:
+            rules.append((f"--{option.replace('_', '-')}", True, "applies only when --losses includes hybrid"))
+    second = getattr(args, "hybrid_to", None) if hybrid else None
+    for option, paradigm in (("samples", "hard-reinforce"), ("sample_replace", "hard-reinforce"),
+                             ("baseline_decay", "hard-reinforce"), ("temperature", "hard-gumbel")):
+        if getattr(args, option, None) is not None and paradigm not in args.losses and second != paradigm:
+            rules.append((f"--{option.replace('_', '-')}", True, f"applies only when training {paradigm}"))
+    for name, bad, why in rules:
+        if bad:
+            raise ConfigError(f"{name} {why}")
+    if getattr(args, "switch_epoch", None) is not None and getattr(args, "hybrid_epochs", None) is not None:
+        raise ConfigError("give --switch-epoch or --hybrid-epochs, not both")
+    if args.momentum is not None and args.optimizer not in (None, "sgd"):
+        raise ConfigError(f"--momentum applies only to --optimizer sgd, not {args.optimizer}")
+    if args.m is not None and args.m < 2:
+        raise ConfigError(f"--m must be at least 2 segments, got {args.m}")
+
+
+def check_out(args) -> None:
+    """``--out`` must be a folder we can write, and not hold an earlier run unless --overwrite."""
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write in {probe}")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise ConfigError(
+            f"--out {out} already holds files (an earlier run?); choose another folder or add --overwrite"
+        )
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -> None:
+    """``--config FILE``: a TOML table of options becomes the command's defaults.
+
+    Keys are the long option names (``lr`` or ``--lr``; ``batch-size`` or
+    ``batch_size``); a list is a comma-separated value. Options on the command
+    line still win. An unknown key or a bad file is a one-line error.
+    """
+    import tomllib
+
+    argv = sys.argv[1:] if argv is None else argv
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("--config", type=Path, default=None)
+    known, _ = pre.parse_known_args(argv)
+    if known.config is None:
+        return
+    sub = parser.commands.get(known.command)
+    if sub is None:
+        raise ConfigError(f"--config applies only to the training commands, not {known.command!r}")
+    try:
+        table = tomllib.loads(known.config.read_text())
+    except OSError as err:
+        raise ConfigError(f"--config {known.config}: {err.strerror or err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"--config {known.config}: not valid TOML ({err})") from None
+    dests = {a.dest: a for a in sub._actions if a.option_strings}
+    defaults = {}
+    for key, value in table.items():
+        dest = key.lstrip("-").replace("-", "_")
+        if dest not in dests or dest in ("config", "help"):
+            raise ConfigError(f"--config {known.config}: unknown option {key!r} for '{known.command}'")
+        action = dests[dest]
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if action.type is not None and not isinstance(value, bool):
+            try:
+                value = action.type(str(value))
+            except argparse.ArgumentTypeError as err:
+                raise ConfigError(f"--config {known.config}: {key}: {err}") from None
+        elif action.choices is not None and value not in action.choices:
+            raise ConfigError(f"--config {known.config}: {key}: {value!r} is not one of {list(action.choices)}")
+        defaults[dest] = value
+    sub.set_defaults(**defaults)
+
+
