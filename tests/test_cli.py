@@ -175,7 +175,10 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path, delay):
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=180)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never leave a training process behind, whatever happened
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not out.exists() or not any(out.iterdir())

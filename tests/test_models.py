@@ -17,7 +17,8 @@ from attnjax.errors import ConfigError
 from attnjax.models import CLASSIFIER_INITS, PRECISIONS, im2col, make_models, max_pool_2x2
 
 HIGHEST = lax.Precision.HIGHEST
-SHAPES = [(28, 28, 1), (32, 32, 3), (21, 19, 2)]  # Fashion-MNIST, CIFAR, odd sizes
+SHAPES = [(28, 28, 1), (21, 19, 2)]  # Fashion-MNIST, odd sizes (CIFAR's 32x32x3 in the tree test)
+SMALL = (18, 18, 1)  # the smallest image the paper's CNNs take: cheap where the size is not the point
 
 
 def _conv(x, kernel, bias=None):
@@ -110,7 +111,7 @@ def _nonzero_biases(params, key):
     return jax.tree_util.tree_unflatten(tree, out)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", [(32, 32, 3), (21, 19, 2)])  # CIFAR: the paper's 1024 and 400 sizes
 @pytest.mark.parametrize("init", sorted(CLASSIFIER_INITS))
 def test_parameter_tree_and_initial_values_are_nn_conv_and_nn_dense(shape, init):
     focus, classifier = _cnns(shape, init)
@@ -147,8 +148,8 @@ def test_forward_and_gradients_match_lax_reference(shape):
 
 def test_vmap_over_seeds_equals_each_seed():
     """vmap over seeds (batched parameters, shared or batched input) changes no number."""
-    focus, classifier = _cnns((28, 28, 1))
-    x = jax.random.normal(jax.random.key(0), (5, 28, 28, 1))
+    focus, classifier = _cnns(SMALL)
+    x = jax.random.normal(jax.random.key(0), (5,) + SMALL)
     keys = jax.random.split(jax.random.key(1), 3)
     for model in (focus, classifier):
         params = jax.vmap(lambda k: model.init(k, x))(keys)
@@ -187,7 +188,7 @@ def test_pool_tie_at_zero_gets_no_gradient_through_relu():
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_precisions_keep_parameters_and_float32_outputs(precision):
-    shape = (28, 28, 1)
+    shape = SMALL
     x = jax.random.normal(jax.random.key(0), (4,) + shape)
     for exact, model in zip(_cnns(shape), _cnns(shape, precision=precision)):
         params = exact.init(jax.random.key(1), x)
