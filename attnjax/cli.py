@@ -14,7 +14,8 @@ import threading
 from pathlib import Path
 
 from .cli_options import (
-    Parser, add_data_options, add_out, add_train_options, apply_config_file, check_applicable, check_out,
+    Parser, add_data_options, add_out, add_train_options, apply_config_file, check_applicable, check_devices,
+    check_out,
 )
 from .cli_options import _alpha_list, _int_at_least, _list_of, _natural_int, _positive_int
 from .errors import AttnjaxError, ConfigError
@@ -161,6 +162,21 @@ def _run_interruptible(fn):
 
 
 def _load_data(args, *, fixed_focus: bool = False):
+    """Build the data set; a data error that an option caused names that option."""
+    try:
+        return _build_data(args, fixed_focus=fixed_focus)
+    except ConfigError as err:
+        text = str(err)
+        if text.startswith("--"):
+            raise
+        option = ("--fg/--bg" if "class" in text and args.dataset != "orthogonal"
+                  else "--classes" if "class" in text else "--m" if "background images" in text else None)
+        if option is None:
+            raise
+        raise ConfigError(f"{option}: {text}") from None
+
+
+def _build_data(args, *, fixed_focus: bool = False):
     from .data import load_dataset
 
     return load_dataset(
@@ -206,17 +222,15 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
 
     check_applicable(args)
     check_out(args)
+    check_devices(args)
     data, info = _load_data(args, fixed_focus=fixed_focus)
     _checkpoint()
     options = _train_options(args)
-    extra = {"switch_epoch": args.switch_epoch} if getattr(args, "switch_epoch", None) is not None else {}
-    if args.init_scale is not None:
-        extra["init_scale"] = args.init_scale
-    if getattr(args, "temperature", None) is not None:
-        extra["temperature"] = args.temperature
+    extra = {name: getattr(args, name) for name in ("switch_epoch", "init_scale", "temperature")
+             if getattr(args, name, None) is not None}
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol,
                                fixed_focus=fixed_focus or None, **options)
-    if extra:
+    if "switch_epoch" in extra:
         for config in configs.values():
             if config.loss == "hybrid" and extra["switch_epoch"] > config.epochs:
                 raise ConfigError(f"--switch-epoch must be at most --epochs ({config.epochs}), got {extra['switch_epoch']}")
@@ -247,8 +261,8 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int
     report_path = write_json_atomic(args.out / json_name, doc)
     plots = report.plot_any(doc, args.out) if any(doc.get(k) for k in ("results", "heatmaps", "rows")) else []
     finished = {name: r for name, r in runs.items() if not getattr(r, "diverged", False)}
-    print(f"\ntime (compile + train): {', '.join(f'{n} {r.seconds:.1f}s' for n, r in finished.items())}; "
-          f"peak memory: {memory}")
+    timings = ", ".join(f"{n} {r.seconds:.1f}s" for n, r in finished.items()) or "no paradigm finished"
+    print(f"\ntime (compile + train): {timings}; peak memory: {memory}")
     print(f"wrote {report_path}" + "".join(f", {p}" for p in plots))
     for r in finished.values():
         for note in getattr(r, "notes", []):
@@ -301,6 +315,7 @@ def cmd_sweep(args) -> int:
 
     check_applicable(args)
     check_out(args)
+    check_devices(args)
     data, info = _load_data(args)
     grid = {name: values for name, values in (
         ("learning_rate", args.lr), ("momentum", args.momentum), ("switch_epoch", args.switch_epoch),

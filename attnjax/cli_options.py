@@ -8,14 +8,14 @@ one-line error) naming the option.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
 from .protocol import DEFAULT_LOSSES, PARADIGMS, PROTOCOLS, SECOND_PHASES
 
-__all__ = ["Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
+__all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
            "apply_config_file"]
 
 
@@ -201,7 +201,7 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
 
 def add_out(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--out", type=Path, default=Path(default), help="output folder (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true",
+    p.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
                    help="replace the result files of an earlier run in --out (refused otherwise)")
 
 
@@ -214,6 +214,9 @@ class Parser(argparse.ArgumentParser):
 
 def check_applicable(args) -> None:
     """Refuse options that do not apply to this command and data set (one line, exit 2)."""
+    from .data.base import default_model
+
+    family = args.model or default_model(args.dataset)
     image = args.dataset not in ("orthogonal", "digits", "text")
     text = args.dataset == "text"
     rules = [
@@ -233,8 +236,8 @@ def check_applicable(args) -> None:
          "does not apply to --dataset orthogonal (its segments are not images)"),
         ("--bg-replacement", args.bg_replacement is not None and args.dataset == "orthogonal",
          "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
-        ("--hidden", args.hidden is not None and args.model not in (None, "mlp", "embed"),
-         f"applies only to --model mlp, not {args.model}"),
+        ("--hidden", args.hidden is not None and family not in ("mlp", "embed"),
+         f"applies only to the mlp and embed models, not {family}"),
     ]
     hybrid = "hybrid" in args.losses
     for option in ("switch_epoch", "hybrid_epochs", "hybrid_to", "hybrid_reset"):
@@ -256,16 +259,39 @@ def check_applicable(args) -> None:
         raise ConfigError(f"--m must be at least 2 segments, got {args.m}")
 
 
+def check_devices(args) -> None:
+    """``--devices`` must not ask for more devices than exist (checked before any data is built)."""
+    if getattr(args, "devices", None) is None:
+        return
+    import jax
+
+    available = len(jax.devices())
+    if args.devices > available:
+        raise ConfigError(
+            f"--devices {args.devices}: only {available} {jax.devices()[0].platform} device(s) exist"
+            + (" (on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N splits the host)"
+               if jax.default_backend() == "cpu" else "")
+        )
+
+
 def check_out(args) -> None:
     """``--out`` must be a folder we can write, and not hold an earlier run unless --overwrite."""
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
-    probe = out
+    probe = out.absolute()
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {out}: cannot write in {probe}")
+    try:  # a real write: os.access says yes to root on read-only or special file systems
+        if not probe.is_dir():
+            raise OSError("not a folder")
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+        if probe != out.absolute():
+            (probe / out.absolute().relative_to(probe).parts[0]).mkdir()
+            (probe / out.absolute().relative_to(probe).parts[0]).rmdir()
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write in {probe} ({err.strerror or err})") from None
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise ConfigError(
             f"--out {out} already holds files (an earlier run?); choose another folder or add --overwrite"
@@ -307,9 +333,13 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -
         if dest not in dests or dest in ("config", "help"):
             raise ConfigError(f"--config {known.config}: unknown option {key!r} for '{known.command}'")
         action = dests[dest]
+        takes_bool = action.nargs == 0  # --flag / --no-flag
+        if takes_bool != isinstance(value, bool):
+            raise ConfigError(f"--config {known.config}: {key} must be "
+                              + ("true or false" if takes_bool else f"a value, not {value!r}"))
         if isinstance(value, list):
             value = ",".join(str(v) for v in value)
-        if action.type is not None and not isinstance(value, bool):
+        if action.type is not None:
             try:
                 value = action.type(str(value))
             except argparse.ArgumentTypeError as err:

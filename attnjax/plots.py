@@ -44,12 +44,23 @@ def _save(fig, doc: dict, title: str, out_dir, name: str) -> Path:
     """Title the figure with the data set and m, lay it out, and write ``out_dir/name``."""
     data = doc["config"]["data"]
     fig.suptitle(f"{data['name']}, m = {data['m']}: {title}")
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     return save_figure_atomic(fig, Path(out_dir) / name)
 
 
-def _seeds(doc: dict) -> int:
-    return int(doc["config"]["seeds"])
+def _seeds(doc: dict) -> str:
+    n = int(doc["config"]["seeds"])
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def _epoch_axis(ax):
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if isinstance(ax.yaxis.get_major_formatter(), ScalarFormatter):
+        ax.ticklabel_format(axis="y", useOffset=False)
 
 
 def _switch_epochs(doc: dict) -> list[int]:
@@ -69,7 +80,7 @@ def _mark_switch(ax, switches, *, label: bool = False):
 def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     """``curves.png`` (test and focus accuracy, and one loss panel per objective) and ``ftpt.png``."""
     results = doc["results"]
-    title = f"{doc['config']['data']['name']}, m = {doc['config']['data']['m']}, {_seeds(doc)} seeds per loss"
+    title = f"{doc['config']['data']['name']}, m = {doc['config']['data']['m']}, {_seeds(doc)} per loss"
     switches = _switch_epochs(doc) if "hybrid" in results else []
     n = 2 + len(results)
     fig = new_figure(figsize=(4.2 * min(n, 3), 3.6 * -(-n // 3)))
@@ -92,7 +103,7 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     for ax in axes[:2]:
         _mark_switch(ax, switches)
     for ax in axes[:n]:
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.grid(alpha=0.3)
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -108,12 +119,15 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     for ax, cells in zip(axes, (["ftpt", "ffpt"], ["ftpf", "ffpf"])):
         for i, (name, res) in enumerate(results.items()):
             values = np.array([res["test"][c] for c in cells], np.float64)  # [2, S]
-            err = values.std(1, ddof=1) if values.shape[1] > 1 else None
-            ax.bar(np.arange(2) + i * width, values.mean(1), width, yerr=err, label=name,
+            mean = values.mean(1)
+            std = values.std(1, ddof=1) if values.shape[1] > 1 else np.zeros(2)
+            err = np.stack([np.minimum(std, mean), np.minimum(std, 100 - mean)])  # bars stay in [0, 100]
+            ax.bar(np.arange(2) + i * width, mean, width, yerr=err, label=name,
                    color=PALETTE.get(name), capsize=3)
         ax.set_xticks(np.arange(2) + width * (len(results) - 1) / 2)
         ax.set_xticklabels([c.upper() for c in cells])
         ax.set_ylabel("% of test mosaics")
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.0))
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_title("prediction true")
     axes[1].set_title("prediction false (own scale)")
@@ -130,15 +144,16 @@ def plot_signature(doc: dict, out_dir: Path) -> Path:
     maps = {name: np.asarray(hm[shown]) for name, hm in doc["heatmaps"].items()}
     edges = np.asarray(doc["bins"]["edges"])
     bins = len(edges) - 1
-    fig = new_figure(figsize=(3.6 * len(maps), 3.9))
+    fig = new_figure(figsize=(3.6 * len(maps) + 1, 4.2), layout="constrained")
     axes = fig.subplots(1, len(maps), squeeze=False)
     labels = [f"{edges[i]:.1f}–{edges[i + 1]:.1f}" for i in range(bins)]
+    top = max(max(hm.max() for hm in maps.values()), 1e-9)  # one colour scale for every panel
     for ax, (name, hm) in zip(axes[0], maps.items()):
-        ax.imshow(hm, origin="lower", cmap="viridis", vmin=0, vmax=max(hm.max(), 1e-9))
+        image = ax.imshow(hm, origin="lower", cmap="viridis", vmin=0, vmax=top)
         for i in range(bins):
             for j in range(bins):
                 ax.text(j, i, f"{hm[i, j]:.1f}", ha="center", va="center", fontsize=8,
-                        color="white" if hm[i, j] < 0.6 * hm.max() else "black")
+                        color="white" if hm[i, j] < 0.6 * top else "black")
         ax.set_xticks(range(bins))
         ax.set_xticklabels(labels, rotation=45, fontsize=7)
         ax.set_yticks(range(bins))
@@ -146,9 +161,10 @@ def plot_signature(doc: dict, out_dir: Path) -> Path:
         ax.set_xlabel(f"s_y ({shown}): probability of the true label")
         ax.set_title(name)
     axes[0][0].set_ylabel("a_z: attention on the true segment")
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="% of test mosaics")
     rule = ("each paradigm's own rule" if shown == "own"
             else "the pooled rule softmax(g(Σ α_j x_j)) for every paradigm")
-    return _save(fig, doc, f"signature, % of test mosaics, mean over {_seeds(doc)} seeds\ns_y under {rule} "
+    return _save(fig, doc, f"signature, % of test mosaics, mean over {_seeds(doc)}\ns_y under {rule} "
                  f"(protocol {doc['config']['protocol']['name']})", out_dir, "signature.png")
 
 
@@ -171,13 +187,13 @@ def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
             _band(axes[1][col], v["incentive"], f"α = {alpha}", color)
         axes[0][col].set_title(name)
         _loss_scale(axes[0][col], [v["loss"] for v in per_alpha.values()])
-        axes[1][col].set_xlabel("epoch")
         for ax in axes[:, col]:
+            _epoch_axis(ax)
             ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("L(α)")
     axes[1][0].set_ylabel(f"incentive L(α) − L(α + {step:g})\n(at α = 1: L({1 - step:g}) − L(1))")
     axes[0][0].legend(fontsize=8)
-    return _save(fig, doc, f"classifier trained with the focus frozen (mean ± std over {_seeds(doc)} seeds per α)",
+    return _save(fig, doc, f"classifier trained with the focus frozen (mean ± std over {_seeds(doc)} per α)",
                  out_dir, "fixed_focus.png")
 
 
@@ -235,5 +251,5 @@ def plot_sweep(doc: dict, out_dir: Path) -> Path:
             if j == 0:
                 ax.annotate(loss, xy=(0, 1.02), xycoords="axes fraction", fontsize=10, weight="bold")
     rest = axes_names[2:]
-    return _save(fig, doc, f"sweep, final epoch, mean ± std over {doc['seeds']} seeds"
+    return _save(fig, doc, f"sweep, final epoch, mean ± std over {doc['seeds']} seed{'s' * (doc['seeds'] != 1)}"
                  + (f" (averaged over {', '.join(rest)})" if rest else ""), out_dir, "sweep.png")

@@ -86,6 +86,10 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
         entry["learning_rate"] = args.lr if lr is None else _one_or_list(lr)
         if getattr(r, "switch_epoch", None) is not None:
             entry["switch_epoch"] = _one_or_list(r.switch_epoch)
+        for name_, values in (("init_scale", getattr(r, "init_scale", None)),
+                              ("temperature", getattr(r, "temperature", None))):
+            if values is not None and (name_ == "init_scale" or "hard-gumbel" in (r.config.loss, r.config.hybrid_to)):
+                entry[name_] = _one_or_list(values)
         entry["chunk_size"] = getattr(r, "chunk_size", None) or args.chunk_size or args.seeds
         if getattr(r, "notes", None):
             entry["notes"] = list(r.notes)
@@ -373,6 +377,10 @@ def plot_any(doc: dict, out_dir) -> list:
 
     draw = {"compare": plots.plot_compare, "signature": plots.plot_signature,
             "fixed-focus": plots.plot_fixed_focus, "sweep": plots.plot_sweep}.get(result_kind(doc))
+    from .errors import DataError
+
+    if not any(doc.get(k) for k in ("results", "heatmaps", "rows", "estimators")):
+        raise DataError("nothing to draw: no paradigm of this run finished (see its 'diverged' entry)")
     if result_kind(doc) == "estimators":
         from pathlib import Path
 

@@ -107,6 +107,16 @@ class Dataset(NamedTuple):
     test: MosaicSplit
 
 
+#: The model family each data set uses when none is chosen: 8x8 digits are too
+#: small for the paper's CNNs, which every other image set uses.
+DEFAULT_MODEL = {"orthogonal": "linear", "digits": "mlp", "text": "embed"}
+
+
+def default_model(name: str) -> str:
+    """The model family of data set ``name`` when none is chosen."""
+    return DEFAULT_MODEL.get(name, "cnn")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataInfo:
     """Static description of a data set (kept out of the traced pytree).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Dataset, DataInfo, as_split
+from .base import Dataset, DataInfo, as_split, default_model
 
 
 def orthogonal_split(
@@ -104,7 +104,7 @@ def load_orthogonal(
         segment_shape=(num_classes + 1,),
         class_names=tuple(f"e{i}" for i in range(num_classes)),
         background_names=("zero",),
-        default_model="linear",
+        default_model=default_model("orthogonal"),
         settings=dict(
             n_train=n_train, n_test=n_test, seed=seed, noise_std=float(noise),
             fg_position="uniform" if random_position else "first",

@@ -6,14 +6,12 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..protocol import Protocol, get_protocol
-from .base import Dataset, DataInfo
+from .base import Dataset, DataInfo, default_model
 from .mosaic import build_mosaic_dataset
 from .orthogonal import load_orthogonal
 
 DATASETS = ("orthogonal", "digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "text")
 
-# 8x8 digits are too small for the paper's CNNs; the others use them.
-_DEFAULT_MODEL = {"digits": "mlp"}
 
 
 def load_dataset(
@@ -111,7 +109,7 @@ def load_dataset(
         n_train=p.n_train if n_train is None else n_train,
         n_test=p.n_test if n_test is None else n_test,
         seed=seed, name=name, class_names=names,
-        default_model=_DEFAULT_MODEL.get(name, "cnn"),
+        default_model=default_model(name),
         bg_replacement=p.bg_replacement if bg_replacement is None else bg_replacement,
         pixel_range=p.pixel_range if pixel_range is None else tuple(pixel_range),
         fg_first=bool(fg_first), m_range=None if m_range is None else tuple(m_range),

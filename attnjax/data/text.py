@@ -271,7 +271,7 @@ def text_dataset(text: "TextData", *, name: str = "text"):
     Raises:
         ConfigError: a vocabulary too large for one-hot rows (over 20,000 entries).
     """
-    from .base import Dataset, DataInfo, as_split
+    from .base import Dataset, DataInfo, as_split, default_model
 
     size = len(text.vocabulary)
     if size > 20_000:
@@ -284,7 +284,7 @@ def text_dataset(text: "TextData", *, name: str = "text"):
     pool = np.eye(size, dtype=np.float32)
     info = DataInfo(
         name=name, num_classes=len(text.class_names), m=int(text.train.tokens.shape[1]), segment_shape=(size,),
-        class_names=tuple(text.class_names), background_names=(), default_model="embed",
+        class_names=tuple(text.class_names), background_names=(), default_model=default_model("text"),
         settings=dict(text.settings, vocabulary_size=size, segments="tokens, one-hot over the vocabulary",
                       truth="rationale tokens", no_rationale_posts=int(sum((~(s.rationale.astype(bool))).all(1).sum()
                                                                             for s in (text.train, text.test)))),
