@@ -7,8 +7,10 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-#: The three losses of the simple setting, in the order used by ``lax.switch``.
-KINDS: tuple[str, ...] = ("soft", "hard", "lvml")
+from attnjax.losses import LOSSES
+
+#: The three losses of the simple setting (attnjax's exact losses), in the order used by ``lax.switch``.
+KINDS: tuple[str, ...] = tuple(LOSSES)
 
 
 def kind_index(kind: str, *, allow_hybrid: bool = False) -> int:

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._common import KINDS
 from .closed_form import fixed_focus_margin, focus_potential, invariant, margin_potential, wright_omega
 from .gradient_descent import full_gradient_velocity, gd_convergence_order
 from .hybrid import hybrid_final_score
@@ -80,7 +81,7 @@ def start_identities(*, quick: bool) -> Measured:
     worst = 0.0
     for m, C in ((20, 20), (100, 1000), (2, 2)):
         expect = (1.0 / m) * (1.0 - 1.0 / m) * (C - 1.0) / C**2
-        for kind in ("soft", "hard", "lvml"):
+        for kind in KINDS:
             dmu, dnu = (float(v) for v in reduced_flow(kind, 0.0, 0.0, m=m, C=C))
             loss = float(reduced_loss(kind, 0.0, 0.0, m=m, C=C))
             slope = float(jax.grad(lambda x, k=kind: reduced_flow(k, x, 0.0, m=m, C=C)[1])(0.0))
