@@ -121,7 +121,7 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
             values = np.array([res["test"][c] for c in cells], np.float64)  # [2, S]
             mean = values.mean(1)
             std = values.std(1, ddof=1) if values.shape[1] > 1 else np.zeros(2)
-            err = np.stack([np.minimum(std, mean), np.minimum(std, 100 - mean)])  # bars stay in [0, 100]
+            err = np.clip(np.stack([np.minimum(std, mean), np.minimum(std, 100 - mean)]), 0, None)  # in [0, 100]
             ax.bar(np.arange(2) + i * width, mean, width, yerr=err, label=name,
                    color=PALETTE.get(name), capsize=3)
         ax.set_xticks(np.arange(2) + width * (len(results) - 1) / 2)
