@@ -249,3 +249,18 @@ def test_plot_redraws_from_json_and_version(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("attnjax ")
+
+
+def test_progress_counts_every_chunk():
+    """With chunks, the epoch callback fires for every chunk (the bar counts epochs x chunks)."""
+    from attnjax.data import load_orthogonal
+    from attnjax.experiments import train_seeds
+    from attnjax.train import TrainConfig
+
+    data, info = load_orthogonal(num_classes=3, m=3, n_train=6, n_test=3)
+    config = TrainConfig.for_data(info, loss="soft", epochs=3, batch_size=3)
+    seen = []
+    train_seeds(config, data, seeds=5, learning_rate=0.1, chunk_size=2, progress=lambda e: seen.append(int(e)))
+    # Collapse repeats (the callback may fire once per seed of a program): 3 chunks x 3 epochs.
+    steps = [e for i, e in enumerate(seen) if i == 0 or e != seen[i - 1]]
+    assert steps == [0, 1, 2] * 3
