@@ -260,7 +260,9 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int
     doc["peak_memory"] = {"bytes": memory.bytes, "source": memory.source}
     report_path = write_json_atomic(args.out / json_name, doc)
     plots = report.plot_any(doc, args.out) if any(doc.get(k) for k in ("results", "heatmaps", "rows")) else []
-    finished = {name: r for name, r in runs.items() if not getattr(r, "diverged", False)}
+    from .experiments import finished as finished_runs
+
+    finished = finished_runs(runs)
     timings = ", ".join(f"{n} {r.seconds:.1f}s" for n, r in finished.items()) or "no paradigm finished"
     print(f"\ntime (compile + train): {timings}; peak memory: {memory}")
     print(f"wrote {report_path}" + "".join(f", {p}" for p in plots))
@@ -292,7 +294,9 @@ def cmd_signature(args) -> int:
 
     data, info, runs = _train_paradigms(args, compare)
     shown = args.signature_s_y or get_protocol(args.protocol).signature_s_y
-    signatures = {name: signature(r, data) for name, r in runs.items() if not getattr(r, "diverged", False)}
+    from .experiments import finished
+
+    signatures = {name: signature(r, data) for name, r in finished(runs).items()}
     doc = report.signature_json(report.settings_json(args, info, runs, signature_s_y=shown), signatures, runs)
     return _finish(args, runs, doc, "signature.json", report.signature_table(doc), report.SIGNATURE_FOOTNOTE)
 

@@ -20,6 +20,7 @@ from .train import Hyper, TrainConfig, TrainResult, make_train
 __all__ = [
     "SeedRuns",
     "Diverged",
+    "finished",
     "run_program",
     "train_seeds",
     "paradigm_configs",
@@ -364,7 +365,11 @@ class Diverged:
     epoch: int
     loss: str
     seconds: float
-    diverged: bool = True
+
+
+def finished(runs: dict) -> dict:
+    """``{loss: SeedRuns}`` of the paradigms that did not diverge (``Diverged`` records dropped)."""
+    return {name: r for name, r in runs.items() if not isinstance(r, Diverged)}
 
 
 def _run_each(

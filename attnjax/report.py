@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .experiments import Diverged, finished
 from .files import format_table
 from .metrics import EDGE_TOLERANCE, METRICS, RULES
 from .protocol import SIGNATURE_CONVENTIONS, get_protocol
@@ -44,10 +45,6 @@ def mean_std(values) -> str:
     if values.size == 1:
         return f"{values.item():.1f}"
     return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
-
-
-def _finished(runs: Mapping[str, Any]) -> dict:
-    return {name: r for name, r in runs.items() if not getattr(r, "diverged", False)}
 
 
 def _one_or_list(values):
@@ -143,10 +140,10 @@ def _health(runs: Mapping[str, Any]) -> dict:
     """``{"diverged": {loss: {seed, epoch, loss}}, "warnings": [...]}`` for a document."""
     diverged = {
         name: {"seed": r.seed, "epoch": r.epoch, "loss": r.loss}
-        for name, r in runs.items() if getattr(r, "diverged", False)
+        for name, r in runs.items() if isinstance(r, Diverged)
     }
     warnings = []
-    for name, r in _finished(runs).items():
+    for name, r in finished(runs).items():
         final = np.asarray(r.history.loss)[:, -1]
         limit = EXPLODING_FACTOR * math.log(r.config.num_classes)
         bad = np.flatnonzero(final > limit)
@@ -184,7 +181,7 @@ def compare_results_json(settings: Mapping[str, Any], runs: Mapping[str, Any]) -
         "kind": "compare",
         "config": dict(settings),
         "metrics": METRIC_NOTES,
-        "results": {name: run_summary(r) for name, r in _finished(runs).items()},
+        "results": {name: run_summary(r) for name, r in finished(runs).items()},
         **_health(runs),
     }
 
@@ -285,7 +282,7 @@ def fixed_focus_json(settings: Mapping[str, Any], runs: Mapping[str, Any], alpha
     alphas = [float(a) for a in alphas]
     results = {}
     step = None
-    for name, r in _finished(runs).items():
+    for name, r in finished(runs).items():
         step = r.config.incentive_step
         losses = np.asarray(r.history.fixed_focus_loss, np.float64)  # [A*S, E, 2]
         losses = losses.reshape(len(alphas), seeds, *losses.shape[1:])
@@ -340,8 +337,7 @@ def sweep_json(settings: Mapping[str, Any], grid: Mapping[str, Any], points, run
         "points": points,
         "seeds": seeds,
         "runs_per_loss": len(next(iter(points.values()))) * seeds if points else seeds,
-        "compiled_programs": {name: getattr(r, "traces", None) for name, r in runs.items()
-                              if not getattr(r, "diverged", False)},
+        "compiled_programs": {name: r.traces for name, r in finished(runs).items()},
         "compiled_programs_definition": (
             "times each loss's training function was traced (compiled) for this sweep: 1 means the "
             "whole grid times seeds ran as one program (0: a program cached earlier in the process)"

@@ -17,7 +17,7 @@ import numpy as np
 
 from .data.base import Dataset, DataInfo
 from .errors import ConfigError
-from .experiments import _run_each, paradigm_configs
+from .experiments import _run_each, finished, paradigm_configs
 from .metrics import METRICS
 from .protocol import Protocol, get_protocol
 
@@ -106,9 +106,7 @@ def sweep(
 def sweep_rows(points: dict[str, np.ndarray], runs: dict, seeds: int) -> list[dict]:
     """The tidy table: one row per (loss, grid point, seed), final-epoch test metrics in percent."""
     rows = []
-    for loss, r in runs.items():
-        if getattr(r, "diverged", False):
-            continue
+    for loss, r in finished(runs).items():
         rule = r.config.rule
         test, train = r.history.test, r.history.train
         losses = np.asarray(r.history.loss)[:, -1]
