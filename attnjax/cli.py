@@ -298,7 +298,8 @@ def cmd_signature(args) -> int:
 
     signatures = {name: signature(r, data) for name, r in finished(runs).items()}
     doc = report.signature_json(report.settings_json(args, info, runs, signature_s_y=shown), signatures, runs)
-    return _finish(args, runs, doc, "signature.json", report.signature_table(doc), report.SIGNATURE_FOOTNOTE)
+    table = "\n\n".join([report.compare_table(doc["results"]), report.COMPARE_FOOTNOTE, report.signature_table(doc)])
+    return _finish(args, runs, doc, "signature.json", table, report.SIGNATURE_FOOTNOTE)
 
 
 def cmd_fixed_focus(args) -> int:

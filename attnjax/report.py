@@ -212,12 +212,19 @@ def compare_table(results: Mapping[str, Any]) -> str:
 
 def signature_json(settings: Mapping[str, Any], signatures: Mapping[str, dict], runs: Mapping[str, Any],
                    *, bins: int = 5) -> dict:
-    """The ``signature.json`` document: both s_y conventions, edges and their rule stated."""
+    """The ``signature.json`` document: both s_y conventions, edges and their rule stated.
+
+    It also holds ``"metrics"`` and ``"results"`` exactly as :func:`compare_results_json`
+    writes them (accuracy, FTPT/FFPT/FTPF/FFPF and the history of the same runs), so one
+    ``attnjax signature`` run reports everything ``attnjax compare`` does.
+    """
     edges = np.linspace(0.0, 1.0, bins + 1)
     shown = settings.get("signature_s_y", "own")
     return {
         "kind": "signature",
         "config": dict(settings),
+        "metrics": METRIC_NOTES,
+        "results": {name: run_summary(r) for name, r in finished(runs).items()},
         "bins": {
             "edges": edges,
             "orientation": (
@@ -385,4 +392,7 @@ def plot_any(doc: dict, out_dir) -> list:
         plot_estimators(doc, Path(out_dir) / "estimators.png")
         return [Path(out_dir) / "estimators.png"]
     paths = draw(doc, out_dir)
-    return paths if isinstance(paths, list) else [paths]
+    paths = paths if isinstance(paths, list) else [paths]
+    if result_kind(doc) == "signature" and doc.get("results"):  # signature files also hold compare's results
+        paths += plots.plot_compare(doc, out_dir)
+    return paths

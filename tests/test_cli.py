@@ -101,6 +101,14 @@ def test_signature_and_fixed_focus_smoke(tmp_path):
     assert "orientation" in doc["bins"] and len(doc["bins"]["edges"]) == 6
     assert doc["shown"] == "own"  # the attnjax protocol's picture
     assert (sig_out / "signature.png").stat().st_size > 0
+    # the same run's compare metrics ride along: the four focus x prediction cells partition
+    # the test mosaics of each seed, and the accuracy is their prediction-true part
+    for res in doc["results"].values():
+        cells = np.array([res["test"][k] for k in ("ftpt", "ffpt", "ftpf", "ffpf")])
+        assert np.allclose(cells.sum(axis=0), 100.0, atol=1e-3)
+        assert np.allclose(cells[0] + cells[1], res["test"]["accuracy"], atol=1e-3)
+    assert "FTPT" in proc.stdout and "seeds with shortcut" in proc.stdout
+    assert (sig_out / "curves.png").stat().st_size > 0 and (sig_out / "ftpt.png").stat().st_size > 0
 
     proc = run_cli("fixed-focus", *TINY, "--alphas", "0.5,1.0", "--losses", "lvml",
                    "--out", str(ff_out))
