@@ -177,7 +177,8 @@ def train_seeds(
             value or S values (e.g. ``{"momentum": [0.5, 0.9]}``); see
             :class:`~attnjax.train.Hyper`.
         seed: base seed.
-        progress: called with each finished epoch index.
+        progress: called with each finished epoch index, once per seed of a
+            program (see :func:`attnjax.train.make_train`): count each index once.
         key_index: optional ``[S]`` seed number of each run (runs sharing a
             number share a key: e.g. the same seed at several alphas).
         devices: shard the runs over this many devices (see

@@ -172,9 +172,11 @@ def make_train(
     Arguments:
         config: the static settings.
         progress: optional host callback, called with the index of each
-            finished epoch: once per epoch (under vmap the epoch index is not
-            batched, so one call covers every seed of the program). It does
-            not change the numbers.
+            finished epoch, after that epoch's training and evaluation (the
+            epoch's record is an argument of the call, so XLA cannot run it
+            earlier). Under vmap the record is batched, so it is called once
+            per seed of the program: count each index once. It does not
+            change the numbers.
 
     Returns:
         ``train(key, hparams, data) -> TrainResult``, pure and jittable. The
@@ -335,7 +337,9 @@ def make_train(
                 ),
             )
             if progress is not None:
-                jax.debug.callback(progress, epoch_index)
+                # The record is an argument so that the call waits for the epoch's work:
+                # with the index alone XLA may (and on CPU does) run it as the epoch starts.
+                jax.debug.callback(lambda index, _record: progress(index), epoch_index, record)
             return TrainState(params, opt_state, key, baseline), record
 
         return epoch

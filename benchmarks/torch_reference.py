@@ -8,7 +8,8 @@ the same data with the same loss and optimizer:
 * the same model families (``linear``, ``mlp``, ``cnn``) with the same shapes and
   the same initialisation laws (zeros for ``linear``; Xavier-uniform and bias-free
   for the focus models; PyTorch's default weight law with zero biases for the
-  classifiers, which is what attnjax's flax classifiers use);
+  classifiers, which is what attnjax's flax classifiers use, or Xavier-normal
+  weights under ``classifier_init="xavier"``, the paper protocol's LeNet);
 * the same per-example losses (soft, hard, LVML) averaged over the batch;
 * SGD with momentum 0.9 (``torch.optim.SGD``'s heavy-ball update is optax's
   ``sgd(momentum=...)``: ``t = g + 0.9 t``, ``p -= lr t``);
@@ -88,6 +89,7 @@ class TorchConfig:
     eval_batch_size: int = 1024
     device: str = "cpu"
     precision: str = "float32"
+    classifier_init: str = "uniform"  # or "xavier": Xavier-normal weights (attnjax.models)
 
     @property
     def rule(self) -> int:
@@ -173,6 +175,15 @@ def _xavier(layer: nn.Module) -> nn.Module:
     return layer
 
 
+def _classifier_layer(layer: nn.Module, init: str) -> nn.Module:
+    """Zero bias; weights by PyTorch's default law (``"uniform"``) or Xavier-normal (``"xavier"``)."""
+    if init == "xavier":
+        nn.init.xavier_normal_(layer.weight)
+    elif init != "uniform":
+        raise ValueError(f"unknown classifier_init {init!r}")
+    return _zero_bias(layer)
+
+
 def _zero_bias(layer: nn.Module) -> nn.Module:
     # torch's default weight law (kaiming_uniform a=sqrt(5), i.e. U(+-1/sqrt(fan_in))) is
     # attnjax's classifier law; attnjax (flax) starts biases at zero, so do we.
@@ -219,12 +230,12 @@ class MLPFocus(nn.Module):
 
 
 class MLPClassifier(nn.Module):
-    """One hidden ReLU layer; default weight init, zero biases."""
+    """One hidden ReLU layer; zero biases, weights by ``init`` (see ``_classifier_layer``)."""
 
-    def __init__(self, dim: int, hidden: int, num_classes: int):
+    def __init__(self, dim: int, hidden: int, num_classes: int, init: str = "uniform"):
         super().__init__()
-        self.hidden = _zero_bias(nn.Linear(dim, hidden))
-        self.out = _zero_bias(nn.Linear(hidden, num_classes))
+        self.hidden = _classifier_layer(nn.Linear(dim, hidden), init)
+        self.out = _classifier_layer(nn.Linear(hidden, num_classes), init)
 
     def forward(self, x):
         return self.out(F.relu(self.hidden(_flatten(x))))
@@ -261,19 +272,19 @@ class FocusCNN(nn.Module):
 class LeNetClassifier(nn.Module):
     """The paper's LeNet-style classifier (attnjax.models.LeNetClassifier)."""
 
-    def __init__(self, shape: Sequence[int], num_classes: int):
+    def __init__(self, shape: Sequence[int], num_classes: int, init: str = "uniform"):
         super().__init__()
         c = shape[0]
         self.features = nn.Sequential(
-            _zero_bias(nn.Conv2d(c, 6, 5)), nn.ReLU(), nn.MaxPool2d(2),
-            _zero_bias(nn.Conv2d(6, 16, 5)), nn.ReLU(), nn.MaxPool2d(2),
+            _classifier_layer(nn.Conv2d(c, 6, 5), init), nn.ReLU(), nn.MaxPool2d(2),
+            _classifier_layer(nn.Conv2d(6, 16, 5), init), nn.ReLU(), nn.MaxPool2d(2),
         )
         flat = _flat_size(self.features, shape)
         self.head = nn.Sequential(
-            _zero_bias(nn.Linear(flat, 120)), nn.ReLU(),
-            _zero_bias(nn.Linear(120, 84)), nn.ReLU(),
-            _zero_bias(nn.Linear(84, 10)), nn.ReLU(),
-            _zero_bias(nn.Linear(10, num_classes)),
+            _classifier_layer(nn.Linear(flat, 120), init), nn.ReLU(),
+            _classifier_layer(nn.Linear(120, 84), init), nn.ReLU(),
+            _classifier_layer(nn.Linear(84, 10), init), nn.ReLU(),
+            _classifier_layer(nn.Linear(10, num_classes), init),
         )
 
     def forward(self, x):
@@ -287,9 +298,10 @@ def make_models(config: TorchConfig) -> tuple[nn.Module, nn.Module]:
     if config.model == "linear":
         return LinearFocus(dim), LinearClassifier(dim, config.num_classes)
     if config.model == "mlp":
-        return MLPFocus(dim, config.hidden), MLPClassifier(dim, config.hidden, config.num_classes)
+        return MLPFocus(dim, config.hidden), MLPClassifier(dim, config.hidden, config.num_classes,
+                                                           config.classifier_init)
     if config.model == "cnn":
-        return FocusCNN(shape), LeNetClassifier(shape, config.num_classes)
+        return FocusCNN(shape), LeNetClassifier(shape, config.num_classes, config.classifier_init)
     raise ValueError(f"unknown model family {config.model!r}")
 
 

@@ -272,3 +272,32 @@ def test_progress_counts_every_chunk():
     # Collapse repeats (the callback may fire once per seed of a program): 3 chunks x 3 epochs.
     steps = [e for i, e in enumerate(seen) if i == 0 or e != seen[i - 1]]
     assert steps == [0, 1, 2] * 3
+
+
+def test_progress_fires_after_each_epochs_work():
+    """The epoch callback waits for its epoch: the last one arrives as the program ends.
+
+    Before the record was an argument of the callback, XLA:CPU ran it as the epoch began,
+    so the bar reached E/E one whole epoch before training finished.
+    """
+    import time
+
+    from attnjax.data import load_dataset
+    from attnjax.experiments import train_seeds
+    from attnjax.train import TrainConfig
+
+    data, info = load_dataset("fashion-mnist", n_train=2000, n_test=100)
+    config = TrainConfig.for_data(info, loss="soft", model="mlp", epochs=3, batch_size=8)
+    train_seeds(config, data, seeds=2, learning_rate=0.01)  # compile first
+    stamps = []
+    train_seeds(config, data, seeds=2, learning_rate=0.01,
+                progress=lambda e: stamps.append((int(e), time.perf_counter())))
+    end = time.perf_counter()
+    firsts = {}
+    for epoch, t in stamps:
+        firsts.setdefault(epoch, t)
+    assert sorted(firsts) == [0, 1, 2]
+    epoch_time = firsts[2] - firsts[1]
+    # end - last call: conversions to NumPy only (milliseconds) when the call waits for
+    # the epoch; a whole epoch (250 steps, a few hundred ms) when it does not.
+    assert end - stamps[-1][1] < 0.25 * epoch_time, (end - stamps[-1][1], epoch_time)
