@@ -108,19 +108,13 @@ def _progress_factory(quiet: bool = False):
         if state["bar"] is not None:
             state["bar"].close()
         state.update(bar=tqdm(total=total, desc=f"{name:>6}", unit="epoch", disable=quiet, leave=True,
-                              mininterval=1.0, file=sys.stderr, dynamic_ncols=True),
-                     last=None)
+                              mininterval=1.0, file=sys.stderr, dynamic_ncols=True))
 
-        def on_epoch(epoch):
-            # Count each epoch once, however many times the callback fires for it.
-            epoch = int(epoch)
-            if epoch != state["last"]:
-                state["last"] = epoch
-                state["bar"].update(1)
+        def on_epoch(epoch):  # once per epoch and chunk (attnjax.experiments.train_seeds)
+            state["bar"].update(1)
 
         def reset(new_total: int):  # the seeds are now trained in chunks
             state["bar"].reset(total=new_total)
-            state["last"] = None
 
         on_epoch.reset = reset
         return on_epoch

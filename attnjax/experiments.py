@@ -83,11 +83,17 @@ class _ProgressHook:
     """
 
     current: Callable[[int], None] | None = None
+    last: int | None = None
 
     def __call__(self, epoch):
-        fn = self.current
-        if fn is not None:
+        # A vmapped program calls once per seed for each epoch: forward each index once.
+        fn, epoch = self.current, int(epoch)
+        if fn is not None and epoch != self.last:
+            self.last = epoch
             fn(epoch)
+
+    def start(self, fn: Callable[[int], None] | None) -> None:
+        self.current, self.last = fn, None
 
 
 _HOOK = _ProgressHook()
@@ -177,8 +183,8 @@ def train_seeds(
             value or S values (e.g. ``{"momentum": [0.5, 0.9]}``); see
             :class:`~attnjax.train.Hyper`.
         seed: base seed.
-        progress: called with each finished epoch index, once per seed of a
-            program (see :func:`attnjax.train.make_train`): count each index once.
+        progress: called with each finished epoch index, once per program
+            (so once per chunk when the seeds run in chunks).
         key_index: optional ``[S]`` seed number of each run (runs sharing a
             number share a key: e.g. the same seed at several alphas).
         devices: shard the runs over this many devices (see
@@ -231,7 +237,7 @@ def train_seeds(
     traces_before = TRACE_COUNTS[config]
     start = time.perf_counter()
     notes = []
-    _HOOK.current = progress
+    _HOOK.start(progress)
     try:
         while True:
             try:
@@ -250,7 +256,7 @@ def train_seeds(
                 if hasattr(progress, "reset"):
                     progress.reset(config.epochs * -(-seeds // chunk_size))
     finally:
-        _HOOK.current = None
+        _HOOK.start(None)
     seconds = time.perf_counter() - start
     check_finite(config, np.asarray(result.history.loss))
     if config.fixed_focus:

@@ -46,13 +46,15 @@ _xavier = nn.initializers.xavier_uniform()
 # Classifier weight initialisations (biases start at zero under both):
 #   "uniform": PyTorch's default weight scale, kaiming_uniform(a=sqrt(5)) =
 #       U(-1/sqrt(fan_in), 1/sqrt(fan_in)); attnjax's default protocol.
-#   "xavier": Xavier (Glorot) normal, the authors' LeNet classifier. Their
-#       models.py is missing from their repository; this follows a copy of it
-#       with the exact class signatures their scripts import, found in another
-#       public repository (see the README's table of differences).
+#   "xavier": Xavier (Glorot) normal, N(0, 2 / (fan_in + fan_out)), untruncated as
+#       torch.nn.init.xavier_normal_ draws it (flax's xavier_normal is a truncated
+#       normal), the authors' LeNet classifier. Their models.py is missing from
+#       their repository; this follows a copy of it with the exact class
+#       signatures their scripts import, found in another public repository
+#       (see the README's table of differences).
 CLASSIFIER_INITS = {
     "uniform": nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
-    "xavier": nn.initializers.xavier_normal(),
+    "xavier": nn.initializers.variance_scaling(1.0, "fan_avg", "normal"),
 }
 
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.experimental import io_callback
 
 from .config import OPTIMIZERS, Hyper, TrainConfig
 from .data.base import Dataset, MosaicSplit
@@ -175,8 +176,8 @@ def make_train(
             finished epoch, after that epoch's training and evaluation (the
             epoch's record is an argument of the call, so XLA cannot run it
             earlier). Under vmap the record is batched, so it is called once
-            per seed of the program: count each index once. It does not
-            change the numbers.
+            per seed of the program, one seed after another: count each index
+            once. It does not change the numbers.
 
     Returns:
         ``train(key, hparams, data) -> TrainResult``, pure and jittable. The
@@ -187,6 +188,9 @@ def make_train(
     predictions = make_predict(config)
     factory = OPTIMIZERS[config.optimizer] if isinstance(config.optimizer, str) else config.optimizer
     opt = optax.inject_hyperparams(factory)
+
+    def report_epoch(index, _record) -> None:
+        progress(index)
 
     def chunked_sum(data: Dataset, split: MosaicSplit, fn, zeros):
         """Sum ``fn(segments, labels, fg_pos, mask, truth, weight)`` over a split in fixed-size chunks."""
@@ -337,9 +341,11 @@ def make_train(
                 ),
             )
             if progress is not None:
-                # The record is an argument so that the call waits for the epoch's work:
-                # with the index alone XLA may (and on CPU does) run it as the epoch starts.
-                jax.debug.callback(lambda index, _record: progress(index), epoch_index, record)
+                # The record is an argument so that the call waits for the epoch's work: with
+                # the index alone XLA may (and on CPU does) run it as the epoch starts. Under
+                # vmap io_callback loops over the seeds at one call site, where
+                # jax.debug.callback would put S copies of itself into the program.
+                io_callback(report_epoch, None, epoch_index, record)
             return TrainState(params, opt_state, key, baseline), record
 
         return epoch

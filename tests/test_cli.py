@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from attnjax.cli import main
+from attnjax.data.sources import FASHION_MNIST_DIR as FASHION_DIR
 
 TINY = ["--dataset", "orthogonal", "--classes", "3", "--m", "3", "--n-train", "12", "--n-test", "6",
         "--seeds", "2", "--epochs", "2", "--batch-size", "4"]
@@ -274,6 +275,8 @@ def test_progress_counts_every_chunk():
     assert steps == [0, 1, 2] * 3
 
 
+@pytest.mark.skipif(not os.path.isdir(FASHION_DIR),
+                    reason=f"{FASHION_DIR} missing (apt-get install dataset-fashion-mnist)")
 def test_progress_fires_after_each_epochs_work():
     """The epoch callback waits for its epoch: the last one arrives as the program ends.
 
@@ -300,4 +303,4 @@ def test_progress_fires_after_each_epochs_work():
     epoch_time = firsts[2] - firsts[1]
     # end - last call: conversions to NumPy only (milliseconds) when the call waits for
     # the epoch; a whole epoch (250 steps, a few hundred ms) when it does not.
-    assert end - stamps[-1][1] < 0.25 * epoch_time, (end - stamps[-1][1], epoch_time)
+    assert end - stamps[-1][1] < 0.5 * epoch_time, (end - stamps[-1][1], epoch_time)

@@ -216,3 +216,36 @@ def test_precision_applies_to_every_family(family, precision):
 def test_unknown_precision_is_a_config_error():
     with pytest.raises(ConfigError, match="precision"):
         make_models("cnn", num_classes=3, segment_shape=(28, 28, 1), precision="float16")
+
+
+@pytest.mark.parametrize("init", sorted(CLASSIFIER_INITS))
+def test_classifier_weights_follow_pytorchs_laws(init):
+    """Every LeNet weight against the law PyTorch draws it from (scipy's KS test).
+
+    "uniform": U(±1/sqrt(fan_in)) (PyTorch's default, kaiming_uniform(a=sqrt(5)));
+    "xavier": torch.nn.init.xavier_normal_, an *untruncated* N(0, 2/(fan_in + fan_out)),
+    with fan = channels x receptive field for the convolutions, as PyTorch counts it.
+    A truncated normal (flax's xavier_normal) has no mass beyond 2 sigma and fails the
+    tail check; the wrong fans fail the KS test at these sample sizes.
+    """
+    from scipy import stats
+
+    _, classifier = _cnns((28, 28, 1), init)
+    params = classifier.init(jax.random.key(3), jnp.zeros((1, 28, 28, 1)))
+    kernels = [np.asarray(v, np.float64) for path, v in jax.tree_util.tree_flatten_with_path(params)[0]
+               if "kernel" in jax.tree_util.keystr(path)]
+    assert len(kernels) == 6
+    pooled = []
+    for w in kernels:
+        receptive = int(np.prod(w.shape[:-2])) if w.ndim > 2 else 1
+        fan_in, fan_out = receptive * w.shape[-2], receptive * w.shape[-1]
+        if init == "uniform":
+            pooled.append(w.ravel() * np.sqrt(fan_in))  # U(-1, 1)
+        else:
+            pooled.append(w.ravel() / np.sqrt(2.0 / (fan_in + fan_out)))  # N(0, 1)
+    z = np.concatenate(pooled)  # 44,220 weights
+    law = stats.uniform(-1, 2) if init == "uniform" else stats.norm()
+    assert stats.kstest(z, law.cdf).pvalue > 1e-3
+    if init == "xavier":
+        beyond = np.mean(np.abs(z) > 2)
+        assert abs(beyond - 2 * stats.norm.sf(2)) < 0.006  # 4.55 %; binomial sd 0.11 %

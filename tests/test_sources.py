@@ -16,9 +16,8 @@ import pytest
 from attnjax.data import DATASETS
 from attnjax.data import cifar, classes, idx, sources
 from attnjax.data.base import ImageSet
+from attnjax.data.sources import FASHION_MNIST_DIR as FASHION_DIR
 from attnjax.errors import ConfigError, DataError
-
-FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
 # The public fine -> coarse table of CIFAR-100 (fine ids in alphabetical order),
 # as commonly published; an independent check of the hierarchy in classes.py.
