@@ -702,7 +702,8 @@ def print_regime(r: dict) -> None:
     if all(v is not None for v in shares.values()):
         log("  CPU used by other processes while timing (share of all cores): "
             + ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items()))
-    log("  seed-steps/s : " + ", ".join(f"{k} {v:,.0f}" for k, v in r["seed_steps_per_s"].items()))
+    log("  seed-steps/s : " + ", ".join(f"{k} {v:,.0f}" if v >= 100 else f"{k} {v:.3g}"
+                                        for k, v in r["seed_steps_per_s"].items()))
     log("  speedup of attnjax vmap (excluding compile / including compile):")
     for key, name in (("torch_loop", "torch loop "), ("torch_vmap", "torch.func ")):
         if r[f"speedup_vs_{key}"] is not None:
@@ -729,6 +730,15 @@ def print_regime(r: dict) -> None:
         for k, v in fl["achieved_flops_per_s"].items():
             share = 100 * fl["fraction_of_matmul_peak"][k]
             log(f"    {k:13s} {v / 1e9:6.1f} GFLOP/s = {share:5.1f}% of the matmul")
+
+
+def default_rounds(args, cnn: bool, seeds: int) -> int:
+    """``--rounds``, else 3; 2 with ``--quick`` and for the CNN at S = 1; 1 for the CNN at S > 1."""
+    if args.rounds:
+        return args.rounds
+    if cnn:
+        return 2 if seeds == 1 else 1
+    return 2 if args.quick else 3
 
 
 def targets(doc: dict) -> dict:
@@ -808,7 +818,6 @@ def main(argv=None) -> int:
     torch.set_num_threads(threads)
 
     regimes = QUICK if args.quick else FULL
-    rounds = args.rounds or (2 if args.quick or args.compute_model == "cnn" else 3)
     matmul_sizes = ({"sizes": (1024, 2048), "repeats": 2} if args.quick
                     else {"sizes": (1024, 2048, 3072), "repeats": 3})
     names = ("overhead", "compute") if args.regime == "both" else (args.regime,)
@@ -844,7 +853,7 @@ def main(argv=None) -> int:
         for S in seed_counts:
             label = name if len(seed_counts) == 1 else f"{name}_S{S}"
             result = race(dataclasses.replace(regime, seeds=S), loader=args.loader,
-                          matmul=matmul, rounds=rounds if args.rounds or not cnn or S == 1 else 1,
+                          matmul=matmul, rounds=default_rounds(args, cnn, S),
                           matmul_sizes=matmul_sizes, methods=methods,
                           precision=args.precision)
             doc["regimes"][label] = result
