@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
-from .protocol import DEFAULT_LOSSES, PARADIGMS, PROTOCOLS, SECOND_PHASES
+from .protocol import (CLASSIFIER_INIT_NAMES, DEFAULT_LOSSES, MODEL_FAMILIES, PARADIGMS, PRECISIONS, PROTOCOLS,
+                       SECOND_PHASES)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
            "apply_config_file"]
@@ -166,13 +167,13 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
     g.add_argument("--init-scale", type=many(_finite_float, "scales"), default=None,
                    help=f"factor on every initial parameter, {each} (default: 1)")
     g.add_argument("--batch-size", type=_positive_int, default=None, help="default: the protocol's")
-    g.add_argument("--model", choices=("linear", "mlp", "cnn", "embed"), default=None,
+    g.add_argument("--model", choices=MODEL_FAMILIES, default=None,
                    help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal, "
                         "embed for text)")
     g.add_argument("--hidden", type=_positive_int, default=None, help="MLP hidden width (default: 64)")
-    g.add_argument("--classifier-init", choices=("uniform", "xavier"), default=None,
+    g.add_argument("--classifier-init", choices=CLASSIFIER_INIT_NAMES, default=None,
                    help="classifier weight init (default: the protocol's)")
-    g.add_argument("--precision", choices=("float32", "tensorfloat32", "bfloat16"), default=None,
+    g.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="arithmetic of the built-in models' products (default: float32)")
     if not fixed_focus:
         g.add_argument("--switch-epoch", type=many(_natural_int, "epochs"), default=None,

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from .errors import ConfigError
+from .protocol import CLASSIFIER_INIT_NAMES, MODEL_FAMILIES, PRECISIONS
 
 __all__ = [
     "LinearFocus",
@@ -56,19 +57,19 @@ CLASSIFIER_INITS = {
     "uniform": nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
     "xavier": nn.initializers.variance_scaling(1.0, "fan_avg", "normal"),
 }
+assert tuple(CLASSIFIER_INITS) == CLASSIFIER_INIT_NAMES
 
 
 def _flatten(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape[0], -1)
 
 
-#: ``make_models(precision=...)``: how convolutions and dense layers compute.
-#:   float32: float32 products at full precision (``lax.Precision.HIGHEST``).
-#:   tensorfloat32: ``lax.Precision.DEFAULT``; TF32 tensor cores on recent NVIDIA
-#:       GPUs, plain float32 on CPU.
-#:   bfloat16: inputs and kernels cast to bfloat16, products accumulated in float32;
-#:       parameters, activations between layers and outputs stay float32.
-PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
+# ``PRECISIONS`` (``make_models(precision=...)``): how convolutions and dense layers compute.
+#   float32: float32 products at full precision (``lax.Precision.HIGHEST``).
+#   tensorfloat32: ``lax.Precision.DEFAULT``; TF32 tensor cores on recent NVIDIA
+#       GPUs, plain float32 on CPU.
+#   bfloat16: inputs and kernels cast to bfloat16, products accumulated in float32;
+#       parameters, activations between layers and outputs stay float32.
 
 
 def _dot(x: jax.Array, kernel: jax.Array, precision: str) -> jax.Array:
@@ -303,7 +304,6 @@ class EmbedClassifier(nn.Module):
         return nn.Dense(self.num_classes, kernel_init=kernel_init)(embedding)
 
 
-MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed")
 
 
 def make_models(

@@ -14,7 +14,8 @@ import dataclasses
 
 from .errors import ConfigError
 
-__all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol", "SIGNATURE_CONVENTIONS"]
+__all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
+           "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS"]
 
 #: The training paradigms: the three exact losses, the soft-then-hard hybrid
 #: schedule, then the sampled estimators of hard attention and LVML by EM.
@@ -30,6 +31,15 @@ SECOND_PHASES = tuple(p for p in PARADIGMS if p not in ("soft", "hybrid"))
 #: expected for hard attention, LVML and the hybrid); ``pooled`` uses
 #: softmax(g(sum_j alpha_j x_j)) for every paradigm, as the authors' heatmap scripts do.
 SIGNATURE_CONVENTIONS = ("own", "pooled")
+
+# The names of the built-in model choices, here (free of jax) so that the command
+# line can offer them; ``attnjax.models`` defines what each one is.
+#: Model families of ``attnjax.models.make_models``.
+MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed")
+#: Classifier weight initialisations (the keys of ``attnjax.models.CLASSIFIER_INITS``).
+CLASSIFIER_INIT_NAMES = ("uniform", "xavier")
+#: Arithmetic of the built-in models' products (``attnjax.models.make_models(precision=)``).
+PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)

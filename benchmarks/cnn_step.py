@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attnjax.protocol import PRECISIONS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -41,7 +43,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-vmap", action="store_true", help="jit(step) of one seed (needs --seeds 1)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--precision", choices=("float32", "tensorfloat32", "bfloat16"),
+    p.add_argument("--precision", choices=PRECISIONS,
                    default="float32")
     p.add_argument("--profile", type=Path, help="trace one attnjax step into this folder")
     args = p.parse_args(argv)

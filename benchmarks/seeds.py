@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from attnjax.protocol import PRECISIONS
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -780,7 +782,7 @@ def main(argv=None) -> int:
                    help=f"comma list of the methods to race, from {','.join(METHODS)} "
                         f"(attnjax_vmap is always run); default all, "
                         f"{','.join(CNN_METHODS)} for --compute-model cnn")
-    p.add_argument("--precision", choices=("float32", "tensorfloat32", "bfloat16"),
+    p.add_argument("--precision", choices=PRECISIONS,
                    default="float32",
                    help="arithmetic of both sides' convolutions and dense layers (attnjax: "
                         "make_models(precision=...); torch: TF32 switches and bfloat16 autocast)")
