@@ -14,10 +14,10 @@ import threading
 from pathlib import Path
 
 from .cli_options import (
-    Parser, add_data_options, add_out, add_train_options, apply_config_file, check_applicable, check_devices,
-    check_out,
+    SWEEP_GRID_OPTIONS, Parser, add_data_options, add_out, add_train_options, apply_config_file, check_applicable,
+    check_devices, check_grid, check_out, hybrid_epochs_note,
 )
-from .cli_options import _alpha_list, _int_at_least, _list_of, _natural_int, _positive_int
+from .cli_options import _alpha_list, _int_at_least, _list_of, _positive_int, _seed
 from .errors import AttnjaxError, ConfigError
 from .protocol import SIGNATURE_CONVENTIONS, get_protocol
 
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ms", type=_list_of(_int_at_least(2, "at-least-2"), "segment counts"), default=[5, 20, 100],
                    help="segments per example to test (default: 5,20,100)")
     p.add_argument("--draws", type=_positive_int, default=2000, help="sampled gradients per estimator and m (default: %(default)s)")
-    p.add_argument("--seed", type=_natural_int, default=0, help="default: %(default)s")
+    p.add_argument("--seed", type=_seed, default=0, help="default: %(default)s")
     add_out(p, "runs/estimators")
     p.set_defaults(func=cmd_estimators)
 
@@ -224,11 +224,9 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
              if getattr(args, name, None) is not None}
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol,
                                fixed_focus=fixed_focus or None, **options)
-    if "switch_epoch" in extra:
-        for config in configs.values():
-            if config.loss == "hybrid" and extra["switch_epoch"] > config.epochs:
-                raise ConfigError(f"--switch-epoch must be at most --epochs ({config.epochs}), got {extra['switch_epoch']}")
     _announce(data, info, f"{args.seeds} seeds per loss, protocol {args.protocol}, one compiled program each")
+    if hybrid_epochs_note(args):
+        print(f"attnjax: note: {hybrid_epochs_note(args)}", file=sys.stderr)
     progress = _progress_factory()
     try:
         runs = _run_interruptible(lambda: experiment(
@@ -241,10 +239,24 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     return data, info, runs
 
 
-def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int:
-    """Print the table, write the JSON, then the plots (a failed plot keeps the JSON)."""
+def _write_run(out: Path, write) -> list[Path]:
+    """Replace the earlier run's files in ``out`` (with --overwrite) by what ``write()`` writes, then list them."""
+    from .files import remove_earlier_run, write_manifest
+
+    remove_earlier_run(out)
+    written: list[Path] = []
+    try:
+        write(written)
+    finally:  # even when a later file fails, the list names what this run did write
+        if written:
+            write_manifest(out, written)
+    return written
+
+
+def _finish(args, runs, doc: dict, json_name: str, table: str, note: str, texts: dict | None = None) -> int:
+    """Print the table, write the JSON and ``texts`` ({name: content}), then the plots."""
     from . import report
-    from .files import write_json_atomic
+    from .files import write_json_atomic, write_text_atomic
     from .parallel import peak_memory
 
     print()
@@ -252,8 +264,15 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int
     print(note)
     memory = peak_memory()
     doc["peak_memory"] = {"bytes": memory.bytes, "source": memory.source}
-    report_path = write_json_atomic(args.out / json_name, doc)
-    plots = report.plot_any(doc, args.out) if any(doc.get(k) for k in ("results", "heatmaps", "rows")) else []
+
+    def write(written):
+        written.append(write_json_atomic(args.out / json_name, doc))
+        for name, text in (texts or {}).items():
+            written.append(write_text_atomic(args.out / name, text))
+        if any(doc.get(k) for k in ("results", "heatmaps", "rows")):
+            written.extend(report.plot_any(doc, args.out))
+
+    report_path, *plots = _write_run(args.out, write)
     from .experiments import finished as finished_runs
 
     finished = finished_runs(runs)
@@ -268,8 +287,18 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str) -> int
     diverged = doc.get("diverged", {})
     for name, where in diverged.items():
         print(f"attnjax: {name} diverged: loss {where['loss']} at seed {where['seed']}, epoch {where['epoch']} "
-              "(try a smaller --lr); its results were not saved", file=sys.stderr)
+              f"({_divergence_hint(args)}); its results were not saved", file=sys.stderr)
     return EXIT_DIVERGED if diverged else 0
+
+
+def _divergence_hint(args) -> str:
+    """What to change after a divergence: the init scale if it is far from 1, else the learning rate."""
+    scales = args.init_scale if isinstance(args.init_scale, list) else [args.init_scale or 1.0]
+    far = [s for s in scales if not 0.1 <= abs(s) <= 10]
+    if far:
+        return (f"--init-scale {far[0]:g} multiplies every initial parameter: try one closer to 1, "
+                "or a smaller --lr")
+    return "try a smaller --lr"
 
 
 def cmd_compare(args) -> int:
@@ -309,16 +338,15 @@ def cmd_fixed_focus(args) -> int:
 
 def cmd_sweep(args) -> int:
     from . import report
-    from .files import write_text_atomic
     from .sweep import rows_to_csv, sweep, sweep_rows
 
     check_applicable(args)
+    check_grid(args)
     check_out(args)
     check_devices(args)
     data, info = _load_data(args)
-    grid = {name: values for name, values in (
-        ("learning_rate", args.lr), ("momentum", args.momentum), ("switch_epoch", args.switch_epoch),
-        ("init_scale", args.init_scale)) if values is not None}
+    grid = {name: getattr(args, option) for name, option in SWEEP_GRID_OPTIONS.items()
+            if getattr(args, option) is not None}
     options = _train_options(args)
     _announce(data, info, f"a grid of {' x '.join(str(len(v)) for v in grid.values()) or '1'} points x "
               f"{args.seeds} seeds per loss, one compiled program each")
@@ -333,9 +361,9 @@ def cmd_sweep(args) -> int:
     rows = sweep_rows(points, runs, args.seeds)
     settings = report.settings_json(args, info, runs)
     doc = report.sweep_json(settings, grid, points, runs, rows, args.seeds)
-    write_text_atomic(args.out / "sweep.csv", rows_to_csv(rows))
     code = _finish(args, runs, doc, "sweep.json", report.sweep_table(doc),
-                   "(final epoch, mean ± std over seeds; every run is a row of sweep.csv)")
+                   "(final epoch, mean ± std over seeds; every run is a row of sweep.csv)",
+                   texts={"sweep.csv": rows_to_csv(rows)})
     print(f"compiled programs per loss: {doc['compiled_programs']}; wrote {args.out / 'sweep.csv'} "
           f"({len(rows)} rows)")
     return code
@@ -349,8 +377,13 @@ def cmd_estimators(args) -> int:
     print(f"estimators: m in {args.ms}, {args.draws} draws each", file=sys.stderr)
     doc = _run_interruptible(lambda: estimator_diagnostics(ms=tuple(args.ms), num_draws=args.draws, seed=args.seed))
     doc = {"kind": "estimators", "config": {"command": "estimators", **doc["settings"], "ms": args.ms}, **doc}
-    path = write_json_atomic(args.out / "estimators.json", doc)
-    plot_estimators(doc, args.out / "estimators.png")
+
+    def write(written):
+        written.append(write_json_atomic(args.out / "estimators.json", doc))
+        plot_estimators(doc, args.out / "estimators.png")
+        written.append(args.out / "estimators.png")
+
+    path, _ = _write_run(args.out, write)
     print(estimator_table(doc))
     print("(bias: |mean of the sampled gradients − exact| / |exact|, with its Monte Carlo noise floor; variance: "
           "mean squared deviation / |exact|²; cost ratio: time of one jitted step / the exact step's, same run)")
@@ -373,8 +406,12 @@ def cmd_plot(args) -> int:
 def cmd_verify(args) -> int:
     from analytic.verify import format_table, run_verify
 
+    from .files import remove_earlier_run, write_manifest
+
     check_out(args)
+    remove_earlier_run(args.out)
     result = _run_interruptible(lambda: run_verify(args.out))
+    write_manifest(args.out, [args.out / "verify.json", *result.get("plots", [])])
     print(format_table(result["checks"]))
     failed = [c["name"] for c in result["checks"] if not c["passed"]]
     print(f"\nwrote {args.out / 'verify.json'}" + "".join(f", {p}" for p in result.get("plots", [])))
@@ -450,8 +487,8 @@ def _main(argv) -> int:
         print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. an output folder that cannot be written
-        where = f" ({err.filename})" if err.filename else ""
-        print(f"attnjax: error: --out: {err.strerror or err}{where}", file=sys.stderr)
+        where = f"cannot write {err.filename}: " if err.filename else ""
+        print(f"attnjax: error: --out: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except Exception as err:
         from .parallel import out_of_memory_message

@@ -8,16 +8,18 @@ one-line error) naming the option.
 from __future__ import annotations
 
 import argparse
+import re
+import struct
 import sys
 import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
 from .protocol import (CLASSIFIER_INIT_NAMES, DEFAULT_LOSSES, MODEL_FAMILIES, PARADIGMS, PRECISIONS, PROTOCOLS,
-                       SECOND_PHASES)
+                       SECOND_PHASES, get_protocol)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
-           "apply_config_file"]
+           "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
 
 
 def _int_at_least(low: int, what: str):
@@ -36,6 +38,24 @@ def _int_at_least(low: int, what: str):
 _positive_int = _int_at_least(1, "positive")
 _natural_int = _int_at_least(0, "non-negative")
 
+#: Seeds are bounded so that every generator that takes one (NumPy's and JAX's) accepts it.
+SEED_LIMIT = 2**32
+
+
+def _seed(text: str) -> int:
+    value = _natural_int(text)
+    if value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a seed below 2**32 = {SEED_LIMIT}, got {value}")
+    return value
+
+
+def _as_float32(value: float) -> float:
+    """``value`` rounded to float32, the precision training uses (inf if it does not fit)."""
+    try:
+        return struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        return float("inf")
+
 
 def _float_in(valid, what: str):
     """A finite number accepted when ``valid(value)``."""
@@ -47,6 +67,12 @@ def _float_in(valid, what: str):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if value != value or abs(value) == float("inf") or not valid(value):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        # Training runs in float32: a value it cannot represent (1e39, or 1e-50 rounding to 0)
+        # is refused here rather than overflowing after the data is built.
+        single = _as_float32(value)
+        if abs(single) == float("inf") or not valid(single):
+            raise argparse.ArgumentTypeError(f"expected {what} that float32 can represent "
+                                             f"(magnitude 1.4e-45 to 3.4e38), got {text}")
         return value
 
     return parse
@@ -61,9 +87,7 @@ def _list_of(parse, what: str):
     """A comma-separated list of values, each parsed by ``parse``."""
 
     def parse_list(text: str) -> list:
-        items = [t.strip() for t in str(text).split(",") if t.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+        items = _items(text, what)
         values = [parse(t) for t in items]
         if len(set(values)) != len(values):
             raise argparse.ArgumentTypeError(f"a value is listed twice in {text!r}")
@@ -72,10 +96,20 @@ def _list_of(parse, what: str):
     return parse_list
 
 
+def _items(text: str, what: str) -> list[str]:
+    """The items of a comma-separated value; an empty item (``0.01,,0.05``) is an error."""
+    items = [t.strip() for t in str(text).split(",")]
+    if not any(items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"an item of {text!r} is empty (two commas, or one at an end)")
+    return items
+
+
 def _loss_list(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
+    names = _items(text, "paradigms")
     unknown = [n for n in names if n not in PARADIGMS]
-    if unknown or not names:
+    if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown loss(es) {', '.join(unknown) or '(none)'}; choose from {', '.join(PARADIGMS)}"
         )
@@ -86,7 +120,7 @@ def _loss_list(text: str) -> list[str]:
 
 def _alpha_list(text: str) -> list[float]:
     try:
-        values = [float(t) for t in text.split(",") if t.strip()]
+        values = [float(t) for t in _items(text, "numbers")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
     if not values or any(not 0 < v <= 1 for v in values):
@@ -193,7 +227,8 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
     if not fixed_focus and not sweep:
         g.add_argument("--hybrid-epochs", type=_epoch_pair, default=None, metavar="SOFT,SECOND",
                        help="hybrid: soft and second-phase epoch counts, given separately")
-    g.add_argument("--seed", type=_natural_int, default=0, help="base seed for data and training (default: %(default)s)")
+    g.add_argument("--seed", type=_seed, default=0,
+                   help="base seed for data and training, below 2**32 (default: %(default)s)")
     g.add_argument("--devices", type=_positive_int, default=None,
                    help="shard the seeds over this many devices (default: one program on the default device)")
     g.add_argument("--chunk-size", type=_positive_int, default=None,
@@ -206,16 +241,46 @@ def add_out(p: argparse.ArgumentParser, default: str) -> None:
                    help="replace the result files of an earlier run in --out (refused otherwise)")
 
 
+#: A value that starts with a minus sign and a digit: ``-1,1``, ``-0.5``, ``-.5,2``.
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+
+
 class Parser(argparse.ArgumentParser):
-    """Argument errors as one line (no usage dump), exit status 2."""
+    """Argument errors as one line (no usage dump), exit status 2.
+
+    A value that starts with a minus sign is read as the value of the option
+    before it: ``--pixel-range -1,1`` means ``--pixel-range=-1,1`` (argparse alone
+    takes ``-1,1`` for an option, since it is not a plain negative number).
+    """
 
     def error(self, message):
         self.exit(2, f"attnjax: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(join_negative_values(self, args), namespace)
+
+
+def join_negative_values(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
+    """``[..., "--opt", "-1,1", ...]`` -> ``[..., "--opt=-1,1", ...]`` for ``parser``'s options that take a value."""
+    takes_value = {s for a in parser._actions if a.option_strings and a.nargs != 0 for s in a.option_strings}
+    out, i = [], 0
+    while i < len(args):
+        if args[i] == "--":
+            out.extend(args[i:])
+            break
+        if args[i] in takes_value and i + 1 < len(args) and _NEGATIVE_VALUE.match(args[i + 1]):
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+        else:
+            out.append(args[i])
+            i += 1
+    return out
+
 
 def check_applicable(args) -> None:
     """Refuse options that do not apply to this command and data set (one line, exit 2)."""
-    from .data.base import default_model
+    from .data.base import NOT_FOR_CNN, default_model
 
     family = args.model or default_model(args.dataset)
     image = args.dataset not in ("orthogonal", "digits", "text")
@@ -239,6 +304,9 @@ def check_applicable(args) -> None:
          "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
         ("--hidden", args.hidden is not None and family not in ("mlp", "embed"),
          f"applies only to the mlp and embed models, not {family}"),
+        ("--model cnn", family == "cnn" and args.dataset in NOT_FOR_CNN,
+         f"needs images of at least 18x18 (fashion-mnist, mnist, cifar10, cifar100); --dataset {args.dataset} "
+         f"has {NOT_FOR_CNN.get(args.dataset)} (use --model mlp)"),
     ]
     hybrid = "hybrid" in args.losses
     for option in ("switch_epoch", "hybrid_epochs", "hybrid_to", "hybrid_reset"):
@@ -254,10 +322,50 @@ def check_applicable(args) -> None:
             raise ConfigError(f"{name} {why}")
     if getattr(args, "switch_epoch", None) is not None and getattr(args, "hybrid_epochs", None) is not None:
         raise ConfigError("give --switch-epoch or --hybrid-epochs, not both")
+    _check_hybrid_epochs(args, hybrid)
     if args.momentum is not None and args.optimizer not in (None, "sgd"):
         raise ConfigError(f"--momentum applies only to --optimizer sgd, not {args.optimizer}")
     if args.m is not None and args.m < 2:
         raise ConfigError(f"--m must be at least 2 segments, got {args.m}")
+
+
+def _check_hybrid_epochs(args, hybrid: bool) -> None:
+    """The hybrid's switch epoch(s) inside its schedule; ``--epochs`` not silently unused."""
+    phases = getattr(args, "hybrid_epochs", None)
+    if hybrid and phases is not None and args.epochs is not None and set(args.losses) == {"hybrid"}:
+        raise ConfigError(f"--epochs does not apply: --hybrid-epochs {phases[0]},{phases[1]} sets the "
+                          "hybrid's length, and no other paradigm is trained")
+    switch = getattr(args, "switch_epoch", None)
+    if not hybrid or switch is None:
+        return
+    values = switch if isinstance(switch, list) else [switch]
+    # The switch epoch is traced (a Hyper field), so the program's length is the schedule's without it.
+    total, _ = get_protocol(args.protocol).hybrid_schedule(args.epochs)
+    if max(values) > total:
+        raise ConfigError(f"--switch-epoch must be at most the hybrid's {total} epochs, got {max(values)}")
+
+
+def hybrid_epochs_note(args) -> str | None:
+    """What ``--epochs`` means beside ``--hybrid-epochs`` when other paradigms are trained too."""
+    phases = getattr(args, "hybrid_epochs", None)
+    if phases is None or args.epochs is None or "hybrid" not in args.losses:
+        return None
+    others = ", ".join(n for n in args.losses if n != "hybrid")
+    return (f"the hybrid runs {phases[0]} + {phases[1]} epochs (--hybrid-epochs); "
+            f"--epochs {args.epochs} applies to {others}")
+
+
+def check_grid(args) -> None:
+    """A sweep needs at least one grid option."""
+    if all(getattr(args, name, None) is None for name in SWEEP_GRID_OPTIONS.values()):
+        raise ConfigError("sweep needs a grid: give " + ", ".join(f"--{o.replace('_', '-')}" for o in
+                                                                  SWEEP_GRID_OPTIONS.values())
+                          + " with comma-separated values (or use 'attnjax compare' for one point)")
+
+
+#: The traced fields a sweep can grid over, and the option that gives each.
+SWEEP_GRID_OPTIONS = {"learning_rate": "lr", "momentum": "momentum", "switch_epoch": "switch_epoch",
+                      "init_scale": "init_scale"}
 
 
 def check_devices(args) -> None:
@@ -297,6 +405,14 @@ def check_out(args) -> None:
         raise ConfigError(
             f"--out {out} already holds files (an earlier run?); choose another folder or add --overwrite"
         )
+    from .files import RESULT_FILES, earlier_run
+
+    if args.overwrite and out.is_dir() and earlier_run(out) is None:
+        legacy = [name for name in RESULT_FILES if (out / name).is_file()]
+        if legacy:  # written before runs recorded their files: which figures are its own is unknown
+            raise ConfigError(f"--overwrite: --out {out} holds {', '.join(legacy)} without the file list "
+                              f"attnjax now keeps, so its files cannot be told from yours; choose another "
+                              "folder or remove that run's files by hand")
 
 
 # ----------------------------------------------------------------------------- running

@@ -183,18 +183,15 @@ class TrainConfig:
         p = get_protocol(protocol)
         given = {k: v for k, v in overrides.items() if v is not None}
         hybrid_epochs = given.pop("hybrid_epochs", None)
-        if hybrid_epochs is not None and given.get("loss") == "hybrid":
-            soft, second = hybrid_epochs
-            given.update(epochs=soft + second, switch_epoch=soft)
         fixed = given.get("fixed_focus", False)
         values = dict(
             model=info.default_model, classifier_init=p.classifier_init, batch_size=p.batch_size,
             epochs=p.fixed_focus_epochs if fixed else p.epochs, momentum=p.momentum,
             hybrid_reset=p.hybrid_reset,
         )
-        if given.get("loss") == "hybrid" and p.hybrid_phase_epochs == "each" and "switch_epoch" not in given:
-            per_phase = given.pop("epochs", values["epochs"])
-            values.update(epochs=2 * per_phase, switch_epoch=per_phase)
+        if given.get("loss") == "hybrid":
+            epochs, switch = p.hybrid_schedule(given.get("epochs"), given.get("switch_epoch"), hybrid_epochs)
+            given.update(epochs=epochs, switch_epoch=switch)
         values.update(given)
         return cls(num_classes=info.num_classes, m=info.m, segment_shape=tuple(info.segment_shape), **values)
 

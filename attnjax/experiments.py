@@ -142,10 +142,21 @@ def check_finite(config: TrainConfig, losses: np.ndarray) -> None:
         seed, epoch = map(int, np.argwhere(bad)[0])
         err = NonFiniteLossError(
             f"{config.loss} training diverged: loss {losses[seed, epoch]} at seed {seed}, "
-            f"epoch {epoch + 1} (try a smaller --lr); nothing was saved"
+            f"epoch {epoch + 1} (try a smaller learning rate, or an init scale closer to 1); nothing was saved"
         )
         err.seed, err.epoch, err.loss = seed, epoch + 1, str(float(losses[seed, epoch]))
         raise err
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _per_seed(values, seeds: int, what: str) -> np.ndarray:
+    """``[S]`` float64 copies of one value or S values, finite in float32 (checked before any cast)."""
+    array = np.array(np.broadcast_to(np.asarray(values, np.float64), (seeds,)))
+    if not np.all(np.isfinite(array) & (np.abs(array) <= _FLOAT32_MAX)):
+        raise ConfigError(f"{what} must be finite in float32 (magnitude at most {_FLOAT32_MAX:.4g}), got {values}")
+    return array
 
 
 def train_seeds(
@@ -209,10 +220,11 @@ def train_seeds(
         raise ConfigError(f"the number of seeds must be positive, got {seeds}")
     if learning_rate is None:
         learning_rate = get_protocol().learning_rate
-    lr = np.broadcast_to(np.asarray(learning_rate, np.float32), (seeds,))
-    alphas = np.broadcast_to(np.asarray(alpha, np.float32), (seeds,))
-    if not np.all(np.isfinite(lr) & (lr > 0)):
-        raise ConfigError(f"learning rates must be positive and finite, got {learning_rate}")
+    # The values as given (float64) are recorded; training uses their float32 roundings.
+    lr = _per_seed(learning_rate, seeds, "learning rates")
+    alphas = _per_seed(alpha, seeds, "alphas")
+    if not np.all(lr.astype(np.float32) > 0):
+        raise ConfigError(f"learning rates must be positive and finite in float32, got {learning_rate}")
     switch = None
     if config.loss == "hybrid":
         switch = np.broadcast_to(
@@ -227,13 +239,14 @@ def train_seeds(
     keys = jax.random.split(jax.random.key(seed), seeds)
     if key_index is not None:
         keys = keys[np.asarray(key_index)]
-    scales = np.broadcast_to(np.asarray(init_scale, np.float32), (seeds,))
-    if not np.all(np.isfinite(scales)):
-        raise ConfigError(f"init scales must be finite, got {init_scale}")
-    temperatures = np.broadcast_to(np.asarray(temperature, np.float32), (seeds,))
-    if not np.all(temperatures > 0):
-        raise ConfigError(f"--temperature must be positive, got {temperature}")
-    hparams = Hyper.tile(seeds, lr, alphas, switch, scales, optimizer, temperatures)
+    scales = _per_seed(init_scale, seeds, "init scales")
+    temperatures = _per_seed(temperature, seeds, "temperatures")
+    if not np.all(temperatures.astype(np.float32) > 0):
+        raise ConfigError(f"temperatures must be positive, got {temperature}")
+    optimizer = {k: _per_seed(v, seeds, f"optimizer {k!r} values") for k, v in (optimizer or {}).items()} or None
+    hparams = Hyper.tile(seeds, *(x.astype(np.float32) for x in (lr, alphas)), switch, scales.astype(np.float32),
+                         None if optimizer is None else {k: v.astype(np.float32) for k, v in optimizer.items()},
+                         temperatures.astype(np.float32))
     traces_before = TRACE_COUNTS[config]
     start = time.perf_counter()
     notes = []
@@ -265,8 +278,7 @@ def train_seeds(
         config, np.array(lr), np.array(alphas), None if switch is None else np.array(switch),
         result.params, result.history, seconds, chunk_size, notes,
         traces=TRACE_COUNTS[config] - traces_before, init_scale=np.array(scales),
-        optimizer={k: np.broadcast_to(np.asarray(v, np.float32), (seeds,)) for k, v in (optimizer or {}).items()},
-        temperature=np.array(temperatures),
+        optimizer=dict(optimizer or {}), temperature=np.array(temperatures),
     )
 
 

@@ -27,6 +27,10 @@ __all__ = [
     "save_figure_atomic",
     "format_table",
     "load_results",
+    "MANIFEST",
+    "write_manifest",
+    "earlier_run",
+    "remove_earlier_run",
 ]
 
 
@@ -51,6 +55,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, say: name the file meant, not the temporary one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -146,7 +153,8 @@ def load_results(path: str | Path) -> dict:
         The document as a dict; lists stay lists (wrap with ``np.asarray`` as needed).
 
     Raises:
-        DataError: the path does not exist, is not JSON, or is not an attnjax result.
+        DataError: the path does not exist, is not JSON, is not an attnjax result, or
+            lacks a field its figures read (:func:`attnjax.documents.check_document`).
     """
     path = Path(path)
     if path.is_dir():
@@ -163,10 +171,55 @@ def load_results(path: str | Path) -> dict:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"{path}: not a readable JSON result file ({err})") from None
-    if not isinstance(doc, dict) or "config" not in doc:
-        raise DataError(f"{path}: not an attnjax result file (no 'config' field)")
-    return doc
+    except RecursionError:
+        raise DataError(f"{path}: not an attnjax result file (its JSON is nested too deeply to read)") from None
+    from .documents import check_document
+
+    return check_document(doc, path)
 
 
 #: The result files the training commands write, one per command.
 RESULT_FILES = ("results.json", "signature.json", "fixed_focus.json", "sweep.json", "estimators.json")
+
+
+#: The file list each command leaves in its output folder: exactly the files that run wrote, so
+#: that ``--overwrite`` can replace an earlier run's files, all of them and only those.
+MANIFEST = ".attnjax-files.json"
+
+
+def write_manifest(folder: str | Path, paths: Sequence[str | Path]) -> Path:
+    """Record the files a run wrote in ``folder`` (written last, atomically)."""
+    folder = Path(folder)
+    names = sorted({Path(p).name for p in paths if Path(p).parent.resolve() == folder.resolve()})
+    return write_json_atomic(folder / MANIFEST, {"written_by": "attnjax", "files": names})
+
+
+def earlier_run(folder: str | Path) -> list[Path] | None:
+    """The files an earlier run recorded in ``folder``'s manifest (None without a readable one)."""
+    folder = Path(folder)
+    try:
+        doc = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    names = doc.get("files") if isinstance(doc, dict) and doc.get("written_by") == "attnjax" else None
+    if not isinstance(names, list):
+        return None
+    # Only plain names in this folder: a manifest never points attnjax elsewhere.
+    return [folder / n for n in names if isinstance(n, str) and n and Path(n).name == n and n not in (".", "..")]
+
+
+def remove_earlier_run(folder: str | Path) -> list[Path]:
+    """Delete the files of the earlier run recorded in ``folder`` (and its manifest); nothing else.
+
+    Returns:
+        The files removed.
+    """
+    files = earlier_run(folder)
+    if files is None:
+        return []
+    removed = []
+    for path in [*files, Path(folder) / MANIFEST]:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    return removed

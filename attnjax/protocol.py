@@ -94,6 +94,27 @@ class Protocol:
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
+    def hybrid_schedule(self, epochs: int | None = None, switch_epoch: int | None = None,
+                        phases: tuple[int, int] | None = None) -> tuple[int, int | None]:
+        """The hybrid's ``(total epochs, default switch epoch)`` under this protocol.
+
+        Arguments:
+            epochs: the epochs asked for (None: the protocol's).
+            switch_epoch: an explicit switch epoch, if any.
+            phases: ``(soft, second)`` epochs given separately; they override both.
+
+        Returns:
+            The total, and the switch epoch (None: ``total // 2``). Under
+            ``hybrid_phase_epochs == "each"`` without an explicit switch, soft
+            attention runs ``epochs`` and the second phase ``epochs`` more.
+        """
+        if phases is not None:
+            return phases[0] + phases[1], phases[0]
+        epochs = self.epochs if epochs is None else epochs
+        if switch_epoch is None and self.hybrid_phase_epochs == "each":
+            return 2 * epochs, epochs
+        return epochs, switch_epoch
+
 
 PROTOCOLS = {
     "attnjax": Protocol(

@@ -10,6 +10,7 @@ import pytest
 
 from attnjax.cli import main
 from attnjax.data.sources import FASHION_MNIST_DIR as FASHION_DIR
+from attnjax.files import MANIFEST
 
 TINY = ["--dataset", "orthogonal", "--classes", "3", "--m", "3", "--n-train", "12", "--n-test", "6",
         "--seeds", "2", "--epochs", "2", "--batch-size", "4"]
@@ -38,7 +39,9 @@ def test_compare_smoke(tmp_path):
             assert cells == pytest.approx([100.0, 100.0], abs=1e-3)
         assert len(res["history"]["loss"]) == 2 and len(res["history"]["loss"][0]) == 2
     assert (out / "curves.png").stat().st_size > 0 and (out / "ftpt.png").stat().st_size > 0
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # no temporary files left
+    assert sorted(json.loads((out / MANIFEST).read_text())["files"]) == sorted(
+        p.name for p in out.iterdir() if p.name != MANIFEST)  # the file list names exactly what was written
 
 
 @pytest.mark.parametrize(

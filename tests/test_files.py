@@ -128,9 +128,12 @@ def test_figure_rename_failing_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_load_results_reads_a_file_and_a_folder(tmp_path):
-    doc = {"config": {"seeds": 2}, "results": {}}
-    (tmp_path / "signature.json").write_text(json.dumps(doc))
-    assert load_results(tmp_path / "signature.json") == doc
+    history = {"loss": [[1.0]], "train": {"accuracy": [[50.0]]}, "test": {"accuracy": [[40.0]]}}
+    doc = {"kind": "compare", "config": {"seeds": 1, "data": {"name": "digits", "m": 5}},
+           "results": {"soft": {"rule": "pooled", "train": {"accuracy": [50.0]}, "test": {"accuracy": [40.0]},
+                                "history": history}}}
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    assert load_results(tmp_path / "results.json") == doc
     assert load_results(tmp_path) == doc
 
 

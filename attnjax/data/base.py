@@ -112,6 +112,10 @@ class Dataset(NamedTuple):
 DEFAULT_MODEL = {"orthogonal": "linear", "digits": "mlp", "text": "embed"}
 
 
+#: Data sets whose segments are not images of at least 18x18, the smallest the paper's CNNs take.
+NOT_FOR_CNN = {"orthogonal": "vectors", "digits": "8x8 images", "text": "tokens"}
+
+
 def default_model(name: str) -> str:
     """The model family of data set ``name`` when none is chosen."""
     return DEFAULT_MODEL.get(name, "cnn")

@@ -123,6 +123,8 @@ def _read_json(path, what):
         raise DataError(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise DataError(f"{path}: not a JSON {what} ({str(err).splitlines()[0]})") from None
+    except RecursionError:
+        raise DataError(f"{path}: not a {what}: its JSON is nested too deeply to read") from None
 
 
 def read_hatexplain(path) -> tuple[list[Post], int]:
@@ -190,7 +192,7 @@ def load_hatexplain(path, *, split_file=None, fractions=(0.8, 0.1, 0.1), seed=0,
     if not splits[0]:
         raise DataError(f"{path}: the training split has no decided posts")
     settings = dict(source=str(path), split_file=None if split_file is None else str(split_file),
-                    undecided=undecided, seed=seed)
+                    undecided=undecided, seed=seed, fractions=None if split_file is not None else list(fractions))
     return build_text_data(splits, HATEXPLAIN_LABELS, max_len=max_len, min_count=min_count, settings=settings)
 
 
@@ -258,6 +260,15 @@ def load_synthetic_text(*, num_classes=3, triggers_per_class=3, filler=50, lengt
     return build_text_data(splits, [f"class{k}" for k in range(num_classes)], max_len=hi, settings=settings)
 
 
+def _posts_needed(fractions, most: int = 10_000) -> int | None:
+    """The fewest posts whose random split (:func:`_split_at_random`) puts one in train and one in test."""
+    for n in range(2, most):
+        cuts = np.round(np.cumsum(fractions)[:2] / np.sum(fractions) * n).astype(int)
+        if cuts[0] >= 1 and n - cuts[1] >= 1:
+            return n
+    return None
+
+
 def text_dataset(text: "TextData", *, name: str = "text"):
     """A :class:`TextData` as attnjax's ``(Dataset, DataInfo)``: tokens are the segments.
 
@@ -269,10 +280,20 @@ def text_dataset(text: "TextData", *, name: str = "text"):
     are not used by the training commands.
 
     Raises:
+        DataError: a training or test split without posts (training needs both).
         ConfigError: a vocabulary too large for one-hot rows (over 20,000 entries).
     """
     from .base import Dataset, DataInfo, as_split, default_model
 
+    sizes = [len(part.labels) for part in (text.train, text.val, text.test)]
+    if not sizes[0] or not sizes[2]:
+        fractions = text.settings.get("fractions")
+        raise DataError(
+            f"{text.settings.get('source', name)}: {sum(sizes)} decided posts split into {sizes[0]} train / "
+            f"{sizes[1]} val / {sizes[2]} test; training needs at least one post in train and one in test"
+            + (f" (the random split {tuple(fractions)} needs at least {_posts_needed(fractions)} decided posts)"
+               if fractions else "")
+        )
     size = len(text.vocabulary)
     if size > 20_000:
         raise ConfigError(f"a vocabulary of {size} tokens is too large for one-hot segments; raise min_count")

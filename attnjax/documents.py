@@ -1,0 +1,142 @@
+"""The shape of each result document, checked when one is read back.
+
+:func:`check_document` is what :func:`attnjax.load_results` runs on every file
+before anything draws from it, so a damaged file (a missing ``history``, a
+ragged or textual metric list, the wrong ``kind``) is one line naming the file
+and the field, never a ``KeyError`` deep in the plotting code.
+
+A spec is a list of ``(path, expected)`` pairs. A path is dotted; ``*`` stands
+for every key of a mapping (or every item of a list); a trailing ``?`` makes a
+field optional (its sub-fields are then checked only when it is there).
+``expected`` is a type (``dict``, ``list``, ``str``, ``int``, ``float`` for any
+real number) or an integer n: a rectangular array of numbers with n axes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = ["KINDS", "check_document"]
+
+_PER_SPLIT = [("*", 1)]  # {METRIC: [one value per seed]}
+
+_COMPARE = [
+    ("config.data", dict), ("config.data.name", str), ("config.data.m", int), ("config.seeds", int),
+    ("results", dict), ("results.*", dict), ("results.*.rule", str),
+    ("results.*.train", dict), ("results.*.train.*", 1), ("results.*.test", dict), ("results.*.test.*", 1),
+    ("results.*.history", dict), ("results.*.history.loss", 2),
+    ("results.*.history.train", dict), ("results.*.history.train.*", 2),
+    ("results.*.history.test", dict), ("results.*.history.test.*", 2),
+    ("diverged?", dict),
+]
+
+#: Every kind of result document, and the fields its figures and tables read.
+KINDS: dict[str, list[tuple[str, Any]]] = {
+    "compare": _COMPARE,
+    "signature": [
+        ("config.data", dict), ("config.data.name", str), ("config.seeds", int), ("config.protocol.name", str),
+        ("shown", str), ("bins", dict), ("bins.edges", 1), ("heatmaps", dict), ("heatmaps.*", dict),
+        ("heatmaps.*.*", 2),
+        # Files written before signature also reported compare's metrics have no results.
+        *[(path.replace("results", "results?", 1), want) for path, want in _COMPARE if path.startswith("results")],
+    ],
+    "fixed-focus": [
+        ("config.data", dict), ("config.data.name", str), ("config.data.m", int), ("config.seeds", int),
+        ("incentive_step", float), ("alphas", 1), ("results", dict), ("results.*", dict), ("results.*.*", dict),
+        ("results.*.*.loss", 2), ("results.*.*.incentive", 2), ("results.*.*.test_accuracy", 2),
+    ],
+    "sweep": [
+        ("config.data", dict), ("config.data.name", str), ("seeds", int), ("grid", dict), ("grid.*", 1),
+        ("rows", list), ("rows.*", dict), ("rows.*.loss", str),
+    ],
+    "estimators": [
+        ("settings", dict), ("settings.num_draws", int), ("device", str), ("ms", 1),
+        ("exact", dict), ("exact.seconds", 1), ("estimators", dict), ("estimators.*", dict),
+        *[(f"estimators.*.{name}", 1) for name in ("bias", "bias_noise", "variance", "seconds", "cost_ratio")],
+    ],
+}
+
+
+def _kind(doc: dict) -> str:
+    if "kind" in doc:
+        return doc["kind"]
+    return "signature" if "heatmaps" in doc else "fixed-focus" if "alphas" in doc else "compare"
+
+
+def _describe(value) -> str:
+    return type(value).__name__ if not isinstance(value, (dict, list)) else ("an object" if isinstance(value, dict)
+                                                                           else "a list")
+
+
+def _check_value(value, want, where: str) -> str | None:
+    """Why ``value`` is not what ``want`` describes, or None."""
+    if isinstance(want, int) and not isinstance(want, bool):
+        try:
+            array = np.asarray(value, dtype=float)
+        except (ValueError, TypeError):
+            return f"{where} must be a {'list' if want == 1 else 'rectangular list of lists'} of numbers"
+        what = "list" if want == 1 else f"{want}-level nested list"
+        if array.ndim != want:
+            return f"{where} must be a {what} of numbers, got {array.ndim} level(s)"
+        if any(isinstance(v, (str, bool)) for v in np.ravel(np.asarray(value, dtype=object))):
+            return f"{where} must be a {what} of numbers, not of text or true/false"
+        return None
+    if want is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif want is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, want)
+    names = {dict: "an object", list: "a list", str: "text", int: "an integer", float: "a number"}
+    return None if ok else f"{where} must be {names[want]}, got {_describe(value)}"
+
+
+def _walk(node, parts: list[str], want, where: str) -> str | None:
+    if not parts:
+        return _check_value(node, want, where)
+    part, rest = parts[0], parts[1:]
+    optional = part.endswith("?")
+    part = part.rstrip("?")
+    if part == "*":
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in items:
+            problem = _walk(child, rest, want, f"{where}.{key}" if where else str(key))
+            if problem:
+                return problem
+        return None
+    here = f"{where}.{part}" if where else part
+    if not isinstance(node, dict):
+        return f"{where} must be an object, got {_describe(node)}"
+    if part not in node:
+        return None if optional else f"missing field {here!r}"
+    return _walk(node[part], rest, want, here)
+
+
+def check_document(doc: Any, path: str | Path) -> dict:
+    """Check that ``doc`` has every field its kind's figures and tables read.
+
+    Arguments:
+        doc: the parsed JSON document.
+        path: its file, for the message.
+
+    Returns:
+        ``doc``, unchanged.
+
+    Raises:
+        DataError: one line naming ``path`` and the first missing or bad field.
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise DataError(f"{path}: not an attnjax result file (no 'config' field)")
+    kind = _kind(doc)
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise DataError(f"{path}: unknown kind {kind!r}; attnjax writes {', '.join(KINDS)}")
+    for field, want in KINDS[kind]:
+        problem = _walk(doc, field.split("."), want, "")
+        if problem:
+            raise DataError(f"{path}: damaged {kind} result: {problem}")
+    return doc
