@@ -139,3 +139,53 @@ def test_config_file_sets_defaults_and_the_command_line_wins(tmp_path, capsys):
         assert main(["compare", "--config", str(bad), "--out", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and fragment in err and str(bad) in err, err
+
+
+def test_sweep_rows_equal_each_point_retrained_alone():
+    """Every sweep row is labelled with the grid point and seed it was trained with.
+
+    Catches a grid column expanded in the wrong order (``np.tile`` for ``np.repeat`` in
+    sweep.py) or a wrong seed-key schedule: each row is checked against that one point
+    retrained alone with plain ``jit(make_train(config))``, not against the sweep itself.
+    """
+    from attnjax.sweep import sweep, sweep_rows
+
+    data, info = load_orthogonal(num_classes=3, m=3, n_train=12, n_test=9, noise=0.1,
+                                 random_position=True, seed=0)
+    options = dict(epochs=3, batch_size=4, hidden=4, model="mlp")
+    lrs, moms, seeds, base = (0.05, 0.5), (0.0, 0.9), 2, 3
+    points, runs = sweep(data, info, grid={"learning_rate": list(lrs), "momentum": list(moms)},
+                         losses=["soft"], seeds=seeds, seed=base, **options)
+    rows = sweep_rows(points, runs, seeds)
+    config = TrainConfig.for_data(info, loss="soft", **options)
+    assert runs["soft"].config == config
+    # The documented schedule: run g * seeds + s trains grid point g (first axis slowest)
+    # with the key of seed s, i.e. split(key(seed), G * seeds)[s] (train_seeds' keys at
+    # key_index s).
+    expected_points = [(lr, mom) for lr in lrs for mom in moms]
+    keys = jax.random.split(jax.random.key(base), len(expected_points) * seeds)
+    train = jax.jit(make_train(config))
+    assert [(r["learning_rate"], r["momentum"], r["seed"]) for r in rows] == [
+        (pytest.approx(lr), pytest.approx(mom), s) for lr, mom in expected_points for s in range(seeds)]
+    rule = config.rule
+    finals = {}
+    for row in rows:
+        alone = train(keys[row["seed"]], Hyper(learning_rate=jnp.float32(row["learning_rate"]),
+                                                optimizer={"momentum": jnp.float32(row["momentum"])}), data)
+        h = jax.device_get(alone.history)
+        want = {f"test_{name}": float(np.asarray(getattr(h.test, name))[-1, rule])
+                for name in ("accuracy", "ftpt", "ffpt", "ftpf", "ffpf")}
+        want["test_focus_accuracy"] = float(np.asarray(h.test.focus_accuracy)[-1])
+        want["train_accuracy"] = float(np.asarray(h.train.accuracy)[-1, rule])
+        got = {k: v for k, v in row.items() if k not in ("loss", "learning_rate", "momentum", "seed")}
+        assert set(got) == set(want) | {"final_loss"}
+        where = (row["learning_rate"], row["momentum"], row["seed"])
+        # vmap and a single run may round differently in the last bit: 1e-5 on the loss
+        # (the grid points differ by >= 4e-3); percentages of 9 or 12 mosaics must agree exactly.
+        assert row["final_loss"] == pytest.approx(float(h.loss[-1]), abs=1e-5), where
+        assert got == {**want, "final_loss": got["final_loss"]}, where
+        finals[where] = float(h.loss[-1])
+    # The points really differ: a mislabelled row could not match its retrained loss.
+    for s in range(seeds):
+        losses = sorted(finals[(lr, mom, s)] for lr, mom in expected_points)
+        assert min(np.diff(losses)) > 1e-3, losses

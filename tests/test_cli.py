@@ -264,7 +264,9 @@ def test_plot_redraws_from_json_and_version(tmp_path, capsys):
 
 
 def test_progress_counts_every_chunk():
-    """With chunks, the epoch callback fires for every chunk (the bar counts epochs x chunks)."""
+    """With chunks, the epoch callback fires once per epoch of every chunk (the bar counts
+    epochs x chunks), never once per seed: the exact list, repeats not merged (merging them
+    accepted a hook that reported each epoch once per seed)."""
     from attnjax.data import load_orthogonal
     from attnjax.experiments import train_seeds
     from attnjax.train import TrainConfig
@@ -273,9 +275,63 @@ def test_progress_counts_every_chunk():
     config = TrainConfig.for_data(info, loss="soft", epochs=3, batch_size=3)
     seen = []
     train_seeds(config, data, seeds=5, learning_rate=0.1, chunk_size=2, progress=lambda e: seen.append(int(e)))
-    # Collapse repeats (the callback may fire once per seed of a program): 3 chunks x 3 epochs.
-    steps = [e for i, e in enumerate(seen) if i == 0 or e != seen[i - 1]]
-    assert steps == [0, 1, 2] * 3
+    assert seen == [0, 1, 2] * 3  # 3 chunks (2 + 2 + 1 seeds) x 3 epochs
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug: _ProgressHook drops a call whose epoch equals the previous one, so with one "
+    "epoch the chunks after the first are not reported (the bar stops at 1 of 3)"))
+def test_progress_counts_every_chunk_of_a_one_epoch_run():
+    """One epoch, 3 chunks: the bar's total is 1 x 3, so the callback must fire 3 times."""
+    from attnjax.data import load_orthogonal
+    from attnjax.experiments import train_seeds
+    from attnjax.train import TrainConfig
+
+    data, info = load_orthogonal(num_classes=3, m=3, n_train=6, n_test=3)
+    config = TrainConfig.for_data(info, loss="soft", epochs=1, batch_size=3)
+    seen = []
+    train_seeds(config, data, seeds=5, learning_rate=0.1, chunk_size=2, progress=lambda e: seen.append(int(e)))
+    assert seen == [0, 0, 0]
+
+
+def test_progress_reports_each_epoch_once():
+    """4 seeds in one program: each epoch index exactly once, in order.
+
+    Catches the progress hook forwarding every seed's call (``[0, 0, 0, 0, 1, ...]``).
+    """
+    from attnjax.data import load_orthogonal
+    from attnjax.experiments import train_seeds
+    from attnjax.train import TrainConfig
+
+    data, info = load_orthogonal(num_classes=3, m=3, n_train=6, n_test=3)
+    config = TrainConfig.for_data(info, loss="soft", epochs=3, batch_size=3)
+    seen = []
+    train_seeds(config, data, seeds=4, learning_rate=0.1, progress=lambda e: seen.append(int(e)))
+    assert seen == [0, 1, 2]
+    seen.clear()  # and again, through the cached program
+    train_seeds(config, data, seeds=4, learning_rate=0.1, progress=lambda e: seen.append(int(e)))
+    assert seen == [0, 1, 2]
+
+
+@pytest.mark.parametrize("chunk_size, chunks", [(None, 1), (3, 2)])
+def test_progress_factory_total_equals_its_calls(chunk_size, chunks):
+    """compare's ``progress(name, total)``: total is epochs x chunks, and the callback it
+    returns is called exactly that many times, with each chunk's epochs in order."""
+    from attnjax.data import load_orthogonal
+    from attnjax.experiments import compare
+
+    data, info = load_orthogonal(num_classes=3, m=3, n_train=6, n_test=3)
+    made, calls = [], {}
+
+    def factory(name, total):
+        made.append((name, total))
+        calls[name] = []
+        return lambda e: calls[name].append(int(e))
+
+    compare(data, info, losses=["soft", "hard"], seeds=5, epochs=2, batch_size=3,
+            chunk_size=chunk_size, progress=factory)
+    assert made == [("soft", 2 * chunks), ("hard", 2 * chunks)]
+    assert calls == {"soft": [0, 1] * chunks, "hard": [0, 1] * chunks}
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_DIR),

@@ -197,3 +197,42 @@ def test_large_pool_draws_have_distinct_backgrounds(monkeypatch):
     # Uniform without replacement: each background is left out of ~1/5 of the mosaics.
     assert sorted(subsets) == bg_rows
     assert all(300 < c < 500 for c in subsets.values()), subsets
+
+
+@pytest.mark.parametrize("fg_first", [True, False])
+def test_variable_length_mosaics_read_from_their_pixels(fg_first):
+    """Variable-length mosaics (``m_range``) decoded from pixel-coded images.
+
+    Every base image is constant, its value its class + 1 (0 is the padding segment), so
+    each slot's class is read from the pixels. Catches ``fg_first`` ignored when
+    ``m_range`` is set (the foreground must be at slot 0 in both splits) and a wrong
+    number of real segments (it must take every value in [low, high]).
+    """
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, 240)
+    images = np.broadcast_to((labels + 1.0)[:, None, None, None], (240, 2, 2, 1)).astype(np.float32)
+    fg, bg = [4, 1], [0, 2, 5]
+    data, info = build_mosaic_dataset(images, labels, fg_classes=fg, bg_classes=bg, m=5,
+                                      m_range=(3, 5), n_train=150, n_test=100, seed=2,
+                                      fg_first=fg_first)
+    assert info.settings["fg_position"] == ("first" if fg_first else "uniform")
+    pool = np.asarray(data.pool)
+    for split in (data.train, data.test):
+        pixels = pool[np.asarray(split.index)]  # [N, 5, 2, 2, 1]
+        assert np.all(pixels == pixels[:, :, :1, :1])  # each slot holds one whole image
+        slot_class = pixels[:, :, 0, 0, 0].astype(int) - 1  # -1: padding
+        labels_, fg_pos, mask = np.asarray(split.labels), np.asarray(split.fg_pos), np.asarray(split.mask)
+        counts = (slot_class >= 0).sum(1)
+        assert sorted(set(counts.tolist())) == [3, 4, 5]
+        np.testing.assert_array_equal(mask, np.arange(5)[None, :] < counts[:, None])
+        if fg_first:
+            np.testing.assert_array_equal(fg_pos, 0)
+            np.testing.assert_array_equal(slot_class[:, 0], np.array(fg)[labels_])
+        else:
+            assert set(fg_pos.tolist()) == {0, 1, 2, 3, 4}
+        rows = np.arange(split.size)
+        np.testing.assert_array_equal(slot_class[rows, fg_pos], np.array(fg)[labels_])
+        others = mask.copy()
+        others[rows, fg_pos] = False
+        assert np.all(np.isin(slot_class[others], bg))  # every other real slot is a background
+        assert set(labels_.tolist()) == {0, 1}
