@@ -116,7 +116,11 @@ def _progress_factory(quiet: bool = False):
         def reset(new_total: int):  # the seeds are now trained in chunks
             state["bar"].reset(total=new_total)
 
+        def note(text: str):  # said at once, above the bar (also listed at the end)
+            state["bar"].write(f"attnjax: note: {name}: {text}", file=sys.stderr)
+
         on_epoch.reset = reset
+        on_epoch.note = note
         return on_epoch
 
     def close():
@@ -373,9 +377,32 @@ def cmd_estimators(args) -> int:
     from .estimators import estimator_diagnostics, estimator_table, plot_estimators
     from .files import write_json_atomic
 
+    from tqdm.auto import tqdm
+
+    from .estimators import ESTIMATORS, check_fits, draw_bytes
+
     check_out(args)
-    print(f"estimators: m in {args.ms}, {args.draws} draws each", file=sys.stderr)
-    doc = _run_interruptible(lambda: estimator_diagnostics(ms=tuple(args.ms), num_draws=args.draws, seed=args.seed))
+    try:
+        check_fits(args.ms)
+    except ConfigError as err:
+        raise ConfigError(f"--ms: {err}") from None
+    sizes = ", ".join(f"{draw_bytes(m) / 2**20:.3g} MiB at m = {m}" for m in args.ms)
+    print(f"estimators: m in {args.ms}, {args.draws} draws each; memory per sampled gradient, estimated from the "
+          f"sizes: {sizes}", file=sys.stderr)
+    bar = tqdm(total=len(args.ms) * len(ESTIMATORS), desc="estimators", unit="estimator", file=sys.stderr,
+               dynamic_ncols=True)
+
+    def progress(line: str) -> None:
+        if line.endswith(" done"):
+            bar.update(1)
+        else:
+            bar.write(f"attnjax: {line}", file=sys.stderr)
+
+    try:
+        doc = _run_interruptible(lambda: estimator_diagnostics(ms=tuple(args.ms), num_draws=args.draws,
+                                                               seed=args.seed, progress=progress))
+    finally:
+        bar.close()
     doc = {"kind": "estimators", "config": {"command": "estimators", **doc["settings"], "ms": args.ms}, **doc}
 
     def write(written):

@@ -16,6 +16,7 @@ flattened):
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +28,7 @@ from .models import LinearFocus, MLPClassifier
 from .sampled import gumbel_hard_loss, reinforce_hard_loss
 
 __all__ = [
-    "estimator_table","ESTIMATORS", "estimator_diagnostics", "plot_estimators"]
+    "estimator_table", "ESTIMATORS", "estimator_diagnostics", "plot_estimators", "draw_bytes", "check_fits"]
 
 #: name -> (surrogate, options); "baseline" is filled with the exact mean loss,
 #: the fixed point of the authors' moving average at these parameters.
@@ -63,23 +64,65 @@ def _problem(m, *, batch, dim, num_classes, hidden, seed):
     return params, objective
 
 
-def _seconds(fn, params, key, repeats, inner=5):
-    """Fastest of ``repeats`` timings of ``inner`` calls, per call: the least
-    disturbed by other processes on a shared machine."""
+def _seconds(fn, params, key, repeats, inner=5, budget=2.0):
+    """Fastest of up to ``repeats`` timings of ``inner`` calls, per call: the least
+    disturbed by other processes on a shared machine. Timing stops once it has taken
+    ``budget`` seconds (after at least one timing), so a large m is not timed 100 times."""
+    start = time.perf_counter()
     jax.block_until_ready(fn(params, key))  # compile
-    times = []
-    for _ in range(repeats):
+    if time.perf_counter() - start > budget:  # one call is slow: time single calls
+        inner = 1
+    times, spent = [], 0.0
+    while len(times) < repeats and (not times or spent < budget):
         start = time.perf_counter()
         for _ in range(inner):
             out = fn(params, key)
         jax.block_until_ready(out)
-        times.append((time.perf_counter() - start) / inner)
+        elapsed = time.perf_counter() - start
+        times.append(elapsed / inner)
+        spent += elapsed
     return float(np.min(times))
+
+
+#: Draws of one estimator computed together (vmapped) at most.
+DRAW_CHUNK = 500
+
+
+def draw_bytes(m: int, *, batch: int = 128, dim: int = 32, num_classes: int = 5, hidden: int = 64) -> int:
+    """An estimate of the memory one sampled gradient needs at ``m`` segments (bytes).
+
+    Float32 segments ``[B, m, dim]``, the classifier's hidden activations
+    ``[B, m, hidden]`` and logits ``[B, m, K]``, and the focus scores, each
+    kept for the backward pass and once more as its cotangent: ``2 * 4 * B * m *
+    (dim + hidden + K + 1)``. An estimate for planning, not a measurement.
+    """
+    return 8 * batch * m * (dim + hidden + num_classes + 1)
+
+
+def check_fits(ms, *, batch: int = 128, dim: int = 32, num_classes: int = 5, hidden: int = 64,
+               available: int | None = None) -> None:
+    """Refuse, before any compilation, an m whose single sampled gradient would not fit in memory.
+
+    Raises:
+        ConfigError: names the m and the estimated and available bytes.
+    """
+    from .errors import ConfigError
+    from .parallel import available_memory
+
+    available = available_memory() if available is None else available
+    if available is None:
+        return
+    for m in ms:
+        need = draw_bytes(m, batch=batch, dim=dim, num_classes=num_classes, hidden=hidden)
+        if need > available // 2:
+            raise ConfigError(f"m = {m}: one sampled gradient needs about {need / 2**30:.1f} GiB "
+                              f"(batch {batch}), more than half of the {available / 2**30:.1f} GiB available")
 
 
 def estimator_diagnostics(
     *, ms=(5, 20, 100), num_draws: int = 2000, seed: int = 0, batch: int = 128,
     dim: int = 32, num_classes: int = 5, hidden: int = 64, repeats: int = 20,
+    progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Measure every estimator in :data:`ESTIMATORS` at each m.
 
@@ -88,7 +131,11 @@ def estimator_diagnostics(
         num_draws: sampled gradients per estimator and m.
         seed: problem and sampling seed.
         batch, dim, num_classes, hidden: problem size (B, segment dimension, K, MLP width).
-        repeats: timings per measurement (the fastest is reported).
+        repeats: timings per measurement at most (the fastest is reported;
+            timing stops after about 2 s).
+        progress: called with one line at each m (the exact gradient's measured
+            time and what that implies for the draws), then once per estimator
+            finished there.
 
     Returns:
         A plain dict: ``settings``, ``device``, ``ms``, ``exact`` (``seconds``,
@@ -114,6 +161,12 @@ def estimator_diagnostics(
         doc["exact"]["seconds"].append(t_exact)
         doc["exact"]["grad_norm"].append(float(np.linalg.norm(exact)))
         doc["exact"]["loss"].append(float(loss))
+        chunk = _draw_chunk(m, batch=batch, dim=dim, num_classes=num_classes, hidden=hidden)
+        if progress is not None:
+            took = f"{t_exact:.3g} s" if t_exact >= 1 else f"{t_exact * 1e3:.3g} ms"
+            progress(f"m = {m}: one exact gradient takes {took}, so {len(ESTIMATORS)} estimators x "
+                     f"{num_draws} draws (in chunks of {chunk}) take roughly "
+                     f"{len(ESTIMATORS) * num_draws * t_exact:.3g} s plus compilation")
         for name, (loss_fn, options) in ESTIMATORS.items():
             options = {k: (float(loss) if v is None else v) for k, v in options.items()}
             if options.get("replace", True) is False:
@@ -121,7 +174,8 @@ def estimator_diagnostics(
             step = jax.jit(jax.value_and_grad(objective(loss_fn, options)))
             draw = jax.jit(jax.vmap(lambda k: ravel_pytree(step(params, k)[1])[0]))
             keys = jax.random.split(jax.random.fold_in(key, m), num_draws)
-            g = np.concatenate([np.asarray(draw(c), np.float64) for c in np.array_split(keys, max(1, num_draws // 500))])
+            g = np.concatenate([np.asarray(draw(c), np.float64)
+                                for c in np.array_split(keys, -(-num_draws // chunk))])
             mean, norm2 = g.mean(0), float(exact @ exact)
             variance = float(np.mean(np.sum((g - mean) ** 2, axis=1)) / norm2)
             t = _seconds(step, params, key, repeats)
@@ -131,7 +185,18 @@ def estimator_diagnostics(
             row["variance"].append(variance)
             row["seconds"].append(t)
             row["cost_ratio"].append(t / t_exact)
+            if progress is not None:
+                progress(f"m = {m}: {name} done")
     return doc
+
+
+def _draw_chunk(m: int, **sizes) -> int:
+    """Draws per vmapped call: at most :data:`DRAW_CHUNK`, and at most a quarter of the free memory."""
+    from .parallel import available_memory
+
+    free = available_memory()
+    fit = DRAW_CHUNK if free is None else free // 4 // draw_bytes(m, **sizes)
+    return int(max(1, min(DRAW_CHUNK, fit)))
 
 
 def plot_estimators(doc: dict, path) -> None:

@@ -125,11 +125,70 @@ def _compiled_seeds(config: TrainConfig):
     return jax.jit(jax.vmap(_train_fn(config), in_axes=(0, 0, None)))
 
 
+#: Compiled all-seeds executables by (config, argument shapes), newest last; at most 8 kept.
+_EXECUTABLES: collections.OrderedDict = collections.OrderedDict()
+
+
+def _executable(config: TrainConfig, keys, hparams, data):
+    """The compiled ``jit(vmap(train))`` for these argument shapes (compiled ahead of time, so that
+    its memory analysis can be read before it runs, and reused by every later call)."""
+    leaves, tree = jax.tree_util.tree_flatten((keys, hparams, data))
+    signature = (config, tree, tuple((np.shape(x), str(x.dtype)) for x in leaves))
+    if signature not in _EXECUTABLES:
+        _EXECUTABLES[signature] = _compiled_seeds(config).lower(keys, hparams, data).compile()
+        while len(_EXECUTABLES) > 8:
+            _EXECUTABLES.popitem(last=False)
+    _EXECUTABLES.move_to_end(signature)
+    return _EXECUTABLES[signature]
+
+
+def memory_plan(config: TrainConfig, keys, hparams, data, *, available: int | None = None) -> tuple[int, str] | None:
+    """Before training: a chunk size, if XLA's memory analysis says all seeds at once do not fit.
+
+    The all-seeds program is compiled (and kept for the run); its arguments,
+    outputs and temporaries, less the data every seed shares, are divided by S
+    to give a per-seed cost. If the total exceeds 80% of the memory available
+    (:func:`attnjax.parallel.available_memory`), the chunk is the number of
+    seeds that fit in half of it.
+
+    Returns:
+        ``(chunk_size, sentence)``, or None when all seeds fit (or nothing is known).
+
+    Raises:
+        OutOfMemoryError: not even one seed fits.
+    """
+    from .errors import OutOfMemoryError
+    from .parallel import available_memory
+
+    available = available_memory() if available is None else available
+    try:
+        stats = _executable(config, keys, hparams, data).memory_analysis()
+    except Exception:  # a backend without the analysis
+        stats = None
+    if stats is None or available is None:
+        return None
+    seeds = int(np.shape(keys)[0])
+    shared = sum(np.asarray(x).nbytes for x in jax.tree_util.tree_leaves(data))
+    total = int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
+    per_seed = max(1, (total - shared) // seeds)
+    if total <= 0.8 * available:
+        return None
+    chunk = int((0.5 * available - shared) // per_seed)
+    gib = 2**30
+    if chunk < 1:
+        raise OutOfMemoryError(
+            f"one seed needs about {(shared + per_seed) / gib:.2f} GiB (XLA's memory analysis) with "
+            f"{available / gib:.2f} GiB available; use a smaller --batch-size, --n-train or model")
+    return min(chunk, seeds), (f"{seeds} seeds at once need about {total / gib:.2f} GiB (XLA's memory analysis) "
+                              f"with {available / gib:.2f} GiB available; training them in chunks of "
+                              f"{min(chunk, seeds)} (--chunk-size)")
+
+
 def run_program(config, keys, hparams, data, devices, chunk_size) -> TrainResult:
     """One call of the cached ``jit(vmap(train))`` program for ``config`` (all seeds, or in
     chunks over devices through :func:`attnjax.parallel.run_seeds`), as NumPy arrays."""
     if devices is None and chunk_size is None:
-        return jax.device_get(_compiled_seeds(config)(keys, hparams, data))
+        return jax.device_get(_executable(config, keys, hparams, data)(keys, hparams, data))
     from .parallel import run_seeds
 
     return run_seeds(_train_fn(config), keys, hparams, data, devices=devices, chunk_size=chunk_size)
@@ -252,6 +311,15 @@ def train_seeds(
     notes = []
     _HOOK.start(progress)
     try:
+        if auto_chunk and devices is None and chunk_size is None:
+            plan = memory_plan(config, keys, hparams, data)
+            if plan is not None:
+                chunk_size, why = plan
+                notes.append(why)
+                if hasattr(progress, "note"):
+                    progress.note(why)
+                if hasattr(progress, "reset"):
+                    progress.reset(config.epochs * -(-seeds // chunk_size))
         while True:
             try:
                 result = run_program(config, keys, hparams, data, devices, chunk_size)

@@ -288,7 +288,9 @@ def peak_memory(devices: Sequence[jax.Device] | None = None) -> PeakMemory:
 
 
 def available_memory(device: jax.Device | None = None) -> int | None:
-    """Bytes free for new buffers: the device's limit minus its use, or the host's MemAvailable."""
+    """Bytes free for new buffers: the device's limit minus its use; on the host the least of
+    MemAvailable, the cgroup's memory limit less its use, and the address-space limit less
+    this process's mappings."""
     device = jax.local_devices()[0] if device is None else device
     try:
         stats = device.memory_stats()
@@ -296,14 +298,41 @@ def available_memory(device: jax.Device | None = None) -> int | None:
         stats = None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    limits = [x for x in (_meminfo("/proc/meminfo", "MemAvailable:"), _cgroup_free(), _address_space_free())
+              if x is not None]
+    return min(limits) if limits else None
+
+
+def _meminfo(path: str, field: str) -> int | None:
+    """A ``field: N kB`` line of a /proc file, in bytes."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def _cgroup_free() -> int | None:
+    """What this process's cgroup (v2) still allows, if it sets a memory limit."""
+    try:
+        limit = open("/sys/fs/cgroup/memory.max").read().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int(open("/sys/fs/cgroup/memory.current").read())
+    except (OSError, ValueError):
+        return None
+
+
+def _address_space_free() -> int | None:
+    """What ``ulimit -v`` / ``prlimit --as`` still allows this process to map."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    used = _meminfo("/proc/self/status", "VmSize:")
+    return None if used is None else soft - used
 
 
 def _is_out_of_memory(err: BaseException) -> bool:
