@@ -48,10 +48,15 @@ def attention_figure(hybrid, *, m=20, C=20, T=3000.0):
 
 
 def phase_figure(*, m=20, C=20, T=3000.0):
-    """(mu, nu) trajectories over the level curves of the invariant; returns the Figure."""
+    """(mu, nu) trajectories over the level curves of the invariant; returns the Figure.
+
+    Each starting point has its own colour (the same in the three panels, named in the
+    legend); a trajectory runs from its dot (t = 0) to its arrow head (t = ``T``, or where
+    it leaves the frame).
+    """
     starts = [(0.0, 0.0), (0.0, 3.0), (4.0, -2.0), (8.0, 0.0)]
     ts = jnp.concatenate([jnp.zeros(1), jnp.logspace(-1.0, math.log10(T), 254)])
-    fig = new_figure(figsize=(13, 4.6))
+    fig = new_figure(figsize=(13, 5.0), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
     mu_grid, nu_grid = np.meshgrid(np.linspace(-0.5, 10.0, 220), np.linspace(-3.0, 9.5, 220))
     # Background level curves through evenly spaced points of the two axes.
@@ -59,10 +64,17 @@ def phase_figure(*, m=20, C=20, T=3000.0):
         (0.0, y) for y in np.linspace(-2.5, 9.0, 13)]
     for ax, kind in zip(axes, _NAMES):
         levels = []
-        for mu0, nu0 in starts:
+        for i, (mu0, nu0) in enumerate(starts):
             mu, nu = solve_flow(kind, ts, m=m, C=C, mu0=mu0, nu0=nu0)
-            ax.plot(np.asarray(mu), np.asarray(nu), linewidth=2.2)
-            ax.plot([mu0], [nu0], "ko", markersize=3)
+            mu, nu = np.asarray(mu), np.asarray(nu)
+            ax.plot(mu, nu, linewidth=2.2, color=f"C{i}",
+                    label=rf"start $(\mu_0, \nu_0) = ({mu0:g}, {nu0:g})$")
+            ax.plot([mu0], [nu0], "o", color=f"C{i}", markeredgecolor="k", markersize=5, zorder=4)
+            inside = (mu >= -0.5) & (mu <= 10.0) & (nu >= -3.0) & (nu <= 9.5)
+            k = int(np.flatnonzero(inside)[-1]) if inside.any() else 0
+            if k > 0:  # arrow head at the last point inside the frame, pointing along the flow
+                ax.annotate("", xy=(mu[k], nu[k]), xytext=(mu[k - 1], nu[k - 1]),
+                            arrowprops=dict(arrowstyle="-|>", color=f"C{i}", lw=0, mutation_scale=14))
             levels.append(float(invariant(kind, mu0, nu0, m=m, C=C)))
         inv = np.asarray(invariant(kind, mu_grid, nu_grid, m=m, C=C))
         background = sorted({float(invariant(kind, x, y, m=m, C=C)) for x, y in through})
@@ -75,17 +87,26 @@ def phase_figure(*, m=20, C=20, T=3000.0):
         ax.set_xlim(-0.5, 10.0)
         ax.set_ylim(-3.0, 9.5)
     axes[0].set_ylabel(r"focus score $\nu$")
-    fig.suptitle(f"Trajectories (colour, t up to {T:g}) on the level curves of the invariant "
-                 f"G(nu) - Psi(mu) (dotted: through the starting points), m = C = {m}")
-    fig.tight_layout()
+    from matplotlib.lines import Line2D
+
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="k", linewidth=0.8, linestyle=":"),
+                Line2D([], [], color="0.75", linewidth=0.5)]
+    labels += ["level curve through a start", "other level curves"]
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9)
+    fig.suptitle(f"Gradient-flow trajectories for t from 0 to {T:g}, m = C = {m}, over the level curves of the "
+                 "invariant G(ν) − Ψ(μ)\ncolour: the starting point (dot); arrow head: where the trajectory "
+                 f"ends at t = {T:g} or leaves the frame")
     return fig
 
 
 def fixed_focus_figure(*, C=20, T=1e4):
     """Fixed-focus mu(t): closed form (lines) against the ODE (circles); returns the Figure."""
+    from matplotlib.lines import Line2D
+
     ts = jnp.concatenate([jnp.zeros(1), jnp.logspace(-1.0, math.log10(T), 300)])
     marks = jnp.logspace(0.0, math.log10(T), 14)
-    fig = new_figure(figsize=(13, 4.2))
+    fig = new_figure(figsize=(13, 4.4), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
     for ax, kind in zip(axes, _NAMES):
         for i, alpha in enumerate((0.2, 0.4, 0.6, 0.8, 1.0)):
@@ -97,11 +118,14 @@ def fixed_focus_figure(*, C=20, T=1e4):
                     markerfacecolor="none")
         ax.set_xscale("log")
         ax.set_xlabel("t")
-        ax.set_title(f"{_NAMES[kind]}: closed form (lines) vs ODE (circles)")
+        ax.set_title(_NAMES[kind])
     axes[0].set_ylabel(r"margin $\mu(t)$, focus fixed")
-    axes[0].legend(loc="upper left", fontsize=8)
-    fig.suptitle(f"Fixed focus, C = {C}")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="0.3"), Line2D([], [], color="0.3", marker="o", linestyle="none",
+                                                    markersize=3.5, markerfacecolor="none")]
+    labels += ["closed form", "ODE solution"]
+    axes[0].legend(handles, labels, loc="upper left", fontsize=8)
+    fig.suptitle(f"Fixed focus, C = {C}: closed form (lines) against the ODE (circles)")
     return fig
 
 

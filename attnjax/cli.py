@@ -207,9 +207,11 @@ def _train_options(args) -> dict:
 
 
 def _announce(data, info, what: str) -> None:
+    from .plots import unit_of
+
     print(
         f"{info.name}: {info.num_classes} foreground classes {list(info.class_names)}, m = {info.m}, "
-        f"{data.train.index.shape[0]} train / {data.test.index.shape[0]} test mosaics; {what}",
+        f"{data.train.index.shape[0]} train / {data.test.index.shape[0]} test {unit_of(info.to_json())}; {what}",
         file=sys.stderr,
     )
 
@@ -312,7 +314,7 @@ def cmd_compare(args) -> int:
     data, info, runs = _train_paradigms(args, compare)
     doc = report.compare_results_json(report.settings_json(args, info, runs), runs)
     return _finish(args, runs, doc, "results.json", report.compare_table(doc["results"]),
-                   report.COMPARE_FOOTNOTE)
+                   report.compare_footnote(doc))
 
 
 def cmd_signature(args) -> int:
@@ -325,8 +327,9 @@ def cmd_signature(args) -> int:
 
     signatures = {name: signature(r, data) for name, r in finished(runs).items()}
     doc = report.signature_json(report.settings_json(args, info, runs, signature_s_y=shown), signatures, runs)
-    table = "\n\n".join([report.compare_table(doc["results"]), report.COMPARE_FOOTNOTE, report.signature_table(doc)])
-    return _finish(args, runs, doc, "signature.json", table, report.SIGNATURE_FOOTNOTE)
+    table = "\n\n".join([report.compare_table(doc["results"]), report.compare_footnote(doc),
+                          report.signature_table(doc)])
+    return _finish(args, runs, doc, "signature.json", table, report.signature_footnote(doc))
 
 
 def cmd_fixed_focus(args) -> int:

@@ -199,30 +199,52 @@ def _draw_chunk(m: int, **sizes) -> int:
     return int(max(1, min(DRAW_CHUNK, fit)))
 
 
+def _device_words(device: str) -> str:
+    """``"cpu: cpu"`` -> ``"CPU"``, ``"gpu: NVIDIA H200"`` -> ``"NVIDIA H200 (GPU)"``, ``"tpu: TPU v4"`` -> ``"TPU v4"``."""
+    platform, _, kind = str(device).partition(": ")
+    if not kind or kind.lower() == platform.lower():
+        return platform.upper()
+    return kind if platform.lower() in kind.lower() else f"{kind} ({platform.upper()})"
+
+
 def plot_estimators(doc: dict, path) -> None:
     """Variance (left) and bias (right) of each estimator against m, log-log.
+
+    The x ticks are the m values measured; the legend is under both panels and the
+    device is named once, in the title.
 
     Arguments:
         doc: the dict :func:`estimator_diagnostics` returns (or its JSON).
         path: the image file to write (format from the suffix).
     """
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
     from .files import new_figure, save_figure_atomic
 
-    fig = new_figure(figsize=(10, 4))
+    ms = list(doc["ms"])
+    fig = new_figure(figsize=(10, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
     for name, row in doc["estimators"].items():
-        line = axes[0].loglog(doc["ms"], row["variance"], "o-", label=name)[0]
-        axes[1].loglog(doc["ms"], np.maximum(row["bias"], 1e-4), "o-", label=name, color=line.get_color())
+        line = axes[0].loglog(ms, row["variance"], "o-", label=name)[0]
+        axes[1].loglog(ms, np.maximum(row["bias"], 1e-4), "o-", label=name, color=line.get_color())
         # The Monte Carlo floor: a bias at or below its dotted line is noise, not bias.
-        axes[1].loglog(doc["ms"], np.maximum(row["bias_noise"], 1e-4), ":", color=line.get_color())
-    for ax, what in zip(axes, ("variance / |exact grad|^2", "|mean - exact| / |exact grad|")):
+        axes[1].loglog(ms, np.maximum(row["bias_noise"], 1e-4), ":", color=line.get_color())
+    titles = ("variance of the sampled gradient", "bias of the mean sampled gradient\n"
+              "(dotted: each estimator's noise floor sqrt(variance / draws))")
+    for ax, what, title in zip(axes, ("variance / |exact grad|²", "|mean − exact| / |exact grad|"), titles):
+        ax.xaxis.set_major_locator(FixedLocator(ms))
+        ax.xaxis.set_major_formatter(FixedFormatter([f"{m:g}" for m in ms]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        if len(ms) == 1:
+            ax.set_xlim(ms[0] / 1.5, ms[0] * 1.5)
         ax.set_xlabel("m (segments per mosaic)")
         ax.set_ylabel(what)
+        ax.set_title(title, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    axes[1].set_title(f"{doc['settings']['num_draws']} draws; dotted: each estimator's noise floor "
-                      "sqrt(var/draws)", fontsize=8)
-    fig.suptitle(f"Sampled hard-attention gradients ({doc['device']})")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
+    fig.suptitle(f"Sampled hard-attention gradients against the exact gradient: "
+                 f"{doc['settings']['num_draws']} draws per estimator and m, on {_device_words(doc['device'])}")
     save_figure_atomic(fig, path)
 
 
@@ -238,4 +260,4 @@ def estimator_table(doc: dict) -> str:
                 f"{row['cost_ratio'][i]:.2f}", f"{row['seconds'][i] * 1e3:.3f}", f"{doc['exact']['seconds'][i] * 1e3:.3f}",
             ])
     header = ["estimator", "m", "bias (noise)", "variance", "cost ratio", "ms/step", "exact ms/step"]
-    return format_table(header, rows, align="lrrrrrr") + f"\ndevice: {doc['device']}"
+    return format_table(header, rows, align="lrrrrrr") + f"\ndevice: {_device_words(doc['device'])}"

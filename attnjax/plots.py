@@ -2,17 +2,37 @@
 
 Every figure says how many seeds it shows, and is drawn on a plain
 :class:`matplotlib.figure.Figure` (no pyplot, no global backend).
+
+How curves over epochs show the spread over seeds (:func:`_spread`):
+
+* the thick line is the mean over seeds (on a log-scale loss axis the
+  geometric mean, the mean of log loss, so a band cannot reach zero);
+* with at most :data:`SEED_LINES` seeds every seed is drawn as its own thin,
+  faint line in the paradigm's colour instead of a band: a standard deviation
+  of two or three values says little, and two paradigms' bands over each other
+  turned into one grey area;
+* with more seeds a light band of ± one standard deviation (on log axes ×/÷
+  exp(std of log loss)) with its edges drawn as thin lines in the paradigm's
+  colour, so overlapping bands stay told apart;
+* with at most :data:`FEW_POINTS` epochs every point has a marker (a one-epoch
+  run is then a point, not an invisible line), and epoch ticks are integers.
+
+Each figure's title or axis label says which of these it shows. Paradigms that
+diverged (the document's ``"diverged"``) are not drawn; a red note under the
+figure names them with the seed, epoch and loss where they did.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from .files import new_figure, save_figure_atomic
 
-__all__ = ["PALETTE", "plot_compare", "plot_signature", "plot_fixed_focus", "plot_sweep"]
+__all__ = ["PALETTE", "plot_compare", "plot_signature", "plot_fixed_focus", "plot_sweep",
+           "unit_of", "diverged_note", "hybrid_budget"]
 
 PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple",
            "hard-reinforce": "tab:orange", "hard-gumbel": "tab:brown", "lvml-em": "tab:olive"}
@@ -20,32 +40,135 @@ OBJECTIVE = {"soft": "soft-attention loss", "hard": "hard-attention loss (expect
              "lvml": "LVML loss (−log marginal likelihood)", "hybrid": "hybrid: soft, then second-phase loss",
              "hard-reinforce": "sampled CE (REINFORCE, mean over batch)",
              "hard-gumbel": "sampled CE (straight-through Gumbel)", "lvml-em": "LVML loss (trained by EM)"}
+#: Readable names of the sweep's grid axes (the JSON keeps the variable names).
+AXIS_LABELS = {"learning_rate": "learning rate", "momentum": "momentum", "switch_epoch": "switch epoch",
+               "init_scale": "init scale"}
+#: Curves with at most this many epochs get a marker on every point.
+FEW_POINTS = 15
+#: With at most this many seeds each seed is drawn as a line instead of a band.
+SEED_LINES = 3
+#: The part of the colormap used for the alphas of the fixed-focus figure: plasma
+#: from dark blue to orange, every colour at least 3:1 in contrast against white.
+ALPHA_CMAP, ALPHA_RANGE = "plasma", (0.0, 0.65)
+DIVERGED_COLOR = "tab:red"
 
 
-def _band(ax, values, label: str | None, color, *, limits=(-np.inf, np.inf)):
-    """Mean over seeds as a line, ± one standard deviation as a band (clipped to ``limits``)."""
+def unit_of(data: Mapping | None) -> str:
+    """What one example of a data set is called: ``"posts"`` for text, else ``"mosaics"``.
+
+    Arguments:
+        data: a document's ``config["data"]`` (its ``name``, and for text data
+            ``settings["segments"]`` starting with ``"tokens"``).
+    """
+    data = data or {}
+    name = str(data.get("name", ""))
+    segments = str((data.get("settings") or {}).get("segments", ""))
+    text = name in ("text", "hatexplain") or name.startswith("text") or segments.startswith("tokens")
+    return "posts" if text else "mosaics"
+
+
+def _unit(doc: dict) -> str:
+    return unit_of(doc.get("config", {}).get("data"))
+
+
+def diverged_note(doc: dict) -> str | None:
+    """The line naming the paradigms that diverged (not drawn), or None when none did."""
+    diverged = doc.get("diverged") or {}
+    if not diverged:
+        return None
+    where = "; ".join(f"{name} at seed {w.get('seed', '?')}, epoch {w.get('epoch', '?')} (loss {w.get('loss', '?')})"
+                      for name, w in diverged.items())
+    return f"not drawn, diverged: {where}"
+
+
+def _note_diverged(fig, doc: dict) -> None:
+    """Write :func:`diverged_note` under the figure (after its layout; saved with bbox 'tight')."""
+    note = diverged_note(doc)
+    if note:
+        fig.text(0.5, -0.01, note, ha="center", va="top", fontsize=9, color=DIVERGED_COLOR, wrap=True)
+
+
+def _spread(ax, values, label: str | None, color, *, limits=(-np.inf, np.inf), log: bool = False,
+            shared: int = 1):
+    """One paradigm's curve over epochs with its spread over seeds (see the module docstring).
+
+    Arguments:
+        values: ``[S, E]`` (seeds, epochs).
+        limits: the band is clipped to these (e.g. 0 and 100 for percentages).
+        log: the axis is log scale: geometric mean, band in log space (values must be > 0).
+        shared: how many curves share the axis; bands get fainter the more there are, so
+            that overlapping bands stay told apart by their edges instead of turning grey.
+
+    Returns:
+        The mean line.
+    """
     values = np.asarray(values, np.float64)
-    epochs = np.arange(1, values.shape[1] + 1)
-    mean = values.mean(0)
-    std = values.std(0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
-    ax.plot(epochs, mean, label=label, color=color)
-    ax.fill_between(epochs, np.clip(mean - std, *limits), np.clip(mean + std, *limits), alpha=0.2,
-                    color=color, linewidth=0)
+    seeds, epochs_n = values.shape
+    epochs = np.arange(1, epochs_n + 1)
+    marker = "o" if epochs_n <= FEW_POINTS else None
+    if log:
+        logs = np.log(values)
+        centre = np.exp(logs.mean(0))
+    else:
+        centre = values.mean(0)
+    line = ax.plot(epochs, centre, label=label, color=color, marker=marker, markersize=4, linewidth=1.8,
+                   zorder=3)[0]
+    color = line.get_color()
+    if seeds == 1:
+        return line
+    if seeds <= SEED_LINES:
+        for v in values:
+            ax.plot(epochs, v, color=color, linewidth=0.8, alpha=0.45, marker=marker, markersize=2.5, zorder=2)
+        return line
+    if log:
+        s = logs.std(0, ddof=1)
+        low, high = centre * np.exp(-s), centre * np.exp(s)
+    else:
+        s = values.std(0, ddof=1)
+        low, high = centre - s, centre + s
+    low, high = np.clip(low, *limits), np.clip(high, *limits)
+    if epochs_n == 1:
+        ax.errorbar(epochs, centre, yerr=[centre - low, high - centre], color=color, capsize=4, linewidth=1,
+                    zorder=2)
+    else:
+        ax.fill_between(epochs, low, high, color=color, alpha=0.12 / max(shared, 1), linewidth=0,
+                        zorder=1)
+        for edge in (low, high):
+            ax.plot(epochs, edge, color=color, linewidth=0.7, alpha=0.8, zorder=2)
+    return line
 
 
-def _loss_scale(ax, values):
-    """Log scale when the loss spans more than a factor of 10, else linear (readable ticks)."""
-    values = np.asarray(values, np.float64)
-    if values.min() > 0 and values.max() / values.min() > 10:
-        ax.set_yscale("log")
+def _spread_words(seeds: int) -> str:
+    """How :func:`_spread` shows ``seeds`` seeds, for a title."""
+    if seeds <= 1:
+        return "one seed"
+    if seeds <= SEED_LINES:
+        return f"thick: mean over {seeds} seeds, thin: each seed"
+    return f"mean ± std over {seeds} seeds"
+
+
+def _log_words(seeds: int) -> str:
+    """What a log-scale loss axis shows, for the title (the axis label says "log scale")."""
+    if seeds <= 1:
+        return "log-scale losses"
+    if seeds <= SEED_LINES:
+        return "log-scale losses: thick line the geometric mean"
+    return "log-scale losses: geometric mean, band ×/÷ geometric std (exp of the std of log loss)"
+
+
+def _is_log(*arrays) -> bool:
+    """Log scale when the values (all > 0) span more than a factor of 10, else linear (readable ticks)."""
+    values = np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays])
+    return bool(values.size and values.min() > 0 and values.max() / values.min() > 10)
 
 
 def _save(fig, doc: dict, title: str, out_dir, name: str) -> Path:
-    """Title the figure with the data set and m, lay it out, and write ``out_dir/name``."""
+    """Title the figure with the data set and m, lay it out, note divergences, and write ``out_dir/name``."""
     data = doc["config"]["data"]
     fig.suptitle(f"{data['name']}, m = {data['m']}: {title}")
     if fig.get_layout_engine() is None:
         fig.tight_layout()
+    _note_diverged(fig, doc)
     return save_figure_atomic(fig, Path(out_dir) / name)
 
 
@@ -54,13 +177,23 @@ def _seeds(doc: dict) -> str:
     return f"{n} seed" if n == 1 else f"{n} seeds"
 
 
-def _epoch_axis(ax):
+def _epoch_axis(ax, epochs: int | None = None):
+    """Label the x axis "epoch" with integer ticks (also for a one-epoch run)."""
     from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if epochs == 1:
+        low, high = ax.get_xlim()
+        ax.set_xlim(min(low, 0.5), max(high, 1.5))
     if isinstance(ax.yaxis.get_major_formatter(), ScalarFormatter):
         ax.ticklabel_format(axis="y", useOffset=False)
+
+
+def _percent_axis(ax):
+    """Keep an autoscaled percentage axis from running past 0 and 100 by more than a margin."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(max(low, -2.0), min(high, 102.0))
 
 
 def _switch_epochs(doc: dict) -> list[int]:
@@ -71,46 +204,129 @@ def _switch_epochs(doc: dict) -> list[int]:
     return sorted({int(s) for s in np.atleast_1d(hybrid["switch_epoch"])})
 
 
-def _mark_switch(ax, switches, *, label: bool = False):
+def _epochs_of(doc: dict, name: str) -> int:
+    """A paradigm's recorded epochs (its config), else the length of its loss history."""
+    recorded = doc["config"].get("paradigms", {}).get(name, {}).get("epochs")
+    if recorded is not None:
+        return int(np.max(np.atleast_1d(recorded)))
+    return int(np.asarray(doc["results"][name]["history"]["loss"]).shape[1])
+
+
+def hybrid_budget(doc: dict) -> dict | None:
+    """The hybrid's epochs against the other paradigms', or None without a hybrid and another paradigm.
+
+    Returns:
+        ``{"hybrid": E_h, "others": E_o, "ratio": E_h / E_o, "switch": [switch epochs],
+        "second": name of the second phase}``, epochs as recorded in ``config.paradigms``
+        (the paper protocol gives the hybrid ``epochs`` per phase, so twice the others').
+    """
+    results = doc.get("results", {})
+    others = [n for n in results if n != "hybrid"]
+    if "hybrid" not in results or not others:
+        return None
+    hybrid = _epochs_of(doc, "hybrid")
+    other = max(_epochs_of(doc, n) for n in others)
+    second = doc["config"].get("paradigms", {}).get("hybrid", {}).get("hybrid_to", "second phase")
+    return {"hybrid": hybrid, "others": other, "ratio": hybrid / other if other else float("inf"),
+            "switch": _switch_epochs(doc), "second": second}
+
+
+def _hybrid_label(budget: dict | None) -> str:
+    """The hybrid's legend entry: its phases, and its budget when it differs from the others'."""
+    if budget is None:
+        return "hybrid"
+    label = "hybrid"
+    if len(budget["switch"]) == 1:
+        s = budget["switch"][0]
+        label += f": {s} soft + {budget['hybrid'] - s} {budget['second']} epochs"
+    if budget["hybrid"] != budget["others"]:
+        size = "doubled budget" if budget["ratio"] == 2 else f"budget {budget['ratio']:.3g}×"
+        label += f"\n({size}: {budget['hybrid']} epochs vs the others' {budget['others']})"
+    return label
+
+
+def _mark_switch(ax, switches, *, line=None, label: bool = False):
+    """A dashed line between the last soft epoch and the first second-phase epoch and, when
+    ``line`` (the hybrid's mean line) is given, a vertical tick on that curve at the switch."""
     for k, s in enumerate(switches):
-        ax.axvline(s + 0.5, color=PALETTE["hybrid"], linestyle="--", linewidth=1,
-                   label="hybrid switch" if label and k == 0 else None)
+        ax.axvline(s + 0.5, color=PALETTE["hybrid"], linestyle="--", linewidth=0.9, alpha=0.6,
+                   label=f"hybrid switch (after epoch {s})" if label and k == 0 and len(switches) == 1
+                   else "hybrid switch" if label and k == 0 else None)
+        if line is not None:
+            x, y = line.get_data()
+            x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+            if x.size and x.min() <= s + 0.5 <= x.max():
+                # Where the drawn (straight, in display space) segment crosses the switch.
+                log = ax.get_yscale() == "log"
+                at = np.interp(s + 0.5, x, np.log(y) if log else y)
+                ax.plot([s + 0.5], [np.exp(at) if log else at], marker="|", markersize=16, markeredgewidth=2.5,
+                        color=line.get_color(), zorder=4)
 
 
 def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
-    """``curves.png`` (test and focus accuracy, and one loss panel per objective) and ``ftpt.png``."""
+    """``curves.png`` (test and focus accuracy, and one loss panel per objective) and ``ftpt.png``.
+
+    Seeds are shown as the module docstring says. The hybrid's switch is a dashed line in
+    every panel with a vertical tick on the hybrid's curve; when the hybrid ran more
+    epochs than the others (the paper protocol runs each phase for ``epochs``), its
+    legend entry gives the ratio from the recorded epochs and the accuracy panels shade
+    the epochs past the others' budget.
+    """
     results = doc["results"]
+    seeds = int(doc["config"]["seeds"])
+    unit = _unit(doc)
     title = f"{doc['config']['data']['name']}, m = {doc['config']['data']['m']}, {_seeds(doc)} per loss"
     switches = _switch_epochs(doc) if "hybrid" in results else []
+    budget = hybrid_budget(doc)
+    longest = max((np.asarray(r["history"]["loss"]).shape[1] for r in results.values()), default=1)
     n = 2 + len(results)
     fig = new_figure(figsize=(4.2 * min(n, 3), 3.6 * -(-n // 3)))
     axes = fig.subplots(-(-n // 3), min(n, 3), squeeze=False).ravel()
+    hybrid_lines = {}
+    any_log = False
     for name, res in results.items():
-        color = PALETTE.get(name)
-        _band(axes[0], res["history"]["test"]["accuracy"], name, color, limits=(0, 100))
-        _band(axes[1], res["history"]["test"]["focus_accuracy"], name, color, limits=(0, 100))
+        label = _hybrid_label(budget) if name == "hybrid" else name
+        for i, key in enumerate(("accuracy", "focus_accuracy")):
+            line = _spread(axes[i], res["history"]["test"][key], label, PALETTE.get(name), limits=(0, 100),
+                           shared=len(results))
+            if name == "hybrid":
+                hybrid_lines[i] = line
     axes[0].set_ylabel("test accuracy (%)")
     axes[1].set_ylabel("test focus accuracy (%)")
     for k, (name, res) in enumerate(results.items()):
         ax = axes[2 + k]
-        _band(ax, res["history"]["loss"], name, PALETTE.get(name))
-        ax.set_ylabel("training loss")
+        loss = res["history"]["loss"]
+        log = _is_log(loss)
+        any_log |= log
+        if log:
+            ax.set_yscale("log")
+        line = _spread(ax, loss, name, PALETTE.get(name), log=log)
+        ax.set_ylabel("training loss" + (" (log scale)" if log else ""))
         ax.set_title(OBJECTIVE.get(name, name), fontsize=9)
-        _loss_scale(ax, res["history"]["loss"])
         if name == "hybrid":
-            _mark_switch(ax, switches, label=True)
+            _mark_switch(ax, switches, line=line, label=True)
             ax.legend(fontsize=8)
-    for ax in axes[:2]:
-        _mark_switch(ax, switches)
+        _epoch_axis(ax, np.asarray(loss).shape[1])
+    past = budget is not None and budget["hybrid"] > budget["others"]
+    for i, ax in enumerate(axes[:2]):
+        _mark_switch(ax, switches, line=hybrid_lines.get(i), label=i == 0)
+        if past:
+            ax.axvspan(budget["others"] + 0.5, budget["hybrid"] + 0.5, color="0.93", zorder=0, linewidth=0,
+                       label=f"past the others' {budget['others']} epochs" if i == 0 else None)
+        _epoch_axis(ax, longest)
+        _percent_axis(ax)
     for ax in axes[:n]:
-        _epoch_axis(ax)
         ax.grid(alpha=0.3)
     for ax in axes[n:]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{title}: mean ± std over seeds; each loss judged by its own inference rule"
-                 + ("; dashed: hybrid switch" if switches else ""))
+    for name in doc.get("diverged") or {}:  # in the legend too, where the missing curve is looked for
+        axes[0].plot([], [], color=PALETTE.get(name, DIVERGED_COLOR), marker="x", linestyle="none",
+                     label=f"{name}: diverged, not drawn")
+    axes[0].legend(fontsize=7.5)
+    fig.suptitle(f"{title}: {_spread_words(seeds)}\neach loss judged by its own inference rule"
+                 + ("; dashed: hybrid switch" if switches else "") + (f"; {_log_words(seeds)}" if any_log else ""))
     fig.tight_layout()
+    _note_diverged(fig, doc)
     paths = [save_figure_atomic(fig, Path(out_dir) / "curves.png")]
 
     fig = new_figure(figsize=(10, 4))
@@ -126,7 +342,7 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
                    color=PALETTE.get(name), capsize=3)
         ax.set_xticks(np.arange(2) + width * (len(results) - 1) / 2)
         ax.set_xticklabels([c.upper() for c in cells])
-        ax.set_ylabel("% of test mosaics")
+        ax.set_ylabel(f"% of test {unit}")
         ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.0))
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_title("prediction true")
@@ -134,6 +350,7 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{title}: focus true/false × prediction true/false, final epoch (mean ± std)")
     fig.tight_layout()
+    _note_diverged(fig, doc)
     paths.append(save_figure_atomic(fig, Path(out_dir) / "ftpt.png"))
     return paths
 
@@ -141,6 +358,7 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
 def plot_signature(doc: dict, out_dir: Path) -> Path:
     """One annotated heatmap per loss, under the convention ``doc["shown"]``."""
     shown = doc["shown"]
+    unit = _unit(doc)
     maps = {name: np.asarray(hm[shown]) for name, hm in doc["heatmaps"].items()}
     edges = np.asarray(doc["bins"]["edges"])
     bins = len(edges) - 1
@@ -161,95 +379,154 @@ def plot_signature(doc: dict, out_dir: Path) -> Path:
         ax.set_xlabel(f"s_y ({shown}): probability of the true label")
         ax.set_title(name)
     axes[0][0].set_ylabel("a_z: attention on the true segment")
-    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="% of test mosaics")
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label=f"% of test {unit}")
     rule = ("each paradigm's own rule" if shown == "own"
             else "the pooled rule softmax(g(Σ α_j x_j)) for every paradigm")
-    return _save(fig, doc, f"signature, % of test mosaics, mean over {_seeds(doc)}\ns_y under {rule} "
+    return _save(fig, doc, f"signature, % of test {unit}, mean over {_seeds(doc)}\ns_y under {rule} "
                  f"(protocol {doc['config']['protocol']['name']})", out_dir, "signature.png")
 
 
 def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
     """L(alpha) and the incentive against epoch: one column per loss, one line per alpha.
 
-    The incentive row shares one y-scale, since comparing paradigms is the point.
+    Each row shares one y-scale, since comparing paradigms is the point (the loss row is
+    log scale, with geometric means, when its values span more than a factor of 10). The
+    alphas are coloured from the dark part of :data:`ALPHA_CMAP` so that every line,
+    alpha = 1 included, stays visible on white.
     """
     from matplotlib import colormaps
 
     results = doc["results"]
+    seeds = int(doc["config"]["seeds"])
     step = doc["incentive_step"]
     fig = new_figure(figsize=(4.5 * len(results), 7))
     axes = fig.subplots(2, len(results), squeeze=False, sharey="row")
-    cmap = colormaps["viridis"]
+    cmap = colormaps[ALPHA_CMAP]
+    low, high = ALPHA_RANGE
+    log = _is_log(*(v["loss"] for per_alpha in results.values() for v in per_alpha.values()))
+    if log:
+        for ax in axes[0]:
+            ax.set_yscale("log")
     for col, (name, per_alpha) in enumerate(results.items()):
+        epochs = 1
         for k, (alpha, v) in enumerate(per_alpha.items()):
-            color = cmap(k / max(len(per_alpha) - 1, 1))
-            _band(axes[0][col], v["loss"], f"α = {alpha}", color)
-            _band(axes[1][col], v["incentive"], f"α = {alpha}", color)
+            color = cmap(low + (high - low) * k / max(len(per_alpha) - 1, 1))
+            _spread(axes[0][col], v["loss"], f"α = {alpha}", color, log=log, shared=len(per_alpha))
+            _spread(axes[1][col], v["incentive"], f"α = {alpha}", color, shared=len(per_alpha))
+            epochs = max(epochs, np.asarray(v["loss"]).shape[-1])
         axes[0][col].set_title(name)
-        _loss_scale(axes[0][col], [v["loss"] for v in per_alpha.values()])
         for ax in axes[:, col]:
-            _epoch_axis(ax)
+            _epoch_axis(ax, epochs)
             ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("L(α)")
+    axes[0][0].set_ylabel("L(α)" + (" (log scale)" if log else ""))
     axes[1][0].set_ylabel(f"incentive L(α) − L(α + {step:g})\n(at α = 1: L({1 - step:g}) − L(1))")
     axes[0][0].legend(fontsize=8)
-    return _save(fig, doc, f"classifier trained with the focus frozen (mean ± std over {_seeds(doc)} per α)",
+    return _save(fig, doc, f"classifier trained with the focus frozen; per α, {_spread_words(seeds)}"
+                 + (f"\n{_log_words(seeds)}" if log else ""),
                  out_dir, "fixed_focus.png")
+
+
+def _axis_label(name: str) -> str:
+    return AXIS_LABELS.get(name, name.replace("_", " "))
+
+
+def _log_axis(name: str, values) -> bool:
+    values = np.asarray(values, np.float64)
+    return name in ("learning_rate", "init_scale") and values.size > 1 and values.min() > 0 \
+        and values.max() / values.min() >= 10
 
 
 def plot_sweep(doc: dict, out_dir: Path) -> Path:
     """Final test focus accuracy and test accuracy over the grid, mean ± std over seeds.
 
-    One grid axis: a line with error bars. Two or more: a heatmap over the first
-    two axes (averaged over the others, as the title says), cells annotated
-    with mean ± std.
+    Only grid axes with more than one value are drawn (the others are named in the
+    title). No such axis (a one-point grid): one bar per loss. One: a line with error
+    bars per loss, ticks at the grid values. Two or more: a heatmap per loss over the
+    first two (averaged over the others, as the title says), cells annotated with
+    mean ± std, with a colour bar.
     """
-    axes_names = list(doc["grid"])
     rows = doc["rows"]
     losses = list(dict.fromkeys(r["loss"] for r in rows))
+    values = {a: sorted({r[a] for r in rows if a in r}) for a in doc["grid"]}
+    varying = [a for a, v in values.items() if len(v) > 1]
+    fixed = [a for a, v in values.items() if len(v) == 1]
     metrics = (("test_focus_accuracy", "test focus accuracy (%)"), ("test_accuracy", "test accuracy (%)"))
-    fig = new_figure(figsize=(5.2 * len(metrics), 3.8 * max(len(losses), 1)))
-    axes = fig.subplots(max(len(losses), 1), len(metrics), squeeze=False)
-    for i, loss in enumerate(losses):
+
+    def stats(v):
+        v = np.asarray(v, np.float64)
+        return (float(v.mean()) if v.size else np.nan), (float(v.std(ddof=1)) if v.size > 1 else 0.0)
+
+    if not varying:
+        fig = new_figure(figsize=(4.2 * len(metrics), 3.8))
+        axes = fig.subplots(1, len(metrics), squeeze=False)
+        for j, (key, label) in enumerate(metrics):
+            ax = axes[0][j]
+            for i, loss in enumerate(losses):
+                mean, std = stats([r[key] for r in rows if r["loss"] == loss])
+                ax.bar(i, mean, 0.7, yerr=[[min(std, mean)], [min(std, 100 - mean)]], capsize=3,
+                       color=PALETTE.get(loss))
+                ax.text(i, mean / 2, f"{mean:.1f}\n±{std:.1f}", ha="center", va="center", fontsize=8,
+                        color="white")
+            ax.set_xticks(range(len(losses)))
+            ax.set_xticklabels(losses)
+            ax.set_ylim(0, 105)
+            ax.set_ylabel(label)
+            ax.grid(axis="y", alpha=0.3)
+    else:
+        heat = len(varying) >= 2
+        fig = new_figure(figsize=((5.6 if heat else 5.2) * len(metrics), 3.6 * max(len(losses), 1)),
+                         layout="constrained" if heat else None)
+        axes = fig.subplots(max(len(losses), 1), len(metrics), squeeze=False)
+    image = None
+    for i, loss in enumerate(losses if varying else []):
         mine = [r for r in rows if r["loss"] == loss]
         for j, (key, label) in enumerate(metrics):
             ax = axes[i][j]
-            if len(axes_names) == 1:
-                x_name = axes_names[0]
-                xs = sorted({r[x_name] for r in mine})
-                values = [[r[key] for r in mine if r[x_name] == x] for x in xs]
-                mean = [np.mean(v) for v in values]
-                std = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
+            if len(varying) == 1:
+                x_name = varying[0]
+                xs = values[x_name]
+                mean, std = zip(*(stats([r[key] for r in mine if r[x_name] == x]) for x in xs))
                 ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, color=PALETTE.get(loss))
-                ax.set_xlabel(x_name)
-                if x_name == "learning_rate":
+                if _log_axis(x_name, xs):
                     ax.set_xscale("log")
+                from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+                ax.xaxis.set_major_locator(FixedLocator(xs))
+                ax.xaxis.set_major_formatter(FixedFormatter([f"{x:g}" for x in xs]))
+                ax.xaxis.set_minor_locator(NullLocator())
+                ax.set_xlabel(_axis_label(x_name))
                 ax.set_ylabel(label)
+                _percent_axis(ax)
                 ax.grid(alpha=0.3)
             else:
-                y_name, x_name = axes_names[:2]
-                ys, xs = sorted({r[y_name] for r in mine}), sorted({r[x_name] for r in mine})
+                y_name, x_name = varying[:2]
+                ys, xs = values[y_name], values[x_name]
                 mean = np.full((len(ys), len(xs)), np.nan)
                 std = np.zeros_like(mean)
                 for a, y in enumerate(ys):
                     for b, x in enumerate(xs):
-                        v = [r[key] for r in mine if r[y_name] == y and r[x_name] == x]
-                        mean[a, b] = np.mean(v)
-                        std[a, b] = np.std(v, ddof=1) if len(v) > 1 else 0.0
-                ax.imshow(mean, origin="lower", cmap="viridis", aspect="auto", vmin=0, vmax=100)
+                        mean[a, b], std[a, b] = stats([r[key] for r in mine if r[y_name] == y and r[x_name] == x])
+                image = ax.imshow(mean, origin="lower", cmap="viridis", aspect="auto", vmin=0, vmax=100)
                 for a in range(len(ys)):
                     for b in range(len(xs)):
-                        ax.text(b, a, f"{mean[a, b]:.1f}\n±{std[a, b]:.1f}", ha="center", va="center",
-                                fontsize=7, color="white" if mean[a, b] < 60 else "black")
+                        text = "–" if np.isnan(mean[a, b]) else f"{mean[a, b]:.1f}\n±{std[a, b]:.1f}"
+                        ax.text(b, a, text, ha="center", va="center", fontsize=8.5,
+                                color="white" if not mean[a, b] >= 60 else "black")
                 ax.set_xticks(range(len(xs)))
                 ax.set_xticklabels([f"{x:g}" for x in xs])
                 ax.set_yticks(range(len(ys)))
                 ax.set_yticklabels([f"{y:g}" for y in ys])
-                ax.set_xlabel(x_name)
-                ax.set_ylabel(y_name)
+                ax.set_xlabel(_axis_label(x_name))
+                ax.set_ylabel(_axis_label(y_name))
                 ax.set_title(label, fontsize=9)
             if j == 0:
                 ax.annotate(loss, xy=(0, 1.02), xycoords="axes fraction", fontsize=10, weight="bold")
-    rest = axes_names[2:]
-    return _save(fig, doc, f"sweep, final epoch, mean ± std over {doc['seeds']} seed{'s' * (doc['seeds'] != 1)}"
-                 + (f" (averaged over {', '.join(rest)})" if rest else ""), out_dir, "sweep.png")
+    if image is not None:  # every heatmap has the scale 0-100 %: one colour bar for all
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=min(0.9, 0.35 + 0.15 * len(losses)), aspect=30,
+                     label=f"% of test {_unit(doc)} (both columns)")
+    rest = [_axis_label(a) for a in varying[2:]]
+    at = ", ".join(f"{_axis_label(a)} = {values[a][0]:g}" for a in fixed)
+    seeds = doc["seeds"]
+    return _save(fig, doc, f"sweep, final epoch, mean ± std over {seeds} seed{'s' * (seeds != 1)}"
+                 + (f" (averaged over {', '.join(rest)})" if rest else "")
+                 + (f"\nat {at}" if at else ""), out_dir, "sweep.png")

@@ -16,6 +16,7 @@ import numpy as np
 from .experiments import Diverged, finished
 from .files import format_table
 from .metrics import EDGE_TOLERANCE, METRICS, RULES
+from .plots import unit_of
 from .protocol import SIGNATURE_CONVENTIONS, get_protocol
 
 __all__ = [
@@ -30,6 +31,10 @@ __all__ = [
     "fixed_focus_json",
     "fixed_focus_table",
     "fixed_focus_footnote",
+    "compare_footnote",
+    "signature_footnote",
+    "metric_notes",
+    "unit_of",
     "sweep_json",
     "sweep_table",
     "plot_any",
@@ -156,16 +161,27 @@ def _health(runs: Mapping[str, Any]) -> dict:
     return {"diverged": diverged, "warnings": warnings}
 
 
-METRIC_NOTES = {
-    "units": "percent of mosaics",
-    "names": list(METRICS),
-    "accuracy": "the predicted class is the label",
-    "focus_accuracy": "the most-attended segment is the foreground",
-    "ftpt": "focus true, prediction true",
-    "ffpt": "focus false, prediction true",
-    "ftpf": "focus true, prediction false",
-    "ffpf": "focus false, prediction false",
-}
+def metric_notes(unit: str = "mosaics") -> dict:
+    """The ``"metrics"`` entry of a document; ``unit`` names the examples (:func:`unit_of`)."""
+    return {
+        "units": f"percent of {unit}",
+        "names": list(METRICS),
+        "accuracy": "the predicted class is the label",
+        "focus_accuracy": "the most-attended segment is the foreground",
+        "ftpt": "focus true, prediction true",
+        "ffpt": "focus false, prediction true",
+        "ftpf": "focus true, prediction false",
+        "ffpf": "focus false, prediction false",
+    }
+
+
+#: :func:`metric_notes` of image and orthogonal data (mosaics).
+METRIC_NOTES = metric_notes()
+
+
+def _unit(settings: Mapping[str, Any]) -> str:
+    """``"posts"`` or ``"mosaics"``, from a document's (or its settings') recorded data."""
+    return unit_of((settings.get("config", settings) or {}).get("data"))
 
 
 def compare_results_json(settings: Mapping[str, Any], runs: Mapping[str, Any]) -> dict:
@@ -180,19 +196,26 @@ def compare_results_json(settings: Mapping[str, Any], runs: Mapping[str, Any]) -
     return {
         "kind": "compare",
         "config": dict(settings),
-        "metrics": METRIC_NOTES,
+        "metrics": metric_notes(_unit(settings)),
         "results": {name: run_summary(r) for name, r in finished(runs).items()},
         **_health(runs),
     }
 
 
-COMPARE_FOOTNOTE = (
-    "(final epoch, mean ± std over seeds. rule: the inference rule each loss is judged by "
-    "(pooled: softmax(g(Σ α_j x_j)); expected: Σ α_j softmax(g(x_j))). train/test acc: % of "
-    "mosaics classified right. focus acc: % whose most-attended segment is the foreground. "
-    "FTPT/FFPT/FTPF/FFPF: focus true/false × prediction true/false, % of test mosaics. "
-    "final loss: mean training loss of the last epoch, each under its own objective.)"
-)
+def compare_footnote(doc: Mapping[str, Any] | None = None) -> str:
+    """The note under :func:`compare_table`, naming the examples after the document's data."""
+    unit = _unit(doc) if doc else "mosaics"
+    return (
+        "(final epoch, mean ± std over seeds. rule: the inference rule each loss is judged by "
+        "(pooled: softmax(g(Σ α_j x_j)); expected: Σ α_j softmax(g(x_j))). train/test acc: % of "
+        f"{unit} classified right. focus acc: % whose most-attended segment is the foreground. "
+        f"FTPT/FFPT/FTPF/FFPF: focus true/false × prediction true/false, % of test {unit}. "
+        "final loss: mean training loss of the last epoch, each under its own objective.)"
+    )
+
+
+#: :func:`compare_footnote` of image and orthogonal data (mosaics).
+COMPARE_FOOTNOTE = compare_footnote()
 
 
 def compare_table(results: Mapping[str, Any]) -> str:
@@ -220,15 +243,16 @@ def signature_json(settings: Mapping[str, Any], signatures: Mapping[str, dict], 
     """
     edges = np.linspace(0.0, 1.0, bins + 1)
     shown = settings.get("signature_s_y", "own")
+    unit = _unit(settings)
     return {
         "kind": "signature",
         "config": dict(settings),
-        "metrics": METRIC_NOTES,
+        "metrics": metric_notes(unit),
         "results": {name: run_summary(r) for name, r in finished(runs).items()},
         "bins": {
             "edges": edges,
             "orientation": (
-                "heatmaps[LOSS][CONVENTION][i][j] is the percent of test mosaics (mean over seeds) "
+                f"heatmaps[LOSS][CONVENTION][i][j] is the percent of test {unit} (mean over seeds) "
                 "whose attention on the true segment a_z is in bin i and whose probability of the "
                 "true label s_y is in bin j. Row 0 is the lowest a_z, column 0 the lowest s_y."
             ),
@@ -261,12 +285,19 @@ def signature_json(settings: Mapping[str, Any], signatures: Mapping[str, dict], 
     }
 
 
-SIGNATURE_FOOTNOTE = (
-    "(test mosaics, mean over seeds. a_z: attention on the foreground segment. s_y: probability "
-    "of the true label, under the paradigm's own rule (own) or softmax(g(Σ α_j x_j)) (pooled). "
-    "low a_z & high s_y: % of mosaics with a_z < 0.2 and s_y ≥ 0.8, mean ± std. seeds with shortcut: "
-    "seeds whose classifier labels most backgrounds as one class it then fails to locate, see README)"
-)
+def signature_footnote(doc: Mapping[str, Any] | None = None) -> str:
+    """The note under :func:`signature_table`, naming the examples after the document's data."""
+    unit = _unit(doc) if doc else "mosaics"
+    return (
+        f"(test {unit}, mean over seeds. a_z: attention on the foreground segment. s_y: probability "
+        "of the true label, under the paradigm's own rule (own) or softmax(g(Σ α_j x_j)) (pooled). "
+        f"low a_z & high s_y: % of {unit} with a_z < 0.2 and s_y ≥ 0.8, mean ± std. seeds with shortcut: "
+        "seeds whose classifier labels most backgrounds as one class it then fails to locate, see README)"
+    )
+
+
+#: :func:`signature_footnote` of image and orthogonal data (mosaics).
+SIGNATURE_FOOTNOTE = signature_footnote()
 
 
 def signature_table(doc: dict) -> str:
@@ -349,7 +380,7 @@ def sweep_json(settings: Mapping[str, Any], grid: Mapping[str, Any], points, run
             "times each loss's training function was traced (compiled) for this sweep: 1 means the "
             "whole grid times seeds ran as one program (0: a program cached earlier in the process)"
         ),
-        "metrics": METRIC_NOTES,
+        "metrics": metric_notes(_unit(settings)),
         "rows": rows,
         **_health(runs),
     }

@@ -84,7 +84,7 @@ def sweep(
     g = len(next(iter(points.values()))) if points else 1
     if "switch_epoch" in points and any(loss != "hybrid" for loss in losses):
         raise ConfigError("a --switch-epoch grid applies only to --losses hybrid")
-    if "momentum" in points and train_options.get("optimizer", "sgd") != "sgd":
+    if "momentum" in points and (train_options.get("optimizer") or "sgd") != "sgd":  # None: the default, sgd
         raise ConfigError("a --momentum grid applies only to --optimizer sgd")
     configs = paradigm_configs(data, info, losses, protocol=protocol, **train_options)
 

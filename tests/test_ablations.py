@@ -122,6 +122,14 @@ def test_sweep_command_writes_table_plot_and_compiles_once(tmp_path):
     assert (out / "sweep.png").stat().st_size > 0
 
 
+def test_sweep_momentum_grid_with_the_default_optimizer(tmp_path):
+    """--momentum as a grid axis without --optimizer (the default is sgd) was refused."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", "orthogonal", "--classes", "3", "--m", "3", "--momentum", "0,0.9",
+                 "--seeds", "1", "--epochs", "1", "--losses", "soft", "--out", str(out)]) == 0
+    assert json.loads((out / "sweep.json").read_text())["grid"] == {"momentum": [0.0, 0.9]}
+
+
 def test_config_file_sets_defaults_and_the_command_line_wins(tmp_path, capsys):
     toml = tmp_path / "run.toml"
     toml.write_text('dataset = "orthogonal"\nclasses = 3\nm = 3\nseeds = 2\nepochs = 2\n'

@@ -59,7 +59,11 @@ def test_compare_on_a_hatexplain_file(tmp_path, capsys):
     doc = json.loads((out / "results.json").read_text())
     assert doc["config"]["data"]["name"] == "hatexplain"
     assert set(doc["results"]) == {"soft", "hard-reinforce", "lvml-em"}
-    capsys.readouterr()
+    # Text examples are posts: the printed table's notes, the announcement and the document say so.
+    printed = capsys.readouterr()
+    assert doc["metrics"]["units"] == "percent of posts"
+    assert "% of test posts" in printed.out and "test posts" in printed.err
+    assert "mosaic" not in printed.out + printed.err
     path.write_text(json.dumps({"p0": {"post_id": "p0", "annotators": []}}))
     assert main(["compare", "--dataset", "text", "--data-file", str(path), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
