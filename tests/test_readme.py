@@ -47,7 +47,8 @@ def _code_block_commands() -> list[str]:
                 lines.append("attnjax " + line.split("&& attnjax ", 1)[1])
     # and the commands printed inline in the prose (``attnjax compare --dataset ...``)
     inline = re.findall(r"`(attnjax [^`]+)`", README.replace("\n", " "))
-    return lines + [" ".join(c.split()) for c in inline if c.split()[1] in COMMANDS]
+    # (a bare ``attnjax plot`` in a sentence names the command; it needs its RUN argument)
+    return lines + [" ".join(c.split()) for c in inline if c.split()[1] in COMMANDS and c.split() != ["attnjax", "plot"]]
 
 
 def _inline_options() -> list[str]:
