@@ -38,6 +38,11 @@ _EXPORTS = {
     "predict": "metrics",
     "signature_histogram": "metrics",
     "PARADIGMS": "protocol",
+    "Paradigm": "paradigms",
+    "get_paradigm": "paradigms",
+    "make_step": "train",
+    "make_optimizer": "optim",
+    "make_evaluate": "evaluation",
     "Hyper": "train",
     "TrainConfig": "train",
     "TrainResult": "train",
@@ -64,6 +69,16 @@ def __dir__():
     return sorted([*globals(), *_EXPORTS])
 
 
-__version__ = "0.1.0"
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is its one definition)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("attnjax")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = list(_EXPORTS)

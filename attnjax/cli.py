@@ -228,8 +228,8 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     options = _train_options(args)
     extra = {name: getattr(args, name) for name in ("switch_epoch", "init_scale", "temperature")
              if getattr(args, name, None) is not None}
-    configs = paradigm_configs(data, info, args.losses, protocol=args.protocol,
-                               fixed_focus=fixed_focus or None, **options)
+    # every paradigm's config is checked (batch size against the data, say) before anything runs
+    paradigm_configs(data, info, args.losses, protocol=args.protocol, fixed_focus=fixed_focus or None, **options)
     _announce(data, info, f"{args.seeds} seeds per loss, protocol {args.protocol}, one compiled program each")
     if hybrid_epochs_note(args):
         print(f"attnjax: note: {hybrid_epochs_note(args)}", file=sys.stderr)

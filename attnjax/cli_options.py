@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
-from .protocol import (CLASSIFIER_INIT_NAMES, DEFAULT_LOSSES, MODEL_FAMILIES, PARADIGMS, PRECISIONS, PROTOCOLS,
-                       SECOND_PHASES, get_protocol)
+from .protocol import (CLASSIFIER_INIT_NAMES, DEFAULT_LOSSES, FIXED_FOCUS, MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS,
+                       PRECISIONS, PROTOCOLS, SECOND_PHASES, get_protocol)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
            "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
@@ -180,7 +180,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, sweep: bool = False) -> None:
     g = p.add_argument_group("training")
-    default_losses = "soft,hard,lvml" if fixed_focus else ",".join(DEFAULT_LOSSES)
+    default_losses = ",".join(FIXED_FOCUS if fixed_focus else DEFAULT_LOSSES)
     # A sweep takes comma-separated lists (a grid axis) where the others take one value.
     many = (lambda parse, what: _list_of(parse, what)) if sweep else (lambda parse, what: parse)
     each = "comma-separated values: a grid axis" if sweep else "one value"
@@ -193,7 +193,7 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help=f"comma-separated paradigms (default: {default_losses})")
     g.add_argument("--seeds", type=_positive_int, default=16, help="seeds per paradigm (default: %(default)s)")
     g.add_argument("--epochs", type=_positive_int, default=None, help="default: the protocol's")
-    g.add_argument("--optimizer", choices=("sgd", "adam"), default=None, help="default: sgd")
+    g.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None, help="default: sgd")
     g.add_argument("--lr", type=many(_positive_float, "learning rates"), default=None,
                    help=f"learning rate, {each} (default: the protocol's)")
     g.add_argument("--momentum", type=many(_momentum, "momenta"), default=None,
@@ -309,14 +309,12 @@ def check_applicable(args) -> None:
          f"has {NOT_FOR_CNN.get(args.dataset)} (use --model mlp)"),
     ]
     hybrid = "hybrid" in args.losses
-    for option in ("switch_epoch", "hybrid_epochs", "hybrid_to", "hybrid_reset"):
-        if getattr(args, option, None) is not None and not hybrid:
-            rules.append((f"--{option.replace('_', '-')}", True, "applies only when --losses includes hybrid"))
-    second = getattr(args, "hybrid_to", None) if hybrid else None
-    for option, paradigm in (("samples", "hard-reinforce"), ("sample_replace", "hard-reinforce"),
-                             ("baseline_decay", "hard-reinforce"), ("temperature", "hard-gumbel")):
-        if getattr(args, option, None) is not None and paradigm not in args.losses and second != paradigm:
-            rules.append((f"--{option.replace('_', '-')}", True, f"applies only when training {paradigm}"))
+    trained = set(args.losses) | ({args.hybrid_to} if hybrid and getattr(args, "hybrid_to", None) else set())
+    for option, owners in _paradigm_options().items():
+        if getattr(args, option, None) is not None and not owners & trained:
+            why = ("applies only when --losses includes hybrid" if owners == {"hybrid"}
+                   else f"applies only when training {' or '.join(sorted(owners))}")
+            rules.append((f"--{option.replace('_', '-')}", True, why))
     for name, bad, why in rules:
         if bad:
             raise ConfigError(f"{name} {why}")
@@ -327,6 +325,22 @@ def check_applicable(args) -> None:
         raise ConfigError(f"--momentum applies only to --optimizer sgd, not {args.optimizer}")
     if args.m is not None and args.m < 2:
         raise ConfigError(f"--m must be at least 2 segments, got {args.m}")
+
+
+#: Command-line options that set a paradigm's field under another name.
+_OPTION_ALIASES = {"switch_epoch": ("hybrid_epochs",)}
+
+
+def _paradigm_options() -> dict[str, set[str]]:
+    """``{option dest: the paradigms it applies to}``, from each paradigm's own fields (attnjax.paradigms)."""
+    from .paradigms import REGISTRY
+
+    owners: dict[str, set[str]] = {}
+    for name, paradigm in REGISTRY.items():
+        for field in (*paradigm.options, *paradigm.hyper):
+            for option in (field, *_OPTION_ALIASES.get(field, ())):
+                owners.setdefault(option, set()).add(name)
+    return owners
 
 
 def _check_hybrid_epochs(args, hybrid: bool) -> None:

@@ -19,15 +19,14 @@ import optax
 
 from .data.base import DataInfo
 from .errors import ConfigError
-from .losses import LOSSES
-from .metrics import DEFAULT_RULE, RULES
+from .metrics import RULES
 from .models import CLASSIFIER_INITS, MODEL_FAMILIES
-from .protocol import DEFAULT_PROTOCOL, PARADIGMS, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
+from .paradigms import ALL_OPTIONS, Paradigm, get_paradigm, options_of, paradigm_name
+from .protocol import DEFAULT_PROTOCOL, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
 
 __all__ = ["TrainConfig", "Hyper", "OPTIMIZERS"]
 
-#: Optimizers by name; any other optax factory can be passed as ``TrainConfig.optimizer``.
-OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
+from .optim import OPTIMIZERS  # noqa: E402  (re-exported: its old home)
 
 
 def _qualname(obj) -> str:
@@ -47,7 +46,8 @@ class TrainConfig:
     fields instead, so they vmap like seeds.
 
     Attributes:
-        loss: ``"soft"``, ``"hard"``, ``"lvml"`` or ``"hybrid"``.
+        loss: a paradigm: a name of ``attnjax.paradigms.REGISTRY`` (``"soft"``, ``"hard"``,
+            ``"lvml"``, ``"hybrid"``, ...) or your own :class:`~attnjax.paradigms.Paradigm`.
         num_classes: K.
         m: segments per mosaic.
         segment_shape: shape of one segment.
@@ -95,7 +95,7 @@ class TrainConfig:
             evaluating needs no more memory than a training step.
     """
 
-    loss: str = "soft"
+    loss: str | Paradigm = "soft"
     num_classes: int = 3
     m: int = 5
     segment_shape: tuple[int, ...] = (8, 8, 1)
@@ -119,8 +119,7 @@ class TrainConfig:
     eval_batch_size: int | None = None
 
     def __post_init__(self):
-        if self.loss not in PARADIGMS:
-            raise ConfigError(f"unknown loss {self.loss!r}; choose from {', '.join(PARADIGMS)}")
+        get_paradigm(self.loss)  # raises ConfigError naming the choices
         if self.modules is not None and len(self.modules) != 2:
             raise ConfigError("modules must be a (focus, classifier) pair of Flax modules")
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
@@ -158,8 +157,8 @@ class TrainConfig:
             raise ConfigError(
                 f"switch_epoch must be in [0, epochs={self.epochs}], got {self.switch_epoch}"
             )
-        if self.fixed_focus and self.loss not in LOSSES:
-            raise ConfigError(f"the fixed-focus experiment trains soft, hard or lvml, not the {self.loss}")
+        if self.fixed_focus and not get_paradigm(self.loss).fixed_focus:
+            raise ConfigError(f"the fixed-focus experiment trains soft, hard or lvml, not the {paradigm_name(self.loss)}")
 
     @classmethod
     def for_data(cls, info: DataInfo, *, protocol: str | Protocol | None = None, **overrides) -> "TrainConfig":
@@ -189,7 +188,7 @@ class TrainConfig:
             epochs=p.fixed_focus_epochs if fixed else p.epochs, momentum=p.momentum,
             hybrid_reset=p.hybrid_reset,
         )
-        if given.get("loss") == "hybrid":
+        if paradigm_name(given.get("loss", "soft")) == "hybrid":
             epochs, switch = p.hybrid_schedule(given.get("epochs"), given.get("switch_epoch"), hybrid_epochs)
             given.update(epochs=epochs, switch_epoch=switch)
         values.update(given)
@@ -198,7 +197,7 @@ class TrainConfig:
     @property
     def rule(self) -> int:
         """Index (0, 1, 2) of the inference rule this paradigm is judged by."""
-        return DEFAULT_RULE[self.loss]
+        return RULES.index(get_paradigm(self.loss).rule)
 
     @property
     def default_switch_epoch(self) -> int:
@@ -212,7 +211,7 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         """Every field this run uses, resolved (no None for a value in use)."""
-        out = dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["eval_batch_size"] = self.eval_chunk
         out["optimizer"] = self.optimizer if isinstance(self.optimizer, str) else _qualname(self.optimizer)
         if self.modules is not None:
@@ -223,15 +222,13 @@ class TrainConfig:
             out.pop("modules")
         if self.optimizer != "sgd":
             out.pop("momentum")
-        if self.loss == "hybrid":
+        out["loss"] = paradigm_name(self.loss)
+        used = options_of(self)  # the paradigm's own fields (and its second phase's, for the hybrid)
+        for name in ALL_OPTIONS:
+            if name not in used:
+                out.pop(name)
+        if "switch_epoch" in used:
             out["switch_epoch"] = self.default_switch_epoch
-        else:
-            for name in ("switch_epoch", "hybrid_to", "hybrid_reset"):
-                out.pop(name)
-        uses = {self.loss} | ({self.hybrid_to} if self.loss == "hybrid" else set())
-        if "hard-reinforce" not in uses:
-            for name in ("samples", "sample_replace", "baseline_decay"):
-                out.pop(name)
         if not self.fixed_focus:
             out.pop("incentive_step")
         if self.modules is None and self.model not in ("mlp", "embed"):

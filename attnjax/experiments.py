@@ -14,7 +14,8 @@ import numpy as np
 from .data.base import Dataset, DataInfo
 from .errors import ConfigError, NonFiniteLossError
 from .signatures import evaluate_examples, shortcut_report, signature
-from .protocol import DEFAULT_LOSSES, PARADIGMS, Protocol, get_protocol
+from .paradigms import Paradigm, get_paradigm, paradigm_name
+from .protocol import DEFAULT_LOSSES, FIXED_FOCUS, PARADIGMS, Protocol, get_protocol
 from .train import Hyper, TrainConfig, TrainResult, make_train
 
 __all__ = [
@@ -71,7 +72,7 @@ class SeedRuns:
 
     @property
     def name(self) -> str:
-        return self.config.loss
+        return paradigm_name(self.config.loss)
 
 
 class _ProgressHook:
@@ -200,7 +201,7 @@ def check_finite(config: TrainConfig, losses: np.ndarray) -> None:
     if bad.any():
         seed, epoch = map(int, np.argwhere(bad)[0])
         err = NonFiniteLossError(
-            f"{config.loss} training diverged: loss {losses[seed, epoch]} at seed {seed}, "
+            f"{paradigm_name(config.loss)} training diverged: loss {losses[seed, epoch]} at seed {seed}, "
             f"epoch {epoch + 1} (try a smaller learning rate, or an init scale closer to 1); nothing was saved"
         )
         err.seed, err.epoch, err.loss = seed, epoch + 1, str(float(losses[seed, epoch]))
@@ -285,7 +286,7 @@ def train_seeds(
     if not np.all(lr.astype(np.float32) > 0):
         raise ConfigError(f"learning rates must be positive and finite in float32, got {learning_rate}")
     switch = None
-    if config.loss == "hybrid":
+    if "switch_epoch" in get_paradigm(config.loss).hyper:
         switch = np.broadcast_to(
             np.asarray(config.default_switch_epoch if switch_epoch is None else switch_epoch), (seeds,)
         ).astype(np.int32)
@@ -294,7 +295,7 @@ def train_seeds(
                 f"the switch epoch must be in [0, epochs={config.epochs}], got {switch_epoch}"
             )
     elif switch_epoch is not None:
-        raise ConfigError(f"a switch epoch applies only to the hybrid, not to {config.loss!r}")
+        raise ConfigError(f"a switch epoch applies only to the hybrid, not to {paradigm_name(config.loss)!r}")
     keys = jax.random.split(jax.random.key(seed), seeds)
     if key_index is not None:
         keys = keys[np.asarray(key_index)]
@@ -368,7 +369,7 @@ def paradigm_configs(
             it (full-batch training); an explicit one is an error.
         **train_options: :class:`TrainConfig` fields; None means the protocol's default.
     """
-    unknown = [name for name in losses if name not in PARADIGMS]
+    unknown = [name for name in losses if not isinstance(name, Paradigm) and name not in PARADIGMS]
     if unknown or not losses:
         raise ConfigError(
             f"unknown loss(es) {unknown or '(none given)'}; choose from {', '.join(PARADIGMS)}"
@@ -381,8 +382,8 @@ def paradigm_configs(
             f"--batch-size {train_options['batch_size']} exceeds the {n_train} training mosaics"
         )
     return {
-        name: TrainConfig.for_data(info, protocol=protocol, loss=name, **train_options)
-        for name in losses
+        paradigm_name(loss): TrainConfig.for_data(info, protocol=protocol, loss=loss, **train_options)
+        for loss in losses
     }
 
 
@@ -476,7 +477,8 @@ def _run_each(
             out[name] = train_seeds(
                 config, data, seeds=seeds, chunk_size=chunk_size,
                 progress=progress(name, config.epochs * n_chunks) if progress else None,
-                switch_epoch=switch_epoch if config.loss == "hybrid" else None, **seed_options,
+                switch_epoch=switch_epoch if "switch_epoch" in get_paradigm(config.loss).hyper else None,
+                **seed_options,
             )
         except NonFiniteLossError as err:
             if not keep_diverged:
@@ -490,7 +492,7 @@ def fixed_focus(
     info: DataInfo,
     *,
     alphas: Sequence[float] = (0.2, 0.4, 0.6, 0.8, 1.0),
-    losses: Sequence[str] = ("soft", "hard", "lvml"),
+    losses: Sequence[str] = FIXED_FOCUS,
     seeds: int = 4,
     protocol: str | Protocol | None = None,
     learning_rate: float | None = None,

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .protocol import PARADIGMS
+from .paradigms import REGISTRY
 
 __all__ = [
     "RULES",
@@ -35,7 +35,7 @@ __all__ = [
 
 RULES = ("argmax", "expected", "pooled")
 #: Index into RULES of the rule each paradigm is judged by.
-DEFAULT_RULE = {name: 2 if name == "soft" else 1 for name in PARADIGMS}
+DEFAULT_RULE = {name: RULES.index(p.rule) for name, p in REGISTRY.items()}
 #: Metric names, all in percent of examples.
 METRICS = ("accuracy", "focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf")
 

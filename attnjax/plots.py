@@ -29,17 +29,15 @@ from typing import Mapping
 
 import numpy as np
 
+from .paradigms import REGISTRY
 from .files import new_figure, save_figure_atomic
 
 __all__ = ["PALETTE", "plot_compare", "plot_signature", "plot_fixed_focus", "plot_sweep",
            "unit_of", "diverged_note", "hybrid_budget"]
 
-PALETTE = {"soft": "tab:blue", "hard": "tab:red", "lvml": "tab:green", "hybrid": "tab:purple",
-           "hard-reinforce": "tab:orange", "hard-gumbel": "tab:brown", "lvml-em": "tab:olive"}
-OBJECTIVE = {"soft": "soft-attention loss", "hard": "hard-attention loss (expected CE)",
-             "lvml": "LVML loss (−log marginal likelihood)", "hybrid": "hybrid: soft, then second-phase loss",
-             "hard-reinforce": "sampled CE (REINFORCE, mean over batch)",
-             "hard-gumbel": "sampled CE (straight-through Gumbel)", "lvml-em": "LVML loss (trained by EM)"}
+#: Each paradigm's colour and the name of its objective, from :mod:`attnjax.paradigms`.
+PALETTE = {name: p.color for name, p in REGISTRY.items()}
+OBJECTIVE = {name: p.objective for name, p in REGISTRY.items()}
 #: Readable names of the sweep's grid axes (the JSON keeps the variable names).
 AXIS_LABELS = {"learning_rate": "learning rate", "momentum": "momentum", "switch_epoch": "switch epoch",
                "init_scale": "init scale"}

@@ -13,18 +13,20 @@ from __future__ import annotations
 import dataclasses
 
 from .errors import ConfigError
+from .paradigms import FIXED_FOCUS, REGISTRY, SECOND_PHASES
 
-__all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
+__all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIMIZER_NAMES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
            "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS"]
 
 #: The training paradigms: the three exact losses, the soft-then-hard hybrid
 #: schedule, then the sampled estimators of hard attention and LVML by EM.
-#: Every other list of paradigm names derives from this one.
-PARADIGMS = ("soft", "hard", "lvml", "hybrid", "hard-reinforce", "hard-gumbel", "lvml-em")
+#: Every other list of paradigm names derives from this one; what each paradigm is, is
+#: defined once, in :mod:`attnjax.paradigms`.
+PARADIGMS = tuple(REGISTRY)
 #: What the commands train unless --losses says otherwise: the paper's four.
 DEFAULT_LOSSES = ("soft", "hard", "lvml", "hybrid")
-#: Paradigms the hybrid can switch to (everything but soft and itself).
-SECOND_PHASES = tuple(p for p in PARADIGMS if p not in ("soft", "hybrid"))
+#: Optimizers by name (``attnjax.optim.OPTIMIZERS`` maps each to its optax factory).
+OPTIMIZER_NAMES = ("sgd", "adam")
 
 #: How s_y, the probability of the true label in the signature, is computed:
 #: ``own`` uses each paradigm's own inference rule (pooled for soft attention,

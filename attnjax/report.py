@@ -16,6 +16,7 @@ import numpy as np
 from .experiments import Diverged, finished
 from .files import format_table
 from .metrics import EDGE_TOLERANCE, METRICS, RULES
+from .paradigms import hyper_of
 from .plots import unit_of
 from .protocol import SIGNATURE_CONVENTIONS, get_protocol
 
@@ -90,7 +91,7 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
             entry["switch_epoch"] = _one_or_list(r.switch_epoch)
         for name_, values in (("init_scale", getattr(r, "init_scale", None)),
                               ("temperature", getattr(r, "temperature", None))):
-            if values is not None and (name_ == "init_scale" or "hard-gumbel" in (r.config.loss, r.config.hybrid_to)):
+            if values is not None and (name_ == "init_scale" or name_ in hyper_of(r.config)):
                 entry[name_] = _one_or_list(values)
         entry["chunk_size"] = getattr(r, "chunk_size", None) or args.chunk_size or args.seeds
         if getattr(r, "notes", None):

