@@ -19,7 +19,7 @@ from .cli_options import (
 )
 from .cli_options import _alpha_list, _int_at_least, _list_of, _positive_int, _seed
 from .errors import AttnjaxError, ConfigError
-from .protocol import SIGNATURE_CONVENTIONS, get_protocol
+from .protocol import FIXED_FOCUS_ALPHAS, SIGNATURE_CONVENTIONS, get_protocol
 
 #: Exit status of a run that finished but had a paradigm diverge.
 EXIT_DIVERGED = 1
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fixed-focus", help="freeze the focus at several alphas and train only the classifier")
     add_data_options(p)
     add_train_options(p, fixed_focus=True)
-    p.add_argument("--alphas", type=_alpha_list, default=_alpha_list("0.2,0.4,0.6,0.8,1.0"),
-                   help="foreground attention values in (0, 1] (default: 0.2,0.4,0.6,0.8,1.0)")
+    p.add_argument("--alphas", type=_alpha_list, default=list(FIXED_FOCUS_ALPHAS),
+                   help=f"foreground attention values in (0, 1] (default: {','.join(map(str, FIXED_FOCUS_ALPHAS))})")
     p.add_argument("--fg-first", action=argparse.BooleanOptionalAction, default=None,
                    help="put the foreground at position 0 (default: the protocol's)")
     add_out(p, "runs/fixed-focus")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .protocol import (CLASSIFIER_INIT_NAMES, DEFAULT_LOSSES, FIXED_FOCUS, MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS,
-                       PRECISIONS, PROTOCOLS, SECOND_PHASES, get_protocol)
+                       PRECISIONS, PROTOCOLS, SECOND_PHASES, M, ORTHOGONAL_CLASSES, SEEDS, get_protocol)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
            "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
@@ -161,7 +161,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    help="text only: your JSON file in the HateXplain layout (default: the bundled synthetic task)")
     g.add_argument("--data-dir", default=None,
                    help="folder with your MNIST (IDX) or CIFAR (binary) files, or Fashion-MNIST")
-    g.add_argument("--m", type=int, default=None, help="segments per mosaic (default: 5)")
+    g.add_argument("--m", type=int, default=None, help=f"segments per mosaic (default: {M})")
     g.add_argument("--m-range", type=_int_pair, default=None, metavar="LOW,HIGH",
                    help="image data: a varying number of real segments per mosaic, padded and masked to HIGH")
     g.add_argument("--n-train", type=_positive_int, default=None,
@@ -171,7 +171,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fg", default=None, help="foreground classes, names or ids, comma-separated")
     g.add_argument("--bg", default=None, help="background classes (default: all others)")
     g.add_argument("--classes", type=_positive_int, default=None,
-                   help="orthogonal only: number of classes C (default 20)")
+                   help=f"orthogonal only: number of classes C (default {ORTHOGONAL_CLASSES})")
     g.add_argument("--bg-replacement", action=argparse.BooleanOptionalAction, default=None,
                    help="draw a mosaic's backgrounds with replacement (default: the protocol's)")
     g.add_argument("--pixel-range", type=_pixel_range, default=None,
@@ -191,7 +191,7 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                         "code (README: differences from the authors' code) (default: %(default)s)")
     g.add_argument("--losses", type=_loss_list, default=_loss_list(default_losses),
                    help=f"comma-separated paradigms (default: {default_losses})")
-    g.add_argument("--seeds", type=_positive_int, default=16, help="seeds per paradigm (default: %(default)s)")
+    g.add_argument("--seeds", type=_positive_int, default=SEEDS, help="seeds per paradigm (default: %(default)s)")
     g.add_argument("--epochs", type=_positive_int, default=None, help="default: the protocol's")
     g.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None, help="default: sgd")
     g.add_argument("--lr", type=many(_positive_float, "learning rates"), default=None,

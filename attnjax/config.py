@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .metrics import RULES
 from .models import CLASSIFIER_INITS, MODEL_FAMILIES
 from .paradigms import ALL_OPTIONS, Paradigm, get_paradigm, options_of, paradigm_name
-from .protocol import DEFAULT_PROTOCOL, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
+from .protocol import DEFAULT_PROTOCOL, M, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
 
 __all__ = ["TrainConfig", "Hyper", "OPTIMIZERS"]
 
@@ -97,7 +97,7 @@ class TrainConfig:
 
     loss: str | Paradigm = "soft"
     num_classes: int = 3
-    m: int = 5
+    m: int = M
     segment_shape: tuple[int, ...] = (8, 8, 1)
     model: str = "mlp"
     hidden: int = 64

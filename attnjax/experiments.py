@@ -15,7 +15,7 @@ from .data.base import Dataset, DataInfo
 from .errors import ConfigError, NonFiniteLossError
 from .signatures import evaluate_examples, shortcut_report, signature
 from .paradigms import Paradigm, get_paradigm, paradigm_name
-from .protocol import DEFAULT_LOSSES, FIXED_FOCUS, PARADIGMS, Protocol, get_protocol
+from .protocol import DEFAULT_LOSSES, FIXED_FOCUS, FIXED_FOCUS_ALPHAS, PARADIGMS, SEEDS, Protocol, get_protocol
 from .train import Hyper, TrainConfig, TrainResult, make_train
 
 __all__ = [
@@ -310,33 +310,22 @@ def train_seeds(
     traces_before = TRACE_COUNTS[config]
     start = time.perf_counter()
     notes = []
+    from .parallel import run_fitting_memory
+
+    def said(why: str, chunk: int) -> None:  # a chunk size chosen for memory: tell the caller at once
+        notes.append(why)
+        if hasattr(progress, "note"):
+            progress.note(why)
+        if hasattr(progress, "reset"):
+            progress.reset(config.epochs * -(-seeds // chunk))
+
+    plan = ((lambda: memory_plan(config, keys, hparams, data)) if auto_chunk and devices is None
+            and chunk_size is None else None)
     _HOOK.start(progress)
     try:
-        if auto_chunk and devices is None and chunk_size is None:
-            plan = memory_plan(config, keys, hparams, data)
-            if plan is not None:
-                chunk_size, why = plan
-                notes.append(why)
-                if hasattr(progress, "note"):
-                    progress.note(why)
-                if hasattr(progress, "reset"):
-                    progress.reset(config.epochs * -(-seeds // chunk_size))
-        while True:
-            try:
-                result = run_program(config, keys, hparams, data, devices, chunk_size)
-                break
-            except Exception as err:  # XLA's out-of-memory error has no class of its own
-                from .parallel import smaller_chunk
-
-                if not auto_chunk:
-                    raise
-                retry = smaller_chunk(err, seeds if chunk_size is None else chunk_size)
-                if retry is None:
-                    raise
-                chunk_size, why = retry
-                notes.append(why)
-                if hasattr(progress, "reset"):
-                    progress.reset(config.epochs * -(-seeds // chunk_size))
+        result, chunk_size = run_fitting_memory(
+            lambda chunk: run_program(config, keys, hparams, data, devices, chunk), seeds, chunk_size,
+            plan=plan, retry=auto_chunk, on_chunk=said)
     finally:
         _HOOK.start(None)
     seconds = time.perf_counter() - start
@@ -392,7 +381,7 @@ def compare(
     info: DataInfo,
     *,
     losses: Sequence[str] = DEFAULT_LOSSES,
-    seeds: int = 8,
+    seeds: int = SEEDS,
     protocol: str | Protocol | None = None,
     learning_rate: float | None = None,
     switch_epoch: int | None = None,
@@ -491,9 +480,9 @@ def fixed_focus(
     data: Dataset,
     info: DataInfo,
     *,
-    alphas: Sequence[float] = (0.2, 0.4, 0.6, 0.8, 1.0),
+    alphas: Sequence[float] = FIXED_FOCUS_ALPHAS,
     losses: Sequence[str] = FIXED_FOCUS,
-    seeds: int = 4,
+    seeds: int = SEEDS,
     protocol: str | Protocol | None = None,
     learning_rate: float | None = None,
     seed: int = 0,

@@ -52,7 +52,7 @@ from .train import Hyper, TrainResult
 
 __all__ = [
     "SEED_AXIS", "seed_mesh", "run_seeds", "PeakMemory", "peak_memory", "available_memory",
-    "smaller_chunk", "out_of_memory_message",
+    "smaller_chunk", "run_fitting_memory", "out_of_memory_message",
 ]
 
 #: The mesh axis the seed dimension is split over.
@@ -372,6 +372,44 @@ def smaller_chunk(err: BaseException, chunk: int) -> tuple[int, str] | None:
         new = chunk // 2
         why = f"out of memory with {chunk} seeds at once; trained them in chunks of {max(1, new)} (--chunk-size)"
     return max(1, min(new, chunk // 2)), why
+
+
+def run_fitting_memory(run: Callable[[int | None], Any], seeds: int, chunk_size: int | None, *,
+                       plan: Callable[[], tuple[int, str] | None] | None = None, retry: bool = True,
+                       on_chunk: Callable[[str, int], None] | None = None) -> tuple[Any, int | None]:
+    """``run(chunk_size)``, in chunks that fit in memory.
+
+    Arguments:
+        run: trains every seed, all at once (None) or in chunks of the given size.
+        seeds: S, the number of seeds ``run`` trains.
+        chunk_size: the caller's chunk size (None: all at once).
+        plan: called first, before anything runs: ``(chunk, sentence)`` when all seeds at once
+            would not fit (``attnjax.experiments.memory_plan``), or None.
+        retry: when XLA still runs out of memory, retry with the chunk
+            :func:`smaller_chunk` picks from its message (else the error propagates).
+        on_chunk: told ``(sentence, chunk)`` whenever a chunk size is chosen here.
+
+    Returns:
+        ``(run's result, the chunk size used)``.
+    """
+    def chosen(decision):
+        chunk, why = decision
+        if on_chunk is not None:
+            on_chunk(why, chunk)
+        return chunk
+
+    if plan is not None:
+        decision = plan()
+        if decision is not None:
+            chunk_size = chosen(decision)
+    while True:
+        try:
+            return run(chunk_size), chunk_size
+        except Exception as err:  # XLA's out-of-memory error has no class of its own
+            decision = smaller_chunk(err, seeds if chunk_size is None else chunk_size) if retry else None
+            if decision is None:
+                raise
+            chunk_size = chosen(decision)
 
 
 def out_of_memory_message(err: BaseException) -> str | None:

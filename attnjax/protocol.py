@@ -16,7 +16,8 @@ from .errors import ConfigError
 from .paradigms import FIXED_FOCUS, REGISTRY, SECOND_PHASES
 
 __all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIMIZER_NAMES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
-           "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS"]
+           "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS",
+           "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "SEEDS", "FIXED_FOCUS_ALPHAS"]
 
 #: The training paradigms: the three exact losses, the soft-then-hard hybrid
 #: schedule, then the sampled estimators of hard attention and LVML by EM.
@@ -142,6 +143,18 @@ PROTOCOLS = {
 }
 
 DEFAULT_PROTOCOL = "attnjax"
+
+# Defaults that no protocol changes, each defined here once.
+#: Segments per mosaic.
+M = 5
+#: Classes C of the orthogonal data set (the paper's simple setting).
+ORTHOGONAL_CLASSES = 20
+#: Posts per split of the bundled synthetic text task.
+TEXT_SIZES = {"n_train": 600, "n_val": 100, "n_test": 200}
+#: Runs per paradigm.
+SEEDS = 16
+#: The fixed-focus experiment's foreground attention values.
+FIXED_FOCUS_ALPHAS = (0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def get_protocol(name: str | Protocol | None = None) -> Protocol:

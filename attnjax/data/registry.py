@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..protocol import Protocol, get_protocol
+from ..protocol import M, ORTHOGONAL_CLASSES, TEXT_SIZES, Protocol, get_protocol
 from .base import Dataset, DataInfo, default_model
 from .mosaic import build_mosaic_dataset
 from .orthogonal import load_orthogonal
@@ -72,13 +72,14 @@ def load_dataset(
         if m is not None and m != m_range[1]:
             raise ConfigError(f"--m {m} and --m-range {m_range[0]},{m_range[1]}: give one of them")
         m = m_range[1]
-    m = 5 if m is None else m
+    m = M if m is None else m
     if name == "text":
         from .text import load_hatexplain, load_synthetic_text, text_dataset
 
         if data_file is not None:
             return text_dataset(load_hatexplain(data_file, seed=seed), name="hatexplain")
-        sizes = dict(n_train=600 if n_train is None else n_train, n_test=200 if n_test is None else n_test)
+        sizes = dict(n_train=TEXT_SIZES["n_train"] if n_train is None else n_train,
+                     n_test=TEXT_SIZES["n_test"] if n_test is None else n_test)
         return text_dataset(load_synthetic_text(seed=seed, **sizes), name="text (synthetic)")
     if name == "orthogonal":
         if m_range is not None:
@@ -86,7 +87,7 @@ def load_dataset(
         if fg is not None or bg is not None:
             raise ConfigError("--fg/--bg do not apply to the orthogonal data set")
         return load_orthogonal(
-            num_classes=20 if num_classes is None else num_classes, m=m, n_train=n_train,
+            num_classes=ORTHOGONAL_CLASSES if num_classes is None else num_classes, m=m, n_train=n_train,
             n_test=n_test, noise=p.orthogonal_noise if noise is None else noise,
             random_position=not fg_first, seed=seed,
         )

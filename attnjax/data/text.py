@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..protocol import TEXT_SIZES
 
 __all__ = ["HATEXPLAIN_LABELS", "PAD", "UNK", "Post", "TextSplit", "TextData",
            "read_hatexplain", "load_hatexplain", "load_synthetic_text", "build_text_data", "text_dataset"]
@@ -232,7 +233,8 @@ def build_text_data(splits, class_names, *, max_len=None, min_count=1, settings=
 
 
 def load_synthetic_text(*, num_classes=3, triggers_per_class=3, filler=50, length=(8, 16),
-                        max_triggers=2, n_train=600, n_val=100, n_test=200, seed=0) -> TextData:
+                        max_triggers=2, n_train=TEXT_SIZES["n_train"], n_val=TEXT_SIZES["n_val"],
+                        n_test=TEXT_SIZES["n_test"], seed=0) -> TextData:
     """The bundled synthetic task: trigger tokens of the post's class among filler.
 
     Token ``c{k}t{i}`` is trigger i of class k, ``w{i}`` filler i. A post has a
