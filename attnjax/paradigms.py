@@ -232,19 +232,20 @@ def paradigm_name(loss: str | Paradigm) -> str:
     return loss.name if isinstance(loss, Paradigm) else loss
 
 
-def options_of(config) -> set[str]:
-    """The paradigm-specific fields a config uses: its paradigm's, plus its second phase's for the hybrid."""
+def _used(config, kind: str) -> set[str]:
+    """``kind`` (``"options"`` or ``"hyper"``) of a config's paradigm, with its second phase's for the hybrid."""
     paradigm = get_paradigm(config.loss)
-    used = set(paradigm.options)
+    used = set(getattr(paradigm, kind))
     if paradigm is HYBRID:
-        used |= set(get_paradigm(config.hybrid_to).options)
+        used |= set(getattr(get_paradigm(config.hybrid_to), kind))
     return used
+
+
+def options_of(config) -> set[str]:
+    """The paradigm-specific TrainConfig fields a config uses (its second phase's too, for the hybrid)."""
+    return _used(config, "options")
 
 
 def hyper_of(config) -> set[str]:
     """The traced :class:`~attnjax.config.Hyper` fields a config's paradigm reads (with its second phase's)."""
-    paradigm = get_paradigm(config.loss)
-    used = set(paradigm.hyper)
-    if paradigm is HYBRID:
-        used |= set(get_paradigm(config.hybrid_to).hyper)
-    return used
+    return _used(config, "hyper")
