@@ -126,6 +126,8 @@ DAMAGE = {
     "no data": (0, lambda d: d["config"].pop("data"), "missing field 'config.data'"),
     "ragged": (0, lambda d: d["results"]["soft"]["history"].update(loss=[[1.0], [2.0, 3.0]]),
                "results.soft.history.loss must be a rectangular"),
+    "flat history": (0, lambda d: d["results"]["soft"]["history"].update(loss=[1.0, 2.0]),
+                     "results.soft.history.loss must be a 2-level nested list of numbers, got 1 level(s)"),
     "strings": (0, lambda d: d["results"]["soft"]["test"].update(accuracy=["a", "b"]),
                 "results.soft.test.accuracy must be a list of numbers"),
     "wrong kind": (0, lambda d: d.update(kind="sweep"), "damaged sweep result: missing field 'seeds'"),

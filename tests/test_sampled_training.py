@@ -83,3 +83,17 @@ def test_sampled_paradigms_learn_and_serve_as_the_hybrids_second_phase(tiny):
         assert np.all(np.isfinite(loss))
         # Chance level's cross-entropy is log 3 = 1.10: every run ends well below it.
         assert np.all(loss[:, -3:].mean(1) < 0.8), (name, extra, loss[:, -1])
+
+
+def test_a_hybrid_switching_at_once_is_its_second_phase(tiny):
+    """switch_epoch = 0: every epoch is the second phase, so the hybrid's REINFORCE baseline moves
+    from the first step, exactly as in a plain hard-reinforce run (checked by hand above). Catches the
+    hybrid updating the wrong phase's state."""
+    data, info = tiny
+    key, hparams = jax.random.key(6), Hyper(learning_rate=0.2, switch_epoch=jnp.int32(0))
+    plain = jax.jit(make_train(_config(info, loss="hard-reinforce", momentum=0.9)))(key, hparams, data)
+    hybrid = jax.jit(make_train(_config(info, loss="hybrid", hybrid_to="hard-reinforce", momentum=0.9)))(
+        key, hparams, data)
+    np.testing.assert_allclose(hybrid.history.loss, plain.history.loss, rtol=1e-6)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                           hybrid.params, plain.params)
