@@ -15,6 +15,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .data.base import DataInfo
@@ -34,6 +35,7 @@ def _qualname(obj) -> str:
 
 
 _ATTNJAX = PROTOCOLS[DEFAULT_PROTOCOL]
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,6 +266,51 @@ class Hyper(NamedTuple):
     init_scale: jax.Array | float = 1.0
     optimizer: dict[str, jax.Array | float] | None = None
     temperature: jax.Array | float = 1.0
+
+    @classmethod
+    def checked(cls, n: int, *, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None,
+                init_scale=1.0, optimizer=None, temperature=1.0) -> "Hyper":
+        """n runs' values exactly as given: ``[n]`` float64 NumPy arrays (switch epochs int32), each checked.
+
+        A scalar is repeated; a sequence of length n is used as is. Record these; train with
+        :meth:`traced`, their float32 roundings.
+
+        Raises:
+            ConfigError: names the field: a learning rate or temperature that is not positive in
+                float32, an alpha outside (0, 1], a negative switch epoch, a value float32 cannot hold.
+        """
+        def column(x, name):
+            array = np.array(np.broadcast_to(np.asarray(x, np.float64), (n,)))
+            if not np.all(np.isfinite(array) & (np.abs(array) <= _FLOAT32_MAX)):
+                raise ConfigError(f"{name} must be finite in float32 (magnitude at most {_FLOAT32_MAX:.4g}), got {x}")
+            return array
+
+        values = cls(
+            learning_rate=column(learning_rate, "learning_rate"), alpha=column(alpha, "alpha"),
+            switch_epoch=None if switch_epoch is None else np.array(np.broadcast_to(np.asarray(switch_epoch), (n,)),
+                                                                    np.int32),
+            init_scale=column(init_scale, "init_scale"),
+            optimizer=None if not optimizer else {k: column(v, f"optimizer[{k!r}]") for k, v in optimizer.items()},
+            temperature=column(temperature, "temperature"),
+        )
+        for name, given in (("learning_rate", learning_rate), ("temperature", temperature)):
+            if not np.all(getattr(values, name).astype(np.float32) > 0):
+                raise ConfigError(f"{name} must be positive in float32, got {given}")
+        if not np.all((values.alpha > 0) & (values.alpha <= 1)):
+            raise ConfigError(f"alpha must be in (0, 1], got {alpha}")
+        if values.switch_epoch is not None and np.any(values.switch_epoch < 0):
+            raise ConfigError(f"switch_epoch must be non-negative, got {switch_epoch}")
+        return values
+
+    def traced(self) -> "Hyper":
+        """The values as the program takes them: float32 arrays (int32 switch epochs)."""
+        def f32(x):
+            return None if x is None else jnp.asarray(np.asarray(x, np.float64).astype(np.float32))
+
+        return Hyper(f32(self.learning_rate), f32(self.alpha),
+                     None if self.switch_epoch is None else jnp.asarray(self.switch_epoch, jnp.int32),
+                     f32(self.init_scale), None if self.optimizer is None else
+                     {k: f32(v) for k, v in self.optimizer.items()}, f32(self.temperature))
 
     @classmethod
     def tile(cls, n: int, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None,

@@ -41,38 +41,38 @@ class SeedRuns:
 
     Attributes:
         config: the run's static settings.
-        learning_rate: ``[S]`` learning rate of each run.
-        alpha: ``[S]`` frozen foreground attention (fixed-focus runs only).
-        switch_epoch: ``[S]`` the hybrid's switch epoch of each run (hybrid only, else None).
+        hparams: every run's traced values exactly as given (:meth:`Hyper.checked`: ``[S]``
+            float64 arrays; ``switch_epoch`` only for the hybrid); training used their float32
+            roundings. ``learning_rate``, ``alpha``, ``switch_epoch``, ``init_scale``,
+            ``temperature`` and ``optimizer`` read from it.
         params: final parameters, each leaf with a leading seed axis.
         history: per-epoch history as NumPy arrays, leading axes ``[S, epochs]``.
         seconds: wall time of compilation plus training.
         chunk_size: seeds per program call, if the seeds ran in chunks.
-        notes: what was done automatically (a chunk size picked after running
-            out of memory), one sentence each.
+        notes: what was done automatically (a chunk size picked for memory), one sentence each.
         traces: how many times this call traced (compiled) the training
             program: 1 for a fresh configuration, 0 when a cached one was reused.
-        init_scale: ``[S]`` factor on each run's initial parameters.
-        optimizer: ``{name: [S]}`` the optimizer hyper-parameters given per run.
     """
 
     config: TrainConfig
-    learning_rate: np.ndarray
-    alpha: np.ndarray
-    switch_epoch: np.ndarray | None
+    hparams: Hyper
     params: Any
     history: Any
     seconds: float
     chunk_size: int | None = None
     notes: list = dataclasses.field(default_factory=list)
     traces: int = 0
-    init_scale: np.ndarray | None = None
-    optimizer: dict = dataclasses.field(default_factory=dict)
-    temperature: np.ndarray | None = None
 
     @property
     def name(self) -> str:
         return paradigm_name(self.config.loss)
+
+    learning_rate = property(lambda self: self.hparams.learning_rate, doc="``[S]`` learning rates.")
+    alpha = property(lambda self: self.hparams.alpha, doc="``[S]`` frozen foreground attention (fixed focus).")
+    switch_epoch = property(lambda self: self.hparams.switch_epoch, doc="``[S]`` the hybrid's switch epochs, or None.")
+    init_scale = property(lambda self: self.hparams.init_scale, doc="``[S]`` factors on the initial parameters.")
+    temperature = property(lambda self: self.hparams.temperature, doc="``[S]`` hard-gumbel's temperatures.")
+    optimizer = property(lambda self: dict(self.hparams.optimizer or {}), doc="``{name: [S]}`` optimizer values.")
 
 
 class _ProgressHook:
@@ -208,17 +208,6 @@ def check_finite(config: TrainConfig, losses: np.ndarray) -> None:
         raise err
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _per_seed(values, seeds: int, what: str) -> np.ndarray:
-    """``[S]`` float64 copies of one value or S values, finite in float32 (checked before any cast)."""
-    array = np.array(np.broadcast_to(np.asarray(values, np.float64), (seeds,)))
-    if not np.all(np.isfinite(array) & (np.abs(array) <= _FLOAT32_MAX)):
-        raise ConfigError(f"{what} must be finite in float32 (magnitude at most {_FLOAT32_MAX:.4g}), got {values}")
-    return array
-
-
 def train_seeds(
     config: TrainConfig,
     data: Dataset,
@@ -280,33 +269,20 @@ def train_seeds(
         raise ConfigError(f"the number of seeds must be positive, got {seeds}")
     if learning_rate is None:
         learning_rate = get_protocol().learning_rate
-    # The values as given (float64) are recorded; training uses their float32 roundings.
-    lr = _per_seed(learning_rate, seeds, "learning rates")
-    alphas = _per_seed(alpha, seeds, "alphas")
-    if not np.all(lr.astype(np.float32) > 0):
-        raise ConfigError(f"learning rates must be positive and finite in float32, got {learning_rate}")
-    switch = None
-    if "switch_epoch" in get_paradigm(config.loss).hyper:
-        switch = np.broadcast_to(
-            np.asarray(config.default_switch_epoch if switch_epoch is None else switch_epoch), (seeds,)
-        ).astype(np.int32)
-        if np.any(switch < 0) or np.any(switch > config.epochs):
-            raise ConfigError(
-                f"the switch epoch must be in [0, epochs={config.epochs}], got {switch_epoch}"
-            )
-    elif switch_epoch is not None:
+    paradigm = get_paradigm(config.loss)
+    if switch_epoch is not None and "switch_epoch" not in paradigm.hyper:
         raise ConfigError(f"a switch epoch applies only to the hybrid, not to {paradigm_name(config.loss)!r}")
+    if "switch_epoch" in paradigm.hyper and switch_epoch is None:
+        switch_epoch = config.default_switch_epoch
+    # The values as given (float64) are recorded; training uses their float32 roundings.
+    given = Hyper.checked(seeds, learning_rate=learning_rate, alpha=alpha, switch_epoch=switch_epoch,
+                          init_scale=init_scale, optimizer=optimizer, temperature=temperature)
+    if given.switch_epoch is not None and np.any(given.switch_epoch > config.epochs):
+        raise ConfigError(f"the switch epoch must be in [0, epochs={config.epochs}], got {switch_epoch}")
+    hparams = given.traced()
     keys = jax.random.split(jax.random.key(seed), seeds)
     if key_index is not None:
         keys = keys[np.asarray(key_index)]
-    scales = _per_seed(init_scale, seeds, "init scales")
-    temperatures = _per_seed(temperature, seeds, "temperatures")
-    if not np.all(temperatures.astype(np.float32) > 0):
-        raise ConfigError(f"temperatures must be positive, got {temperature}")
-    optimizer = {k: _per_seed(v, seeds, f"optimizer {k!r} values") for k, v in (optimizer or {}).items()} or None
-    hparams = Hyper.tile(seeds, *(x.astype(np.float32) for x in (lr, alphas)), switch, scales.astype(np.float32),
-                         None if optimizer is None else {k: v.astype(np.float32) for k, v in optimizer.items()},
-                         temperatures.astype(np.float32))
     traces_before = TRACE_COUNTS[config]
     start = time.perf_counter()
     notes = []
@@ -332,12 +308,8 @@ def train_seeds(
     check_finite(config, np.asarray(result.history.loss))
     if config.fixed_focus:
         check_finite(config, np.asarray(result.history.fixed_focus_loss).max(-1))
-    return SeedRuns(
-        config, np.array(lr), np.array(alphas), None if switch is None else np.array(switch),
-        result.params, result.history, seconds, chunk_size, notes,
-        traces=TRACE_COUNTS[config] - traces_before, init_scale=np.array(scales),
-        optimizer=dict(optimizer or {}), temperature=np.array(temperatures),
-    )
+    return SeedRuns(config, given, result.params, result.history, seconds, chunk_size, notes,
+                    traces=TRACE_COUNTS[config] - traces_before)
 
 
 def paradigm_configs(

@@ -12,7 +12,7 @@ import numpy as np
 from .data.base import Dataset
 from .metrics import RULES, signature_histogram
 from .protocol import SIGNATURE_CONVENTIONS
-from .train import Hyper, make_predict
+from .train import make_predict
 
 __all__ = ["evaluate_examples", "shortcut_report", "signature"]
 
@@ -46,9 +46,7 @@ def evaluate_examples(runs, data: Dataset, *, split: str = "test") -> dict[str, 
 
         return jax.lax.map(one_example, (part.index, part.fg_pos, part.mask), batch_size=config.eval_chunk)
 
-    hparams = Hyper.tile(len(runs.learning_rate), runs.learning_rate, runs.alpha, runs.switch_epoch,
-                         runs.init_scale if runs.init_scale is not None else 1.0, runs.optimizer or None,
-                         runs.temperature if runs.temperature is not None else 1.0)
+    hparams = runs.hparams.traced()
     pred = jax.device_get(jax.jit(jax.vmap(one, in_axes=(0, 0, None)))(runs.params, hparams, data))
     labels, fg_pos = np.asarray(part.labels), np.asarray(part.fg_pos)
     alpha, probs = np.asarray(pred.alpha), np.asarray(pred.probs)  # [S,N,m], [S,N,3,K]
