@@ -96,6 +96,10 @@ class _ProgressHook:
     def start(self, fn: Callable[[int], None] | None) -> None:
         self.current, self.last = fn, None
 
+    def next_program(self) -> None:
+        """A new program call begins (the previous one has finished): its epoch 0 is new too."""
+        self.last = None
+
 
 _HOOK = _ProgressHook()
 
@@ -192,7 +196,8 @@ def run_program(config, keys, hparams, data, devices, chunk_size) -> TrainResult
         return jax.device_get(_executable(config, keys, hparams, data)(keys, hparams, data))
     from .parallel import run_seeds
 
-    return run_seeds(_train_fn(config), keys, hparams, data, devices=devices, chunk_size=chunk_size)
+    return run_seeds(_train_fn(config), keys, hparams, data, devices=devices, chunk_size=chunk_size,
+                     between_chunks=_HOOK.next_program if _HOOK.current is not None else None)
 
 
 def check_finite(config: TrainConfig, losses: np.ndarray) -> None:

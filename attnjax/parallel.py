@@ -160,6 +160,7 @@ def run_seeds(
     *,
     devices: int | None = None,
     chunk_size: int | None = None,
+    between_chunks: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train S seeds with their seed axis sharded over devices, optionally in chunks.
 
@@ -178,6 +179,8 @@ def run_seeds(
         chunk_size: seeds per program call. Default: all S at once. Rounded up
             to a multiple of the device count. Use it when S seeds do not fit in
             memory; the chunks run one after another through one compiled program.
+        between_chunks: called after each chunk has finished, before the next starts (the
+            chunks then run strictly one after another, not overlapped with copying out).
 
     Returns:
         A :class:`~attnjax.train.TrainResult` of NumPy arrays, each with a leading
@@ -232,6 +235,10 @@ def run_seeds(
         chunk_hparams = jax.tree_util.tree_map(
             lambda x: _global_array(x[rows], seed_sharding), hparams
         )
+        if pending is not None and between_chunks is not None:  # the previous chunk finishes first
+            pieces.append(fetch(*pending))
+            pending = None
+            between_chunks()
         out = program(chunk_keys, chunk_hparams, data)  # dispatched asynchronously
         if pending is not None:  # copy the previous chunk out while this one runs
             pieces.append(fetch(*pending))
