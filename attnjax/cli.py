@@ -377,12 +377,10 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_estimators(args) -> int:
-    from .estimators import estimator_diagnostics, estimator_table, plot_estimators
-    from .files import write_json_atomic
-
     from tqdm.auto import tqdm
 
-    from .estimators import ESTIMATORS, check_fits, draw_bytes
+    from .estimators import ESTIMATORS, check_fits, draw_bytes, estimator_diagnostics, estimator_table, plot_estimators
+    from .files import write_json_atomic
 
     check_out(args)
     try:
@@ -395,11 +393,11 @@ def cmd_estimators(args) -> int:
     bar = tqdm(total=len(args.ms) * len(ESTIMATORS), desc="estimators", unit="estimator", file=sys.stderr,
                dynamic_ncols=True)
 
-    def progress(line: str) -> None:
-        if line.endswith(" done"):
+    def progress(event: str, text: str) -> None:
+        if event == "done":
             bar.update(1)
         else:
-            bar.write(f"attnjax: {line}", file=sys.stderr)
+            bar.write(f"attnjax: {text}", file=sys.stderr)
 
     try:
         doc = _run_interruptible(lambda: estimator_diagnostics(ms=tuple(args.ms), num_draws=args.draws,

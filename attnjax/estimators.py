@@ -122,7 +122,7 @@ def check_fits(ms, *, batch: int = 128, dim: int = 32, num_classes: int = 5, hid
 def estimator_diagnostics(
     *, ms=(5, 20, 100), num_draws: int = 2000, seed: int = 0, batch: int = 128,
     dim: int = 32, num_classes: int = 5, hidden: int = 64, repeats: int = 20,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str, str], None] | None = None,
 ) -> dict:
     """Measure every estimator in :data:`ESTIMATORS` at each m.
 
@@ -133,9 +133,9 @@ def estimator_diagnostics(
         batch, dim, num_classes, hidden: problem size (B, segment dimension, K, MLP width).
         repeats: timings per measurement at most (the fastest is reported;
             timing stops after about 2 s).
-        progress: called with one line at each m (the exact gradient's measured
-            time and what that implies for the draws), then once per estimator
-            finished there.
+        progress: called ``("m", line)`` at each m (the exact gradient's measured time
+            and what that implies for the draws), then ``("done", name)`` for each
+            estimator finished there.
 
     Returns:
         A plain dict: ``settings``, ``device``, ``ms``, ``exact`` (``seconds``,
@@ -161,10 +161,10 @@ def estimator_diagnostics(
         doc["exact"]["seconds"].append(t_exact)
         doc["exact"]["grad_norm"].append(float(np.linalg.norm(exact)))
         doc["exact"]["loss"].append(float(loss))
-        chunk = _draw_chunk(m, batch=batch, dim=dim, num_classes=num_classes, hidden=hidden)
+        chunk = min(num_draws, _draw_chunk(m, batch=batch, dim=dim, num_classes=num_classes, hidden=hidden))
         if progress is not None:
             took = f"{t_exact:.3g} s" if t_exact >= 1 else f"{t_exact * 1e3:.3g} ms"
-            progress(f"m = {m}: one exact gradient takes {took}, so {len(ESTIMATORS)} estimators x "
+            progress("m", f"m = {m}: one exact gradient takes {took}, so {len(ESTIMATORS)} estimators x "
                      f"{num_draws} draws (in chunks of {chunk}) take roughly "
                      f"{len(ESTIMATORS) * num_draws * t_exact:.3g} s plus compilation")
         for name, (loss_fn, options) in ESTIMATORS.items():
@@ -186,7 +186,7 @@ def estimator_diagnostics(
             row["seconds"].append(t)
             row["cost_ratio"].append(t / t_exact)
             if progress is not None:
-                progress(f"m = {m}: {name} done")
+                progress("done", name)
     return doc
 
 
