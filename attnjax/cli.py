@@ -18,7 +18,7 @@ from .cli_options import (
     check_devices, check_grid, check_out, hybrid_epochs_note,
 )
 from .cli_options import _alpha_list, _int_at_least, _list_of, _positive_int, _seed
-from .errors import AttnjaxError, ConfigError
+from .errors import AttnjaxError, ConfigError, DataError
 from .protocol import FIXED_FOCUS_ALPHAS, SIGNATURE_CONVENTIONS, get_protocol
 
 #: Exit status of a run that finished but had a paradigm diverge.
@@ -77,15 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("estimators", help="bias, variance and cost of the sampled hard-attention gradients "
                                           "against the exact one, for several m")
-    p.add_argument("--ms", type=_list_of(_int_at_least(2, "at-least-2"), "segment counts"), default=[5, 20, 100],
+    p.add_argument("--ms", type=_list_of(_int_at_least(2, "an at-least-2"), "segment counts"), default=[5, 20, 100],
                    help="segments per example to test (default: 5,20,100)")
-    p.add_argument("--draws", type=_positive_int, default=2000, help="sampled gradients per estimator and m (default: %(default)s)")
+    p.add_argument("--draws", type=_int_at_least(2, "an at-least-2", 10**7), default=2000,
+                   help="sampled gradients per estimator and m, at least 2 for a variance (default: %(default)s)")
     p.add_argument("--seed", type=_seed, default=0, help="default: %(default)s")
     add_out(p, "runs/estimators")
     p.set_defaults(func=cmd_estimators)
 
     p = sub.add_parser("plot", help="redraw a run's figures from its JSON file")
-    p.add_argument("run", type=Path, help="a run folder (or its results.json / signature.json / fixed_focus.json)")
+    p.add_argument("run", type=Path, help="a run folder, or its result file (results.json, signature.json, "
+                                          "fixed_focus.json, sweep.json or estimators.json)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("verify", help="check the gradient-flow theory: ODEs, closed forms, gradient descent")
@@ -206,14 +208,18 @@ def _train_options(args) -> dict:
     return options
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' * (n != 1)}"
+
+
 def _announce(data, info, what: str) -> None:
     from .plots import unit_of
 
-    print(
-        f"{info.name}: {info.num_classes} foreground classes {list(info.class_names)}, m = {info.m}, "
-        f"{data.train.index.shape[0]} train / {data.test.index.shape[0]} test {unit_of(info.to_json())}; {what}",
-        file=sys.stderr,
-    )
+    unit = unit_of(info.to_json())
+    shape = (f"{info.num_classes} classes {list(info.class_names)}, up to {info.m} tokens a post" if unit == "posts"
+             else f"{info.num_classes} foreground classes {list(info.class_names)}, m = {info.m}")
+    print(f"{info.name}: {shape}, {data.train.index.shape[0]} train / {data.test.index.shape[0]} test {unit}; {what}",
+          file=sys.stderr)
 
 
 def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
@@ -230,7 +236,7 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
              if getattr(args, name, None) is not None}
     # every paradigm's config is checked (batch size against the data, say) before anything runs
     paradigm_configs(data, info, args.losses, protocol=args.protocol, fixed_focus=fixed_focus or None, **options)
-    _announce(data, info, f"{args.seeds} seeds per loss, protocol {args.protocol}, one compiled program each")
+    _announce(data, info, f"{_seeds(args.seeds)} per loss, protocol {args.protocol}, one compiled program each")
     if hybrid_epochs_note(args):
         print(f"attnjax: note: {hybrid_epochs_note(args)}", file=sys.stderr)
     progress = _progress_factory()
@@ -250,10 +256,20 @@ def _write_run(out: Path, write) -> list[Path]:
     from .files import remove_earlier_run, write_manifest
 
     remove_earlier_run(out)
-    written: list[Path] = []
+
+    def stamps():
+        return {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} if out.is_dir() else {}
+
+    before, written = stamps(), []
     try:
         write(written)
-    finally:  # even when a later file fails, the list names what this run did write
+    except BaseException:
+        # A later file failed (a full disk): list every file this run did write, the figures
+        # drawn before the failure included, so that a later --overwrite removes them too.
+        written += [out / name for name, stamp in stamps().items()
+                    if before.get(name) != stamp and not name.endswith(".tmp")]
+        raise
+    finally:
         if written:
             write_manifest(out, written)
     return written
@@ -356,7 +372,7 @@ def cmd_sweep(args) -> int:
             if getattr(args, option) is not None}
     options = _train_options(args)
     _announce(data, info, f"a grid of {' x '.join(str(len(v)) for v in grid.values()) or '1'} points x "
-              f"{args.seeds} seeds per loss, one compiled program each")
+              f"{_seeds(args.seeds)} per loss, one compiled program each")
     progress = _progress_factory()
     try:
         points, runs = _run_interruptible(lambda: sweep(
@@ -426,7 +442,10 @@ def cmd_plot(args) -> int:
     path = args.run
     doc = load_results(path)
     folder = path if path.is_dir() else path.parent
-    plots = report.plot_any(doc, folder)
+    try:
+        plots = report.plot_any(doc, folder)
+    except DataError as err:
+        raise DataError(f"{path}: {err}") from None
     print("wrote " + ", ".join(str(p) for p in plots))
     return 0
 

@@ -22,28 +22,36 @@ __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "
            "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
 
 
-def _int_at_least(low: int, what: str):
+def _int_at_least(low: int, what: str, high: int | None = None):
+    """An integer of at least ``low`` (and at most ``high``: a size a program can index in int32)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {what} integer, got {text!r}") from None
         if value < low:
-            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {what} integer, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"expected at most {high:,}, got {value:,}")
         return value
 
     return parse
 
 
-_positive_int = _int_at_least(1, "positive")
-_natural_int = _int_at_least(0, "non-negative")
+#: The largest size, count or width an option takes (int32 indexing leaves room for products).
+SIZE_LIMIT = 10**8
+_positive_int = _int_at_least(1, "a positive", SIZE_LIMIT)
+_natural_int = _int_at_least(0, "a non-negative", SIZE_LIMIT)
+#: Epochs and widths past these are typing mistakes, not experiments.
+_epochs = _int_at_least(1, "a positive", 10**6)
+_width = _int_at_least(1, "a positive", 2**16)
 
 #: Seeds are bounded so that every generator that takes one (NumPy's and JAX's) accepts it.
 SEED_LIMIT = 2**32
 
 
 def _seed(text: str) -> int:
-    value = _natural_int(text)
+    value = _int_at_least(0, "a non-negative")(text)
     if value >= SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"expected a seed below 2**32 = {SEED_LIMIT}, got {value}")
     return value
@@ -123,8 +131,8 @@ def _alpha_list(text: str) -> list[float]:
         values = [float(t) for t in _items(text, "numbers")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values or any(not 0 < v <= 1 for v in values):
-        raise argparse.ArgumentTypeError(f"alphas must be in (0, 1], got {text!r}")
+    if not values or any(not 0 < _as_float32(v) <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"alphas must be in (0, 1] (in float32), got {text!r}")
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"alphas must be distinct, got {text!r}")
     return values
@@ -192,7 +200,7 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
     g.add_argument("--losses", type=_loss_list, default=_loss_list(default_losses),
                    help=f"comma-separated paradigms (default: {default_losses})")
     g.add_argument("--seeds", type=_positive_int, default=SEEDS, help="seeds per paradigm (default: %(default)s)")
-    g.add_argument("--epochs", type=_positive_int, default=None, help="default: the protocol's")
+    g.add_argument("--epochs", type=_epochs, default=None, help="at most 10**6 (default: the protocol's)")
     g.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None, help="default: sgd")
     g.add_argument("--lr", type=many(_positive_float, "learning rates"), default=None,
                    help=f"learning rate, {each} (default: the protocol's)")
@@ -204,7 +212,7 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
     g.add_argument("--model", choices=MODEL_FAMILIES, default=None,
                    help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal, "
                         "embed for text)")
-    g.add_argument("--hidden", type=_positive_int, default=None, help="MLP hidden width (default: 64)")
+    g.add_argument("--hidden", type=_width, default=None, help="MLP hidden width, at most 65536 (default: 64)")
     g.add_argument("--classifier-init", choices=CLASSIFIER_INIT_NAMES, default=None,
                    help="classifier weight init (default: the protocol's)")
     g.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -370,7 +378,10 @@ def hybrid_epochs_note(args) -> str | None:
 
 
 def check_grid(args) -> None:
-    """A sweep needs at least one grid option."""
+    """A sweep needs at least one grid option; a switch-epoch grid trains only the hybrid."""
+    if getattr(args, "switch_epoch", None) is not None and set(args.losses) != {"hybrid"}:
+        raise ConfigError("a --switch-epoch grid applies only to --losses hybrid (one grid for every loss), "
+                          f"not {','.join(args.losses)}")
     if all(getattr(args, name, None) is None for name in SWEEP_GRID_OPTIONS.values()):
         raise ConfigError("sweep needs a grid: give " + ", ".join(f"--{o.replace('_', '-')}" for o in
                                                                   SWEEP_GRID_OPTIONS.values())
@@ -400,6 +411,8 @@ def check_devices(args) -> None:
 def check_out(args) -> None:
     """``--out`` must be a folder we can write, and not hold an earlier run unless --overwrite."""
     out: Path = args.out
+    if str(out).strip() == "" or str(out) == ".":
+        raise ConfigError("--out must name a folder (give one explicitly, e.g. --out runs/x)")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
     probe = out.absolute()
@@ -419,14 +432,17 @@ def check_out(args) -> None:
         raise ConfigError(
             f"--out {out} already holds files (an earlier run?); choose another folder or add --overwrite"
         )
-    from .files import RESULT_FILES, earlier_run
+    from .files import MANIFEST, earlier_run
 
     if args.overwrite and out.is_dir() and earlier_run(out) is None:
-        legacy = [name for name in RESULT_FILES if (out / name).is_file()]
-        if legacy:  # written before runs recorded their files: which figures are its own is unknown
-            raise ConfigError(f"--overwrite: --out {out} holds {', '.join(legacy)} without the file list "
-                              f"attnjax now keeps, so its files cannot be told from yours; choose another "
-                              "folder or remove that run's files by hand")
+        # Without the file list an earlier run leaves, no file here is known to be attnjax's: refuse
+        # rather than replace one of yours that shares a name with what this run writes.
+        clashing = sorted(p.name for p in out.iterdir() if p.is_file() and p.suffix in (".json", ".png", ".csv"))
+        if clashing:
+            raise ConfigError(f"--overwrite: --out {out} holds {', '.join(clashing[:3])}"
+                              f"{' ...' if len(clashing) > 3 else ''} but no readable attnjax file list "
+                              f"({MANIFEST}), so its files cannot be told from yours; choose another "
+                              "folder or move those files away")
 
 
 # ----------------------------------------------------------------------------- running

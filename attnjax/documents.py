@@ -85,6 +85,8 @@ def _check_value(value, want, where: str) -> str | None:
             return f"{where} must be a {what} of numbers, got {array.ndim} level(s)"
         if any(isinstance(v, (str, bool)) for v in np.ravel(np.asarray(value, dtype=object))):
             return f"{where} must be a {what} of numbers, not of text or true/false"
+        if not np.all(np.isfinite(array)):
+            return f"{where} holds a number that is not finite (attnjax never saves one)"
         return None
     if want is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -139,4 +141,22 @@ def check_document(doc: Any, path: str | Path) -> dict:
         problem = _walk(doc, field.split("."), want, "")
         if problem:
             raise DataError(f"{path}: damaged {kind} result: {problem}")
+    problem = _seed_counts(doc)
+    if problem:
+        raise DataError(f"{path}: damaged {kind} result: {problem}")
     return doc
+
+
+def _seed_counts(doc: dict) -> str | None:
+    """Every per-seed list of a paradigm has one entry per seed (``config.seeds``)."""
+    seeds = doc["config"].get("seeds")
+    for name, res in (doc.get("results") or {}).items():
+        if not isinstance(res, dict) or "history" not in res:
+            continue
+        lists = {"history.loss": res["history"]["loss"],
+                 **{f"{s}.{m}": v for s in ("train", "test") for m, v in res[s].items()},
+                 **{f"history.{s}.{m}": v for s in ("train", "test") for m, v in res["history"][s].items()}}
+        for where, values in lists.items():
+            if isinstance(seeds, int) and len(values) != seeds:
+                return f"results.{name}.{where} has {len(values)} seed(s), config.seeds says {seeds}"
+    return None

@@ -190,7 +190,8 @@ MANIFEST = ".attnjax-files.json"
 def write_manifest(folder: str | Path, paths: Sequence[str | Path]) -> Path:
     """Record the files a run wrote in ``folder`` (written last, atomically)."""
     folder = Path(folder)
-    names = sorted({Path(p).name for p in paths if Path(p).parent.resolve() == folder.resolve()})
+    names = sorted({Path(p).name for p in paths
+                    if Path(p).parent.resolve() == folder.resolve() and Path(p).name != MANIFEST})
     return write_json_atomic(folder / MANIFEST, {"written_by": "attnjax", "files": names})
 
 

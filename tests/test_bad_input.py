@@ -89,6 +89,13 @@ CASES = [
     (["compare", "--dataset", "digits", "--pixel-range", "1,-1"], "LOW < HIGH"),
     (["sweep", *ORTHO, "--losses", "soft", "--switch-epoch", "0,1"], "applies only when --losses includes hybrid"),
     (["estimators", "--seed", "-3"], "non-negative"),
+    (["compare", *ORTHO, "--epochs", "2147483648"], "--epochs: expected at most 1,000,000"),
+    (["compare", *ORTHO, "--model", "mlp", "--hidden", "3000000000"], "--hidden: expected at most 65,536"),
+    (["compare", *ORTHO, "--n-train", "99999999999999"], "--n-train: expected at most"),
+    (["estimators", "--draws", "1"], "--draws: expected an at-least-2 integer"),
+    (["sweep", *ORTHO, "--lr", "0.1,0.2", "--switch-epoch", "0,1", "--losses", "soft,hybrid"],
+     "a --switch-epoch grid applies only to --losses hybrid"),
+    (["fixed-focus", *ORTHO, "--alphas", "1e-50"], "alphas must be in (0, 1] (in float32)"),
 ]
 
 
@@ -135,6 +142,9 @@ DAMAGE = {
     "no grid": (1, lambda d: d.pop("grid"), "missing field 'grid'"),
     "grid of text": (1, lambda d: d["grid"].update(learning_rate="fast"), "grid.learning_rate must be"),
     "rows not a list": (1, lambda d: d.update(rows={}), "rows must be a list"),
+    "infinite loss": (0, lambda d: d["results"]["soft"]["history"].update(loss=[[1e400], [1.0]]), "not finite"),
+    "a seed short": (0, lambda d: d["results"]["soft"]["history"].update(loss=[[1.0]]),
+                     "results.soft.history.loss has 1 seed(s), config.seeds says 2"),
 }
 
 
@@ -167,13 +177,14 @@ def test_overwrite_replaces_the_earlier_runs_files_and_only_those(tmp_path, caps
     assert main(["plot", str(out)]) == 0  # one result file: the folder can be redrawn
 
 
-def test_overwrite_refuses_a_folder_whose_files_it_cannot_tell_apart(tmp_path, capsys, compiles):
+@pytest.mark.parametrize("name", ["results.json", "curves.png"])
+def test_overwrite_refuses_a_folder_whose_files_it_cannot_tell_apart(name, tmp_path, capsys, compiles):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "results.json").write_text("{}")  # a result file without attnjax's file list
+    (out / name).write_text("mine")  # a file attnjax might write, without attnjax's file list
     code, err = run(["compare", *ORTHO, "--out", str(out), "--overwrite"], capsys)
     assert_one_line(code, err, "cannot be told from yours")
-    assert compiles == [] and (out / "results.json").read_text() == "{}"
+    assert compiles == [] and (out / name).read_text() == "mine"
 
 
 def test_a_full_disk_names_the_file(tmp_path, capsys, monkeypatch):
@@ -247,3 +258,21 @@ def test_seeds_that_do_not_fit_are_chunked_before_they_run(monkeypatch):
     assert notes == chunked.notes and "XLA's memory analysis" in notes[0] and "chunks of" in notes[0]
     for a, b in zip(jax.tree_util.tree_leaves(whole.history), jax.tree_util.tree_leaves(chunked.history)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_failed_write_still_lists_every_file_the_run_wrote(tmp_path, capsys, monkeypatch):
+    """The disk fills up at the second figure: the file list names the JSON and the first figure,
+    so a later --overwrite removes them; the error names the file that failed."""
+    real = os.replace
+
+    def full(src, dst):
+        if str(dst).endswith("ftpt.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", full)
+    out = tmp_path / "run"
+    assert main(["compare", *ORTHO, "--losses", "soft", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"cannot write {out / 'ftpt.png'}: No space left on device")
+    listed = set(json.loads((out / MANIFEST).read_text())["files"])
+    assert listed == {p.name for p in out.iterdir()} - {MANIFEST} == {"results.json", "curves.png"}
