@@ -17,7 +17,7 @@ from .cli_options import (
     SWEEP_GRID_OPTIONS, Parser, add_data_options, add_out, add_train_options, apply_config_file, check_applicable,
     check_devices, check_grid, check_out, hybrid_epochs_note,
 )
-from .cli_options import _alpha_list, _int_at_least, _list_of, _positive_int, _seed
+from .cli_options import _alpha_list, _int_at_least, _list_of, _seed
 from .errors import AttnjaxError, ConfigError, DataError
 from .protocol import FIXED_FOCUS_ALPHAS, SIGNATURE_CONVENTIONS, get_protocol
 

@@ -209,7 +209,8 @@ def compare_footnote(doc: Mapping[str, Any] | None = None) -> str:
     return (
         "(final epoch, mean ± std over seeds. rule: the inference rule each loss is judged by "
         "(pooled: softmax(g(Σ α_j x_j)); expected: Σ α_j softmax(g(x_j))). train/test acc: % of "
-        f"{unit} classified right. focus acc: % whose most-attended segment is the foreground. "
+        f"{unit} classified right. focus acc: % whose most-attended "
+        f"{'token is a rationale token' if unit == 'posts' else 'segment is the foreground'}. "
         f"FTPT/FFPT/FTPF/FFPF: focus true/false × prediction true/false, % of test {unit}. "
         "final loss: mean training loss of the last epoch, each under its own objective.)"
     )

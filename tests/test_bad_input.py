@@ -187,15 +187,20 @@ def test_overwrite_refuses_a_folder_whose_files_it_cannot_tell_apart(name, tmp_p
     assert compiles == [] and (out / name).read_text() == "mine"
 
 
-def test_a_full_disk_names_the_file(tmp_path, capsys, monkeypatch):
+def _disk_full_at(monkeypatch, name: str) -> None:
+    """Every write of ``name`` fails as on a full disk (at the rename of its temporary file)."""
     real = os.replace
 
     def full(src, dst):
-        if str(dst).endswith("results.json"):
+        if str(dst).endswith(name):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", full)
+
+
+def test_a_full_disk_names_the_file(tmp_path, capsys, monkeypatch):
+    _disk_full_at(monkeypatch, "results.json")
     out = tmp_path / "run"
     code = main(["compare", *ORTHO, "--losses", "soft", "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -263,14 +268,7 @@ def test_seeds_that_do_not_fit_are_chunked_before_they_run(monkeypatch):
 def test_a_failed_write_still_lists_every_file_the_run_wrote(tmp_path, capsys, monkeypatch):
     """The disk fills up at the second figure: the file list names the JSON and the first figure,
     so a later --overwrite removes them; the error names the file that failed."""
-    real = os.replace
-
-    def full(src, dst):
-        if str(dst).endswith("ftpt.png"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", full)
+    _disk_full_at(monkeypatch, "ftpt.png")
     out = tmp_path / "run"
     assert main(["compare", *ORTHO, "--losses", "soft", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip().endswith(f"cannot write {out / 'ftpt.png'}: No space left on device")
