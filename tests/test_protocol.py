@@ -8,14 +8,14 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from scipy.special import log_softmax
 
 from attnjax.data import load_dataset, load_orthogonal
 from attnjax.losses import LOSSES, loss_at_attention, lvml_loss
 from attnjax.protocol import PROTOCOLS
-from attnjax.train import Hyper, TrainConfig, init_params, make_apply, make_train
+from reference_loop import reference_run
+from attnjax.train import Hyper, TrainConfig, make_apply, make_train
 
 
 # --------------------------------------------------------------------------- LVML in log space
@@ -77,37 +77,19 @@ def test_lvml_at_attention_matches_the_logit_loss_at_extremes():
 
 
 def _two_run_reference(config, key, lr, data, switch, reset):
-    """The hybrid written out by hand: soft for ``switch`` epochs, then the second loss.
-
-    Transcribes the documented key schedule (init and loop keys from ``key``; one
-    permutation key per epoch) with plain optax, independent of ``make_train``'s scan.
-    With ``reset`` the second phase starts a fresh optimizer, as the authors' second run.
-    """
+    """The hybrid written out by hand (``tests/reference_loop.py``): soft for ``switch`` epochs,
+    then the second loss; with ``reset`` the second phase starts a fresh optimizer, as the
+    authors' second run."""
     focus_fn, classify_fn = make_apply(config)
-    init_key, key = jax.random.split(key)
-    params = init_params(config, init_key)
-    tx = optax.sgd(lr, momentum=config.momentum)
-    state = tx.init(params)
-    split = data.train
-    n = split.index.shape[0]
-    for epoch in range(config.epochs):
-        loss_fn = LOSSES["soft" if epoch < switch else config.hybrid_to]
-        if reset and epoch == switch:
-            state = tx.init(params)
-        key, perm_key = jax.random.split(key)
-        perm = np.asarray(jax.random.permutation(perm_key, n))
-        for b in range(n // config.batch_size):
-            rows = perm[b * config.batch_size:(b + 1) * config.batch_size]
-            segments = data.pool[split.index[rows]]
 
-            def batch_loss(p):
-                flat = segments.reshape((-1,) + segments.shape[2:])
-                logits = focus_fn(p)(flat).reshape(segments.shape[:2])
-                return jnp.mean(loss_fn(logits, segments, split.labels[rows], classify_fn(p)))
+    def batch_loss(p, segments, labels, fg_pos, epoch, sample_key, baseline):
+        flat = segments.reshape((-1,) + segments.shape[2:])
+        logits = focus_fn(p)(flat).reshape(segments.shape[:2])
+        loss = LOSSES["soft" if epoch < switch else config.hybrid_to]
+        return jnp.mean(loss(logits, segments, labels, classify_fn(p)))
 
-            grads = jax.grad(batch_loss)(params)
-            updates, state = tx.update(grads, state, params)
-            params = optax.apply_updates(params, updates)
+    params, _ = reference_run(config, key, lr, data, batch_loss, momentum=config.momentum,
+                              reset_at=switch if reset else None)
     return params
 
 

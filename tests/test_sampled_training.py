@@ -3,13 +3,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from attnjax.data import load_orthogonal
-from attnjax.losses import LOSSES
-from attnjax.sampled import reinforce_hard_loss, update_baseline
-from attnjax.train import Hyper, TrainConfig, init_params, make_apply, make_train
+from attnjax.sampled import reinforce_hard_loss
+from reference_loop import reference_run
+from attnjax.train import Hyper, TrainConfig, make_apply, make_train
 
 
 @pytest.fixture(scope="module")
@@ -42,31 +41,13 @@ def test_reinforce_training_matches_a_hand_written_loop(tiny):
     got = jax.jit(make_train(config))(key, Hyper(learning_rate=lr), data)
 
     focus_fn, classify_fn = make_apply(config)
-    init_key, key = jax.random.split(key)
-    params = init_params(config, init_key)
-    tx = optax.sgd(lr, momentum=0.9)
-    state, baseline, losses = tx.init(params), jnp.float32(0.0), []
-    split = data.train
-    for _ in range(config.epochs):
-        key, perm_key = jax.random.split(key)
-        perm = np.asarray(jax.random.permutation(perm_key, split.index.shape[0]))
-        epoch_losses = []
-        for b in range(split.index.shape[0] // config.batch_size):
-            rows = perm[b * config.batch_size:(b + 1) * config.batch_size]
-            seg = data.pool[split.index[rows]]
 
-            def loss(p):
-                logits = focus_fn(p)(seg.reshape((-1,) + seg.shape[2:])).reshape(seg.shape[:2])
-                return jnp.mean(reinforce_hard_loss(logits, seg, split.labels[rows], classify_fn(p),
-                                                    key=jax.random.fold_in(perm_key, b + 1),
-                                                    baseline=baseline, num_samples=2))
+    def batch_loss(p, seg, labels, fg_pos, epoch, sample_key, baseline):
+        logits = focus_fn(p)(seg.reshape((-1,) + seg.shape[2:])).reshape(seg.shape[:2])
+        return jnp.mean(reinforce_hard_loss(logits, seg, labels, classify_fn(p), key=sample_key,
+                                            baseline=baseline, num_samples=2))
 
-            value, grads = jax.value_and_grad(loss)(params)
-            updates, state = tx.update(grads, state, params)
-            params = optax.apply_updates(params, updates)
-            baseline = update_baseline(baseline, value, 0.9)
-            epoch_losses.append(value)
-        losses.append(np.mean(epoch_losses))
+    params, losses = reference_run(config, key, lr, data, batch_loss, momentum=0.9, baseline_decay=0.9)
     np.testing.assert_allclose(got.history.loss, losses, rtol=1e-4)
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), got.params, params)
 

@@ -10,7 +10,6 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from attnjax.data import load_orthogonal
@@ -18,6 +17,7 @@ from attnjax.errors import ConfigError, NonFiniteLossError
 from attnjax.experiments import train_seeds
 from attnjax.losses import LOSSES, loss_at_attention
 from attnjax.metrics import METRICS
+from reference_loop import reference_run
 from attnjax.train import Hyper, TrainConfig, init_params, make_apply, make_train
 
 S = 4
@@ -175,29 +175,16 @@ def test_non_finite_loss_is_reported_with_seed_and_epoch(tiny):
 
 
 def _reference_run(config, key, lr, data, *, alpha=None, reuse_first_permutation=False):
-    """``make_train`` written out by hand: ``(params, per-epoch mean training loss)``.
+    """``make_train`` written out by hand (``tests/reference_loop.py``): ``(params, per-epoch loss)``.
 
-    Transcribes the documented key schedule (``init_key, key = split(key)``; each epoch
-    ``key, perm_key = split(key)`` and a fresh permutation; ``n // batch_size`` full
-    batches) with plain optax SGD. With ``alpha`` the focus is frozen at weights built
-    here (alpha on the foreground, (1 - alpha) / (m - 1) elsewhere) and only the
-    classifier learns, through ``loss_at_attention``. ``reuse_first_permutation``
-    is the planted bug to tell apart: every epoch in the first epoch's order.
+    With ``alpha`` the focus is frozen at weights built here (alpha on the foreground,
+    (1 - alpha) / (m - 1) elsewhere) and only the classifier learns, through
+    ``loss_at_attention``. ``reuse_first_permutation`` is the planted bug to tell apart.
     """
     focus_fn, classify_fn = make_apply(config)
-    init_key, key = jax.random.split(key)
-    params = init_params(config, init_key)
-    if alpha is not None:
-        params = {"classifier": params["classifier"]}
-    tx = optax.sgd(lr, momentum=config.momentum or None)
-    opt_state = tx.init(params)
-    m, size = config.m, config.batch_size
-    pool, index, all_labels, all_fg = map(
-        jnp.asarray, (data.pool, data.train.index, data.train.labels, data.train.fg_pos))
-    n = index.shape[0]
+    m = config.m
 
-    def batch_loss(p, rows):
-        segments, labels, fg_pos = pool[index[rows]], all_labels[rows], all_fg[rows]
+    def batch_loss(p, segments, labels, fg_pos, epoch, sample_key, baseline):
         if alpha is None:
             flat = segments.reshape((-1,) + segments.shape[2:])
             logits = focus_fn(p)(flat).reshape(segments.shape[:2])
@@ -205,22 +192,8 @@ def _reference_run(config, key, lr, data, *, alpha=None, reuse_first_permutation
         weights = jnp.where(jnp.arange(m)[None, :] == fg_pos[:, None], alpha, (1 - alpha) / (m - 1))
         return jnp.mean(loss_at_attention(config.loss, weights, segments, labels, classify_fn(p)))
 
-    grad = jax.jit(jax.value_and_grad(batch_loss))
-    first_perm_key, losses = None, []
-    for _ in range(config.epochs):
-        key, perm_key = jax.random.split(key)
-        if reuse_first_permutation:
-            first_perm_key = perm_key if first_perm_key is None else first_perm_key
-            perm_key = first_perm_key
-        perm = np.asarray(jax.random.permutation(perm_key, n))
-        epoch_losses = []
-        for b in range(n // size):
-            loss, grads = grad(params, perm[b * size:(b + 1) * size])
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            epoch_losses.append(float(loss))
-        losses.append(np.mean(epoch_losses))
-    return params, np.array(losses)
+    return reference_run(config, key, lr, data, batch_loss, momentum=config.momentum,
+                         classifier_only=alpha is not None, reuse_first_permutation=reuse_first_permutation)
 
 
 def _max_gap(a, b):
