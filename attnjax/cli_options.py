@@ -160,7 +160,7 @@ _pixel_range = _pair(float, lambda low, high: low < high, "LOW,HIGH with LOW < H
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
-    from .data import DATASETS
+    from .protocol import DATASETS
 
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="digits", choices=DATASETS,
@@ -288,7 +288,7 @@ def join_negative_values(parser: argparse.ArgumentParser, args: list[str]) -> li
 
 def check_applicable(args) -> None:
     """Refuse options that do not apply to this command and data set (one line, exit 2)."""
-    from .data.base import NOT_FOR_CNN, default_model
+    from .protocol import NOT_FOR_CNN, default_model
 
     family = args.model or default_model(args.dataset)
     image = args.dataset not in ("orthogonal", "digits", "text")

@@ -22,12 +22,11 @@ from .data.base import DataInfo
 from .errors import ConfigError
 from .metrics import RULES
 from .models import CLASSIFIER_INITS, MODEL_FAMILIES
+from .optim import OPTIMIZERS  # re-exported from its old home
 from .paradigms import ALL_OPTIONS, Paradigm, get_paradigm, options_of, paradigm_name
 from .protocol import DEFAULT_PROTOCOL, M, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
 
 __all__ = ["TrainConfig", "Hyper", "OPTIMIZERS"]
-
-from .optim import OPTIMIZERS  # noqa: E402  (re-exported: its old home)
 
 
 def _qualname(obj) -> str:

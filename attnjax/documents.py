@@ -21,9 +21,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["KINDS", "check_document"]
-
-_PER_SPLIT = [("*", 1)]  # {METRIC: [one value per seed]}
+__all__ = ["KINDS", "check_document", "result_kind"]
 
 _COMPARE = [
     ("config.data", dict), ("config.data.name", str), ("config.data.m", int), ("config.seeds", int),
@@ -62,7 +60,8 @@ KINDS: dict[str, list[tuple[str, Any]]] = {
 }
 
 
-def _kind(doc: dict) -> str:
+def result_kind(doc: dict) -> str:
+    """The document's ``kind`` (inferred for files written before it was recorded)."""
     if "kind" in doc:
         return doc["kind"]
     return "signature" if "heatmaps" in doc else "fixed-focus" if "alphas" in doc else "compare"
@@ -134,7 +133,7 @@ def check_document(doc: Any, path: str | Path) -> dict:
     """
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         raise DataError(f"{path}: not an attnjax result file (no 'config' field)")
-    kind = _kind(doc)
+    kind = result_kind(doc)
     if not isinstance(kind, str) or kind not in KINDS:
         raise DataError(f"{path}: unknown kind {kind!r}; attnjax writes {', '.join(KINDS)}")
     for field, want in KINDS[kind]:

@@ -17,7 +17,8 @@ from .paradigms import FIXED_FOCUS, REGISTRY, SECOND_PHASES
 
 __all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIMIZER_NAMES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
            "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS",
-           "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "SEEDS", "FIXED_FOCUS_ALPHAS"]
+           "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "SEEDS", "FIXED_FOCUS_ALPHAS",
+           "DATASETS", "DEFAULT_MODEL", "NOT_FOR_CNN", "default_model"]
 
 #: The training paradigms: the three exact losses, the soft-then-hard hybrid
 #: schedule, then the sampled estimators of hard attention and LVML by EM.
@@ -143,6 +144,22 @@ PROTOCOLS = {
 }
 
 DEFAULT_PROTOCOL = "attnjax"
+
+#: The data sets by name (``attnjax.data.load_dataset`` builds each).
+DATASETS = ("orthogonal", "digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "text")
+
+#: The model family each data set uses when none is chosen: 8x8 digits are too
+#: small for the paper's CNNs, which every other image set uses.
+DEFAULT_MODEL = {"orthogonal": "linear", "digits": "mlp", "text": "embed"}
+
+
+#: Data sets whose segments are not images of at least 18x18, the smallest the paper's CNNs take.
+NOT_FOR_CNN = {"orthogonal": "vectors", "digits": "8x8 images", "text": "tokens"}
+
+
+def default_model(name: str) -> str:
+    """The model family of data set ``name`` when none is chosen."""
+    return DEFAULT_MODEL.get(name, "cnn")
 
 # Defaults that no protocol changes, each defined here once.
 #: Segments per mosaic.

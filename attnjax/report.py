@@ -16,6 +16,7 @@ import numpy as np
 from .experiments import Diverged, finished
 from .files import format_table
 from .metrics import EDGE_TOLERANCE, METRICS, RULES
+from .documents import result_kind
 from .paradigms import hyper_of
 from .plots import unit_of
 from .protocol import SIGNATURE_CONVENTIONS, get_protocol
@@ -398,13 +399,6 @@ def sweep_table(doc: dict) -> str:
              mean_std([r["test_focus_accuracy"] for r in rs]), mean_std([r["test_accuracy"] for r in rs])]
             for key, rs in groups.items()]
     return format_table(["loss", *axes, "focus acc", "test acc"], rows)
-
-
-def result_kind(doc: dict) -> str:
-    """``"compare"``, ``"signature"`` or ``"fixed-focus"`` (inferred for files without ``kind``)."""
-    if "kind" in doc:
-        return doc["kind"]
-    return "signature" if "heatmaps" in doc else "fixed-focus" if "alphas" in doc else "compare"
 
 
 def plot_any(doc: dict, out_dir) -> list:

@@ -361,3 +361,12 @@ def test_progress_fires_after_each_epochs_work():
     # end - last call: conversions to NumPy only (milliseconds) when the call waits for
     # the epoch; a whole epoch (250 steps, a few hundred ms) when it does not.
     assert end - stamps[-1][1] < 0.5 * epoch_time, (end - stamps[-1][1], epoch_time)
+
+
+def test_help_imports_no_jax():
+    """The command line's parser (``--help`` of every command) reads only jax-free tables."""
+    code = ("import sys\nfrom attnjax.cli import build_parser\np = build_parser()\n"
+            "for c in p.commands:\n    try:\n        p.parse_args([c, '--help'])\n    except SystemExit:\n        pass\n"
+            "print('jax' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1] == "False", proc.stderr

@@ -16,6 +16,8 @@ import jax
 import numpy as np
 
 from ..errors import DataError
+# The data sets' default models live in attnjax.protocol (free of JAX, for the CLI); re-exported here.
+from ..protocol import DEFAULT_MODEL, NOT_FOR_CNN, default_model  # noqa: F401
 
 
 class CoarseLabels(NamedTuple):
@@ -107,18 +109,6 @@ class Dataset(NamedTuple):
     test: MosaicSplit
 
 
-#: The model family each data set uses when none is chosen: 8x8 digits are too
-#: small for the paper's CNNs, which every other image set uses.
-DEFAULT_MODEL = {"orthogonal": "linear", "digits": "mlp", "text": "embed"}
-
-
-#: Data sets whose segments are not images of at least 18x18, the smallest the paper's CNNs take.
-NOT_FOR_CNN = {"orthogonal": "vectors", "digits": "8x8 images", "text": "tokens"}
-
-
-def default_model(name: str) -> str:
-    """The model family of data set ``name`` when none is chosen."""
-    return DEFAULT_MODEL.get(name, "cnn")
 
 
 @dataclasses.dataclass(frozen=True)

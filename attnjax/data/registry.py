@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..protocol import M, ORTHOGONAL_CLASSES, TEXT_SIZES, Protocol, get_protocol
+from ..protocol import DATASETS, M, ORTHOGONAL_CLASSES, TEXT_SIZES, Protocol, get_protocol
 from .base import Dataset, DataInfo, default_model
 from .mosaic import build_mosaic_dataset
 from .orthogonal import load_orthogonal
 
-DATASETS = ("orthogonal", "digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "text")
 
 
 

@@ -9,8 +9,8 @@ Two sources, one output (:class:`TextData`):
   *undecided* and it is dropped (as HateXplain's own processing does), counted
   in ``settings["undecided"]``. Rationale: tokens marked by a strict majority
   (more than half) of the rationale annotators; a post without rationales has
-  an all-zero rationale (it is left out of the focus metrics, see
-  the focus metrics, as ``tests/rationale_reference.py`` transcribes them).
+  an all-zero rationale (it cannot have a true focus; ``tests/rationale_reference.py``
+  transcribes the focus metrics in NumPy).
 * :func:`load_synthetic_text`: K classes, each with a few trigger tokens placed
   among random filler tokens; the rationale is the trigger positions.
 
