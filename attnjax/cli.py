@@ -8,6 +8,7 @@ data is loaded or any program compiled.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import threading
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="train soft, hard, LVML and hybrid attention on many seeds")
     add_data_options(p)
     add_train_options(p)
-    add_out(p, "runs/compare")
+    add_out(p, "runs/compare", long_runs=True)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("signature", help="train the paradigms and draw the paper's (a_z, s_y) signature heatmaps")
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_options(p)
     p.add_argument("--signature-s-y", choices=SIGNATURE_CONVENTIONS, default=None,
                    help="s_y convention the picture shows; the JSON has both (default: the protocol's)")
-    add_out(p, "runs/signature")
+    add_out(p, "runs/signature", long_runs=True)
     p.set_defaults(func=cmd_signature)
 
     p = sub.add_parser("fixed-focus", help="freeze the focus at several alphas and train only the classifier")
@@ -65,14 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"foreground attention values in (0, 1] (default: {','.join(map(str, FIXED_FOCUS_ALPHAS))})")
     p.add_argument("--fg-first", action=argparse.BooleanOptionalAction, default=None,
                    help="put the foreground at position 0 (default: the protocol's)")
-    add_out(p, "runs/fixed-focus")
+    add_out(p, "runs/fixed-focus", long_runs=True)
     p.set_defaults(func=cmd_fixed_focus)
 
     p = sub.add_parser("sweep", help="a grid of learning rates, momenta, switch epochs or init scales, "
                                      "times seeds: one compiled program per loss")
     add_data_options(p)
     add_train_options(p, sweep=True)
-    add_out(p, "runs/sweep")
+    add_out(p, "runs/sweep", long_runs=True)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("estimators", help="bias, variance and cost of the sampled hard-attention gradients "
@@ -235,32 +236,109 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     extra = {name: getattr(args, name) for name in ("switch_epoch", "init_scale", "temperature")
              if getattr(args, name, None) is not None}
     # every paradigm's config is checked (batch size against the data, say) before anything runs
-    paradigm_configs(data, info, args.losses, protocol=args.protocol, fixed_focus=fixed_focus or None, **options)
+    configs = paradigm_configs(data, info, args.losses, protocol=args.protocol, fixed_focus=fixed_focus or None,
+                               **options)
     _announce(data, info, f"{_seeds(args.seeds)} per loss, protocol {args.protocol}, one compiled program each")
     if hybrid_epochs_note(args):
         print(f"attnjax: note: {hybrid_epochs_note(args)}", file=sys.stderr)
-    progress = _progress_factory()
+    runs_each = args.seeds * len(kwargs.get("alphas", [None]))
+    progress, host = _progress_factory(), _host_loop(args, info, configs, runs_each)
     try:
         runs = _run_interruptible(lambda: experiment(
             data, info, losses=args.losses, seeds=args.seeds, protocol=args.protocol, learning_rate=args.lr,
             seed=args.seed, progress=progress, devices=args.devices, chunk_size=args.chunk_size,
-            keep_diverged=True, **extra, **kwargs, **options,
+            keep_diverged=True, host=host, **extra, **kwargs, **options,
         ))
     finally:
         progress.close()
+        _close_watchers(host)
     return data, info, runs
 
 
-def _write_run(out: Path, write) -> list[Path]:
-    """Replace the earlier run's files in ``out`` (with --overwrite) by what ``write()`` writes, then list them."""
-    from .files import remove_earlier_run, write_manifest
+def _host_loop(args, info, configs: dict, runs_each: int):
+    """A training command's host loop: checkpoints in ``--out``, ``history.jsonl``, TensorBoard.
 
-    remove_earlier_run(out)
+    Before the first epoch, ``--overwrite`` removes the earlier run's checkpoints and history,
+    and the file list names the live files, so that a run killed at any point can be
+    resumed (``--resume``) or replaced (``--overwrite``).
+    """
+    from .checkpoint import Checkpoints
+    from .files import CHECKPOINTS, earlier_run, remove_earlier_run, write_manifest
+    from .loop import EpochChunks, HostLoop
+    from .runlog import HISTORY_FILE, HistoryLog, TensorBoardLog
+
+    out = args.out
+    listed = earlier_run(out) or [] if (args.overwrite or args.resume) else []
+    if args.overwrite:
+        remove_earlier_run(out, keep=[p.name for p in listed if p.name not in (CHECKPOINTS, HISTORY_FILE)])
+    paradigms = {}
+    for name, config in configs.items():
+        paradigms[name] = {"epochs": config.epochs, "loss": config.loss}
+        if "switch_epoch" in config.to_json() or name == "hybrid":
+            switch = getattr(args, "switch_epoch", None)
+            paradigms[name]["switch_epoch"] = config.default_switch_epoch if switch is None else switch
+    header = {"command": args.command, "seeds": runs_each, "data": info.to_json(), "paradigms": paradigms}
+    listing = []
+
+    def list_live_files(name, end):  # once, before the first file of the run is written
+        if not listing:
+            out.mkdir(parents=True, exist_ok=True)
+            listing.append(write_manifest(out, [*listed, out / HISTORY_FILE, out / CHECKPOINTS]))
+
+    watchers = [list_live_files, HistoryLog(out / HISTORY_FILE, header)]
+    if getattr(args, "tensorboard", None) is not None:
+        watchers.append(TensorBoardLog(args.tensorboard))
+    every = args.checkpoint_every
+    checkpoints = Checkpoints(out / CHECKPOINTS, every=every, resume=args.resume)
+    host = HostLoop(epochs=EpochChunks(every=every or None), checkpoints=checkpoints,
+                    on_chunk=lambda name, end: [watch(name, end) for watch in watchers])
+    host.watchers = watchers
+    _ON_INTERRUPT[:] = [lambda: _interrupted_note(args, checkpoints)]
+    return host
+
+
+def _close_watchers(host) -> None:
+    for watch in getattr(host, "watchers", []):
+        if hasattr(watch, "close"):
+            watch.close()
+
+
+def _interrupted_note(args, checkpoints) -> str:
+    """What Ctrl-C leaves, and the command that continues the run."""
+    import shlex
+
+    from .runlog import HISTORY_FILE
+
+    argv = [a for a in getattr(args, "argv", []) if a not in ("--resume", "--overwrite")]
+    again = "attnjax " + " ".join(shlex.quote(a) for a in argv) + " --resume"
+    if not checkpoints.written:
+        return (f"interrupted before the first checkpoint (without --checkpoint-every, a run checkpoints once "
+                f"it has trained {checkpoints.auto_seconds / 60:g} minutes); {args.out / HISTORY_FILE} holds the "
+                f"epochs so far, and no result was saved")
+    name, step, _ = checkpoints.written[-1]
+    return (f"interrupted; the checkpoints in {checkpoints.folder} stay (newest: {name}, step {step}) and "
+            f"{args.out / HISTORY_FILE} holds the epochs so far; continue with: {again}")
+
+
+def _write_run(out: Path, write, *, live: bool = False) -> list[Path]:
+    """Replace the earlier run's files in ``out`` (with --overwrite) by what ``write()`` writes, then list them.
+
+    With ``live`` (a training command), ``history.jsonl`` stays and is listed, and the
+    checkpoints are removed once everything else is written.
+    """
+    from .files import CHECKPOINTS, remove_earlier_run, write_manifest
+    from .runlog import HISTORY_FILE
+
+    remove_earlier_run(out, keep=[HISTORY_FILE, CHECKPOINTS] if live else [])
 
     def stamps():
         return {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} if out.is_dir() else {}
 
     before, written = stamps(), []
+
+    def listing():  # what the file list names: the files written, and the live ones still there
+        return written + [out / name for name in ([HISTORY_FILE, CHECKPOINTS] if live else []) if (out / name).exists()]
+
     try:
         write(written)
     except BaseException:
@@ -271,7 +349,12 @@ def _write_run(out: Path, write) -> list[Path]:
         raise
     finally:
         if written:
-            write_manifest(out, written)
+            write_manifest(out, listing())
+    if live and (out / CHECKPOINTS).is_dir():  # the results are written: the checkpoints have served
+        import shutil
+
+        shutil.rmtree(out / CHECKPOINTS)
+        write_manifest(out, listing())
     return written
 
 
@@ -294,12 +377,12 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str, texts:
         if any(doc.get(k) for k in ("results", "heatmaps", "rows")):
             written.extend(report.plot_any(doc, args.out))
 
-    report_path, *plots = _write_run(args.out, write)
+    report_path, *plots = _write_run(args.out, write, live=True)
     from .experiments import finished as finished_runs
 
     finished = finished_runs(runs)
-    timings = ", ".join(f"{n} {r.seconds:.1f}s" for n, r in finished.items()) or "no paradigm finished"
-    print(f"\ntime (compile + train): {timings}; peak memory: {memory}")
+    timings = ", ".join(f"{n} {r.compile_seconds:.1f}s + {r.train_seconds:.1f}s" for n, r in finished.items())
+    print(f"\ntime (compile + train): {timings or 'no paradigm finished'}; peak memory: {memory}")
     print(f"wrote {report_path}" + "".join(f", {p}" for p in plots))
     for r in finished.values():
         for note in getattr(r, "notes", []):
@@ -373,14 +456,19 @@ def cmd_sweep(args) -> int:
     options = _train_options(args)
     _announce(data, info, f"a grid of {' x '.join(str(len(v)) for v in grid.values()) or '1'} points x "
               f"{_seeds(args.seeds)} per loss, one compiled program each")
-    progress = _progress_factory()
+    from .experiments import paradigm_configs
+
+    configs = paradigm_configs(data, info, args.losses, protocol=args.protocol, **options)
+    points_each = math.prod(len(v) for v in grid.values())
+    progress, host = _progress_factory(), _host_loop(args, info, configs, points_each * args.seeds)
     try:
         points, runs = _run_interruptible(lambda: sweep(
             data, info, grid=grid, losses=args.losses, seeds=args.seeds, protocol=args.protocol, seed=args.seed,
-            progress=progress, devices=args.devices, chunk_size=args.chunk_size, **options,
+            progress=progress, devices=args.devices, chunk_size=args.chunk_size, host=host, **options,
         ))
     finally:
         progress.close()
+        _close_watchers(host)
     rows = sweep_rows(points, runs, args.seeds)
     settings = report.settings_json(args, info, runs)
     doc = report.sweep_json(settings, grid, points, runs, rows, args.seeds)
@@ -468,6 +556,38 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def compile_cache_folder() -> Path:
+    """The default persistent-cache folder: per user (under ``$XDG_CACHE_HOME`` or ``~/.cache``) and per
+    machine (its host name and ``/etc/machine-id``), since compiled CPU code is specific to the machine."""
+    import hashlib
+    import platform
+
+    try:
+        machine = Path("/etc/machine-id").read_text().strip()
+    except OSError:
+        machine = platform.machine() + platform.processor()
+    tag = hashlib.sha256(f"{platform.node()}|{machine}".encode()).hexdigest()[:12]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "attnjax" / f"jax-{platform.node() or 'host'}-{tag}"
+
+
+def _compile_cache(args) -> None:
+    """Turn on JAX's persistent compilation cache (``--compile-cache``; the library never does)."""
+    choice = getattr(args, "compile_cache", "off")
+    if choice == "off":
+        return
+    folder = Path(choice) if choice is not None else compile_cache_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--compile-cache {folder}: cannot create it ({err.strerror or err})") from None
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split())
     return text if len(text) < 400 else text[:400] + " ..."
@@ -489,6 +609,10 @@ def _checkpoint() -> None:
         raise KeyboardInterrupt
 
 
+#: What to say on Ctrl-C (set once a training command's checkpoints exist): [callable] or [].
+_ON_INTERRUPT: list = []
+
+
 def main(argv: list[str] | None = None) -> int:
     import signal
 
@@ -501,7 +625,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         # os._exit: no interpreter shutdown while XLA threads may still run.
-        print("\nattnjax: interrupted; nothing was saved", file=sys.stderr)
+        note = _ON_INTERRUPT[0]() if _ON_INTERRUPT else "interrupted; nothing was saved"
+        print(f"\nattnjax: {note}", file=sys.stderr)
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -518,6 +643,7 @@ def _main(argv) -> int:
         print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.version:
         print(_version())
         return 0
@@ -528,7 +654,9 @@ def _main(argv) -> int:
 
     matplotlib.use("Agg")  # the CLI draws to files only; library code never sets a backend
     _checkpoint()
+    _ON_INTERRUPT.clear()
     try:
+        _compile_cache(args)
         return args.func(args)
     except AttnjaxError as err:
         print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)

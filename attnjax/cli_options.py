@@ -243,10 +243,26 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help="train the seeds in chunks of this many, when all at once do not fit in memory")
 
 
-def add_out(p: argparse.ArgumentParser, default: str) -> None:
+def add_out(p: argparse.ArgumentParser, default: str, *, long_runs: bool = False) -> None:
+    """``--out``, ``--overwrite`` and ``--compile-cache``; with ``long_runs``, the checkpoint options too."""
     p.add_argument("--out", type=Path, default=Path(default), help="output folder (default: %(default)s)")
     p.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
                    help="replace the result files of an earlier run in --out (refused otherwise)")
+    p.add_argument("--compile-cache", default=None, metavar="DIR|off",
+                   help="JAX's persistent compilation cache folder, or off (default: a folder of this user "
+                        "and machine under ~/.cache/attnjax)")
+    if not long_runs:
+        return
+    from .protocol import CHECKPOINT_SECONDS as AUTO_SECONDS
+
+    g = p.add_argument_group("long runs")
+    g.add_argument("--checkpoint-every", type=_int_at_least(0, "a non-negative", 10**6), default=None, metavar="K",
+                   help=f"write a checkpoint in --out every K epochs; 0: never (default: once a run has trained "
+                        f"{AUTO_SECONDS / 60:g} minutes, then every {AUTO_SECONDS / 60:g} minutes)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out from its newest checkpoint (same command and options)")
+    g.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="also write TensorBoard event files to DIR (needs the tensorboard extra: tensorboardX)")
 
 
 #: A value that starts with a minus sign and a digit: ``-1,1``, ``-0.5``, ``-.5,2``.
@@ -428,11 +444,26 @@ def check_out(args) -> None:
             (probe / out.absolute().relative_to(probe).parts[0]).rmdir()
     except OSError as err:
         raise ConfigError(f"--out {out}: cannot write in {probe} ({err.strerror or err})") from None
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+    from .files import CHECKPOINTS, MANIFEST, earlier_run
+
+    resume = getattr(args, "resume", False)
+    if resume and args.overwrite:
+        raise ConfigError("--resume continues the run in --out and --overwrite starts it over: give one")
+    unfinished = (out / CHECKPOINTS).is_dir()
+    if resume and out.is_dir() and any(out.iterdir()) and earlier_run(out) is None and not unfinished:
+        raise ConfigError(f"--resume: --out {out} holds files but no attnjax run to continue")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite and not resume:
+        if unfinished:
+            raise ConfigError(f"--out {out} holds the checkpoints of an unfinished run: add --resume to continue "
+                              "it, or --overwrite to start over")
         raise ConfigError(
             f"--out {out} already holds files (an earlier run?); choose another folder or add --overwrite"
         )
-    from .files import MANIFEST, earlier_run
+    if getattr(args, "tensorboard", None) is not None:
+        try:
+            import tensorboardX  # noqa: F401
+        except ImportError:
+            raise ConfigError("--tensorboard needs tensorboardX: pip install 'attnjax[tensorboard]'") from None
 
     if args.overwrite and out.is_dir() and earlier_run(out) is None:
         # Without the file list an earlier run leaves, no file here is known to be attnjax's: refuse

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import functools
 import time
 from typing import Any, Callable, Sequence
 
@@ -16,13 +14,17 @@ from .errors import ConfigError, NonFiniteLossError
 from .signatures import evaluate_examples, shortcut_report, signature
 from .paradigms import Paradigm, get_paradigm, paradigm_name
 from .protocol import DEFAULT_LOSSES, FIXED_FOCUS, FIXED_FOCUS_ALPHAS, PARADIGMS, SEEDS, Protocol, get_protocol
-from .train import Hyper, TrainConfig, TrainResult, make_train
+from .checkpoint import RunCheckpoints, run_settings
+from .loop import ChunkEnd, HostLoop, run_chunked
+from .programs import Programs
+from .train import Hyper, TrainConfig, TrainResult, init_state, make_chunk, make_train
 
 __all__ = [
     "SeedRuns",
     "Diverged",
     "finished",
-    "run_program",
+    "memory_plan",
+    "Programs",
     "train_seeds",
     "paradigm_configs",
     "compare",
@@ -52,6 +54,9 @@ class SeedRuns:
         notes: what was done automatically (a chunk size picked for memory), one sentence each.
         traces: how many times this call traced (compiled) the training
             program: 1 for a fresh configuration, 0 when a cached one was reused.
+        compile_seconds: of ``seconds``, those spent tracing and compiling (this session).
+        train_seconds: the rest: training, checkpoints and progress, over every session of
+            a resumed run.
     """
 
     config: TrainConfig
@@ -62,6 +67,8 @@ class SeedRuns:
     chunk_size: int | None = None
     notes: list = dataclasses.field(default_factory=list)
     traces: int = 0
+    compile_seconds: float = 0.0
+    train_seconds: float = 0.0
 
     @property
     def name(self) -> str:
@@ -75,82 +82,11 @@ class SeedRuns:
     optimizer = property(lambda self: dict(self.hparams.optimizer or {}), doc="``{name: [S]}`` optimizer values.")
 
 
-class _ProgressHook:
-    """The one progress callback compiled into every program; it forwards to ``current``.
-
-    Compiling a fixed hook, rather than each caller's fresh callable, lets the
-    program cache below hit across calls (a progress callable is not part of
-    the key). Calls from concurrent threads share the hook.
-    """
-
-    current: Callable[[int], None] | None = None
-    last: int | None = None
-
-    def __call__(self, epoch):
-        # A vmapped program calls once per seed for each epoch: forward each index once.
-        fn, epoch = self.current, int(epoch)
-        if fn is not None and epoch != self.last:
-            self.last = epoch
-            fn(epoch)
-
-    def start(self, fn: Callable[[int], None] | None) -> None:
-        self.current, self.last = fn, None
-
-    def next_program(self) -> None:
-        """A new program call begins (the previous one has finished): its epoch 0 is new too."""
-        self.last = None
-
-
-_HOOK = _ProgressHook()
-
-
-#: How many times each configuration's training function has been traced (compiled).
-TRACE_COUNTS: collections.Counter = collections.Counter()
-
-
-@functools.lru_cache(maxsize=8)
-def _train_fn(config: TrainConfig):
-    """``make_train(config)`` with the progress hook, one per config (so program caches hit).
-
-    It counts its traces in ``TRACE_COUNTS[config]``: a Python side effect that
-    runs once per compilation, never per call of the compiled program.
-    """
-    train = make_train(config, progress=_HOOK)
-
-    def counted(key, hparams, data):
-        TRACE_COUNTS[config] += 1
-        return train(key, hparams, data)
-
-    return counted
-
-
-@functools.lru_cache(maxsize=8)
-def _compiled_seeds(config: TrainConfig):
-    """``jit(vmap(train))`` per config: repeated calls reuse the compiled program."""
-    return jax.jit(jax.vmap(_train_fn(config), in_axes=(0, 0, None)))
-
-
-#: Compiled all-seeds executables by (config, argument shapes), newest last; at most 8 kept.
-_EXECUTABLES: collections.OrderedDict = collections.OrderedDict()
-
-
-def _executable(config: TrainConfig, keys, hparams, data):
-    """The compiled ``jit(vmap(train))`` for these argument shapes (compiled ahead of time, so that
-    its memory analysis can be read before it runs, and reused by every later call)."""
-    leaves, tree = jax.tree_util.tree_flatten((keys, hparams, data))
-    signature = (config, tree, tuple((np.shape(x), str(x.dtype)) for x in leaves))
-    if signature not in _EXECUTABLES:
-        _EXECUTABLES[signature] = _compiled_seeds(config).lower(keys, hparams, data).compile()
-        while len(_EXECUTABLES) > 8:
-            _EXECUTABLES.popitem(last=False)
-    _EXECUTABLES.move_to_end(signature)
-    return _EXECUTABLES[signature]
-
-
-def memory_plan(config: TrainConfig, keys, hparams, data, *, available: int | None = None) -> tuple[int, str] | None:
+def memory_plan(config: TrainConfig, keys, hparams, data, *, programs: Programs | None = None,
+                available: int | None = None) -> tuple[int, str] | None:
     """Before training: a chunk size, if XLA's memory analysis says all seeds at once do not fit.
 
-    The all-seeds program is compiled (and kept for the run); its arguments,
+    The all-seeds chunk program is compiled (and kept in ``programs`` for the run); its arguments,
     outputs and temporaries, less the data every seed shares, are divided by S
     to give a per-seed cost. If the total exceeds 80% of the memory available
     (:func:`attnjax.parallel.available_memory`), the chunk is the number of
@@ -167,7 +103,9 @@ def memory_plan(config: TrainConfig, keys, hparams, data, *, available: int | No
 
     available = available_memory() if available is None else available
     try:
-        stats = _executable(config, keys, hparams, data).memory_analysis()
+        programs = Programs() if programs is None else programs
+        state = jax.eval_shape(jax.vmap(lambda k, h: init_state(config, k, h)), keys, hparams)
+        stats = programs.advance(config, state, hparams, data).memory_analysis()
     except Exception:  # a backend without the analysis
         stats = None
     if stats is None or available is None:
@@ -189,27 +127,21 @@ def memory_plan(config: TrainConfig, keys, hparams, data, *, available: int | No
                               f"{min(chunk, seeds)} (--chunk-size)")
 
 
-def run_program(config, keys, hparams, data, devices, chunk_size) -> TrainResult:
-    """One call of the cached ``jit(vmap(train))`` program for ``config`` (all seeds, or in
-    chunks over devices through :func:`attnjax.parallel.run_seeds`), as NumPy arrays."""
-    if devices is None and chunk_size is None:
-        return jax.device_get(_executable(config, keys, hparams, data)(keys, hparams, data))
-    from .parallel import run_seeds
+def check_finite(config: TrainConfig, losses: np.ndarray, *, first_seed: int = 0) -> None:
+    """Raise NonFiniteLossError naming the first seed and epoch whose loss is not finite.
 
-    return run_seeds(_train_fn(config), keys, hparams, data, devices=devices, chunk_size=chunk_size,
-                     between_chunks=_HOOK.next_program if _HOOK.current is not None else None)
-
-
-def check_finite(config: TrainConfig, losses: np.ndarray) -> None:
-    """Raise NonFiniteLossError naming the first seed and epoch whose loss is not finite."""
+    Arguments:
+        losses: ``[seeds, epochs]``, of the seeds numbered from ``first_seed``.
+    """
     bad = ~np.isfinite(losses)
     if bad.any():
-        seed, epoch = map(int, np.argwhere(bad)[0])
+        row, epoch = map(int, np.argwhere(bad)[0])
+        seed, value = row + first_seed, losses[row, epoch]
         err = NonFiniteLossError(
-            f"{paradigm_name(config.loss)} training diverged: loss {losses[seed, epoch]} at seed {seed}, "
+            f"{paradigm_name(config.loss)} training diverged: loss {value} at seed {seed}, "
             f"epoch {epoch + 1} (try a smaller learning rate, or an init scale closer to 1); nothing was saved"
         )
-        err.seed, err.epoch, err.loss = seed, epoch + 1, str(float(losses[seed, epoch]))
+        err.seed, err.epoch, err.loss = seed, epoch + 1, str(float(value))
         raise err
 
 
@@ -230,8 +162,14 @@ def train_seeds(
     devices: int | None = None,
     chunk_size: int | None = None,
     auto_chunk: bool = True,
+    host: HostLoop | None = None,
 ) -> SeedRuns:
-    """Train ``seeds`` runs of one configuration with one ``jit(vmap(train))`` call.
+    """Train ``seeds`` runs of one configuration, all seeds in one ``jit(vmap(...))`` program.
+
+    The run is a host loop over chunks of epochs (:func:`attnjax.loop.run_chunked`): one
+    compiled program advances every seed by a chunk, and between chunks the host reports
+    progress, writes checkpoints and calls ``on_chunk``. The numbers equal
+    ``jit(vmap(make_train(config)))``'s bit for bit on one device.
 
     Arguments:
         config: static settings.
@@ -248,26 +186,32 @@ def train_seeds(
             value or S values (e.g. ``{"momentum": [0.5, 0.9]}``); see
             :class:`~attnjax.train.Hyper`.
         seed: base seed.
-        progress: called with each finished epoch index, once per program
-            (so once per chunk when the seeds run in chunks).
+        progress: called with each finished epoch index, once per seed chunk (after the
+            chunk of epochs that ran it); its optional ``note(text)`` and ``reset(total)``
+            hear of a seed-chunk size picked for memory.
         key_index: optional ``[S]`` seed number of each run (runs sharing a
             number share a key: e.g. the same seed at several alphas).
         devices: shard the runs over this many devices (see
-            :func:`attnjax.parallel.run_seeds`); default: one program on the
-            default device.
+            :mod:`attnjax.parallel`); default: one program on the default device.
         chunk_size: run the seeds in chunks of this many (one compiled program
             reused), for S seeds that do not fit in memory at once.
-        auto_chunk: if the device runs out of memory, pick a smaller chunk size
-            from the size XLA failed to allocate and the memory available,
-            retry, and say so in ``notes`` (see
-            :func:`attnjax.parallel.smaller_chunk`).
+        auto_chunk: before training, pick a chunk size from XLA's memory analysis if all
+            seeds would not fit; if the device still runs out of memory, pick a smaller one
+            from the size XLA failed to allocate, retry, and say so in ``notes`` (see
+            :func:`attnjax.parallel.run_fitting_memory`).
+        host: how the host loop runs (:class:`attnjax.loop.HostLoop`: the compiled-program
+            cache to use and fill, the chunks' length, checkpoints to write and resume from,
+            a watcher of every chunk); default: a fresh one, so this call compiles its
+            programs and writes no checkpoint.
 
     Returns:
         :class:`SeedRuns`.
 
     Raises:
-        ConfigError: on bad sizes.
-        NonFiniteLossError: if any run's loss became NaN or infinite.
+        ConfigError: on bad sizes, or a checkpoint of other settings.
+        DataError: a damaged checkpoint.
+        NonFiniteLossError: if any run's loss became NaN or infinite (found at the end of
+            the chunk where it happened).
         OutOfMemoryError: even one seed at a time does not fit.
     """
     if seeds < 1:
@@ -288,10 +232,20 @@ def train_seeds(
     keys = jax.random.split(jax.random.key(seed), seeds)
     if key_index is not None:
         keys = keys[np.asarray(key_index)]
-    traces_before = TRACE_COUNTS[config]
+    host = HostLoop() if host is None else host
+    programs, checkpoints = host.programs, host.checkpoints
+    traces_before, compile_before = programs.traces[config], programs.compile_seconds[config]
     start = time.perf_counter()
-    notes = []
-    from .parallel import run_fitting_memory
+    notes: list[str] = []
+    name = paradigm_name(config.loss)
+    saved = None if checkpoints is None else checkpoints.run(
+        name, run_settings(config, given, keys, data, devices=devices))
+    snapshot = _restore(saved, config, keys, hparams, data) if saved is not None and checkpoints.resume else None
+    if snapshot is not None:
+        chunk_size = snapshot.chunk_size
+        if progress is not None:
+            for e in range(snapshot.seed_chunk * config.epochs + snapshot.epoch):
+                progress(e % config.epochs)
 
     def said(why: str, chunk: int) -> None:  # a chunk size chosen for memory: tell the caller at once
         notes.append(why)
@@ -300,21 +254,51 @@ def train_seeds(
         if hasattr(progress, "reset"):
             progress.reset(config.epochs * -(-seeds // chunk))
 
-    plan = ((lambda: memory_plan(config, keys, hparams, data)) if auto_chunk and devices is None
-            and chunk_size is None else None)
-    _HOOK.start(progress)
-    try:
-        result, chunk_size = run_fitting_memory(
-            lambda chunk: run_program(config, keys, hparams, data, devices, chunk), seeds, chunk_size,
-            plan=plan, retry=auto_chunk, on_chunk=said)
-    finally:
-        _HOOK.start(None)
+    def chunk_done(end: ChunkEnd) -> None:
+        _check_chunk(config, end)
+        if progress is not None:
+            for e in end.new:
+                progress(e)
+        if saved is not None:
+            saved.on_chunk(end, time.perf_counter() - start)
+        if host.on_chunk is not None:
+            host.on_chunk(name, end)
+
+    def run(chunk):
+        return run_chunked(config, keys, hparams, data, programs=programs, chunk_size=chunk, devices=devices,
+                           epochs=host.epochs, on_chunk=chunk_done, start=snapshot)
+
+    plan = ((lambda: memory_plan(config, keys, hparams, data, programs=programs))
+            if auto_chunk and devices is None and chunk_size is None else None)
+    from .parallel import run_fitting_memory
+
+    result, chunk_size = run_fitting_memory(run, seeds, chunk_size, plan=plan, retry=auto_chunk and snapshot is None,
+                                            on_chunk=said)
     seconds = time.perf_counter() - start
-    check_finite(config, np.asarray(result.history.loss))
+    compiling = programs.compile_seconds[config] - compile_before
+    earlier = 0.0 if saved is None else saved.seconds
+    return SeedRuns(config, given, result.params, result.history, seconds + earlier, chunk_size, notes,
+                    traces=programs.traces[config] - traces_before, compile_seconds=compiling,
+                    train_seconds=seconds - compiling + earlier)
+
+
+def _restore(saved: RunCheckpoints, config: TrainConfig, keys, hparams, data):
+    """The newest snapshot of ``saved``, its trees rebuilt from the shapes of one seed's run."""
+    one = jax.tree_util.tree_map(lambda x: x[:1], hparams)
+    state = jax.eval_shape(jax.vmap(lambda k, h: init_state(config, k, h)), keys[:1], one)
+    _, history = jax.eval_shape(jax.vmap(make_chunk(config, 1), in_axes=(0, 0, None, None, None)),
+                                state, one, data, 0, 0)
+    return saved.latest(state, history)
+
+
+def _check_chunk(config: TrainConfig, end: ChunkEnd) -> None:
+    """NonFiniteLossError naming the first seed and epoch, as soon as a chunk's loss is not finite."""
+    snap, first = end.snapshot, end.rows[0]
+    history = snap.history if snap.history is not None else jax.tree_util.tree_map(
+        lambda x: x[first:], snap.done.history)  # the chunk finished its seeds: the last rows of ``done``
+    check_finite(config, np.asarray(history.loss), first_seed=first)
     if config.fixed_focus:
-        check_finite(config, np.asarray(result.history.fixed_focus_loss).max(-1))
-    return SeedRuns(config, given, result.params, result.history, seconds, chunk_size, notes,
-                    traces=TRACE_COUNTS[config] - traces_before)
+        check_finite(config, np.asarray(history.fixed_focus_loss).max(-1), first_seed=first)
 
 
 def paradigm_configs(
@@ -369,6 +353,7 @@ def compare(
     keep_diverged: bool = False,
     init_scale: float | Sequence[float] = 1.0,
     temperature: float | Sequence[float] = 1.0,
+    host: HostLoop | None = None,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """Train each paradigm on the same data for the same seeds.
@@ -388,6 +373,7 @@ def compare(
             record and the others still run (default: raise NonFiniteLossError).
         init_scale: factor on the initial parameters (one value, or one per seed).
         temperature: ``hard-gumbel``'s temperature (one value, or one per seed).
+        host: the host loop of every paradigm (:class:`attnjax.loop.HostLoop`).
         **train_options: other :class:`TrainConfig` fields (epochs, batch_size,
             ...; ``hybrid_epochs=(soft, second)`` for the hybrid's phases).
 
@@ -399,7 +385,7 @@ def compare(
         configs, data, progress, seeds=seeds,
         learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
         switch_epoch=switch_epoch, seed=seed, devices=devices, chunk_size=chunk_size,
-        keep_diverged=keep_diverged, init_scale=init_scale, temperature=temperature,
+        keep_diverged=keep_diverged, init_scale=init_scale, temperature=temperature, host=host,
     )
 
 
@@ -428,7 +414,7 @@ def finished(runs: dict) -> dict:
 
 def _run_each(
     configs: dict[str, TrainConfig], data: Dataset, progress, *, seeds: int, switch_epoch=None,
-    keep_diverged: bool = False, chunk_size: int | None = None, **seed_options,
+    keep_diverged: bool = False, chunk_size: int | None = None, host: HostLoop | None = None, **seed_options,
 ):
     """:func:`train_seeds` for each configuration, each with its own progress callback.
 
@@ -436,12 +422,13 @@ def _run_each(
     record and the others still run; otherwise its NonFiniteLossError propagates.
     """
     n_chunks = 1 if chunk_size is None else -(-seeds // chunk_size)
+    host = HostLoop() if host is None else host
     out = {}
     for name, config in configs.items():
         start = time.perf_counter()
         try:
             out[name] = train_seeds(
-                config, data, seeds=seeds, chunk_size=chunk_size,
+                config, data, seeds=seeds, chunk_size=chunk_size, host=host,
                 progress=progress(name, config.epochs * n_chunks) if progress else None,
                 switch_epoch=switch_epoch if "switch_epoch" in get_paradigm(config.loss).hyper else None,
                 **seed_options,
@@ -468,6 +455,7 @@ def fixed_focus(
     chunk_size: int | None = None,
     keep_diverged: bool = False,
     init_scale: float | Sequence[float] = 1.0,
+    host: HostLoop | None = None,
     **train_options,
 ) -> dict[str, SeedRuns]:
     """The fixed-focus experiment: freeze the attention, train only the classifier.
@@ -480,7 +468,7 @@ def fixed_focus(
         alphas: foreground attention values in (0, 1].
         losses: paradigms.
         seeds: runs per alpha.
-        protocol, learning_rate, seed, progress, devices, chunk_size,
+        protocol, learning_rate, seed, progress, devices, chunk_size, host,
             **train_options: as for :func:`compare` (the protocol's
             ``fixed_focus_epochs`` is the default number of epochs).
 
@@ -499,5 +487,5 @@ def fixed_focus(
         learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
         alpha=np.repeat(alphas, seeds), key_index=np.tile(np.arange(seeds), len(alphas)),
         seed=seed, devices=devices, chunk_size=chunk_size, keep_diverged=keep_diverged,
-        init_scale=init_scale,
+        init_scale=init_scale, host=host,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,6 +29,7 @@ __all__ = [
     "format_table",
     "load_results",
     "MANIFEST",
+    "CHECKPOINTS",
     "write_manifest",
     "earlier_run",
     "remove_earlier_run",
@@ -195,6 +197,10 @@ def write_manifest(folder: str | Path, paths: Sequence[str | Path]) -> Path:
     return write_json_atomic(folder / MANIFEST, {"written_by": "attnjax", "files": names})
 
 
+#: The folder of a run's checkpoints inside ``--out``.
+CHECKPOINTS = "checkpoints"
+
+
 def earlier_run(folder: str | Path) -> list[Path] | None:
     """The files an earlier run recorded in ``folder``'s manifest (None without a readable one)."""
     folder = Path(folder)
@@ -209,18 +215,28 @@ def earlier_run(folder: str | Path) -> list[Path] | None:
     return [folder / n for n in names if isinstance(n, str) and n and Path(n).name == n and n not in (".", "..")]
 
 
-def remove_earlier_run(folder: str | Path) -> list[Path]:
+def remove_earlier_run(folder: str | Path, *, keep: Sequence[str] = ()) -> list[Path]:
     """Delete the files of the earlier run recorded in ``folder`` (and its manifest); nothing else.
 
+    The one folder a manifest may name is :data:`CHECKPOINTS`, removed with what it holds.
+
+    Arguments:
+        keep: names to leave in place (the live history of the run that is writing).
+
     Returns:
-        The files removed.
+        The files (and checkpoint folder) removed.
     """
     files = earlier_run(folder)
     if files is None:
         return []
     removed = []
     for path in [*files, Path(folder) / MANIFEST]:
-        if path.is_file() and not path.is_symlink():
+        if path.name in keep or path.is_symlink():
+            continue
+        if path.is_file():
             path.unlink()
+            removed.append(path)
+        elif path.name == CHECKPOINTS and path.is_dir():
+            shutil.rmtree(path)
             removed.append(path)
     return removed

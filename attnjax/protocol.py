@@ -170,6 +170,8 @@ ORTHOGONAL_CLASSES = 20
 TEXT_SIZES = {"n_train": 600, "n_val": 100, "n_test": 200}
 #: Runs per paradigm.
 SEEDS = 16
+#: A run checkpoints without being asked once it has trained this many seconds, then as often.
+CHECKPOINT_SECONDS = 120.0
 #: The fixed-focus experiment's foreground attention values.
 FIXED_FOCUS_ALPHAS = (0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -129,6 +129,8 @@ def run_summary(runs) -> dict:
         "rule": RULES[rule],
         "learning_rate": runs.learning_rate,
         "seconds": round(runs.seconds, 3),
+        "compile_seconds": round(runs.compile_seconds, 3),
+        "train_seconds": round(runs.train_seconds, 3),
         "train": _metrics_at(history.train, rule),
         "test": _metrics_at(history.test, rule),
         "by_rule": {

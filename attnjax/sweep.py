@@ -60,6 +60,7 @@ def sweep(
     progress=None,
     devices: int | None = None,
     chunk_size: int | None = None,
+    host=None,
     **train_options,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Train every (grid point, seed) of every loss; one program per loss.
@@ -70,7 +71,7 @@ def sweep(
             protocol's (or the config's) single value.
         losses: the static outer axis.
         seeds: runs per grid point.
-        protocol, seed, progress, devices, chunk_size, **train_options: as for
+        protocol, seed, progress, devices, chunk_size, host, **train_options: as for
             :func:`attnjax.experiments.compare` (``chunk_size`` splits the
             G * S runs when they do not fit in memory).
 
@@ -99,7 +100,7 @@ def sweep(
         configs, data, progress, seeds=g * seeds, learning_rate=lr,
         switch_epoch=column("switch_epoch", None), seed=seed, devices=devices, chunk_size=chunk_size,
         key_index=np.tile(np.arange(seeds), g), keep_diverged=True,
-        init_scale=column("init_scale", 1.0), optimizer=optimizer,
+        init_scale=column("init_scale", 1.0), optimizer=optimizer, host=host,
     )
     return points, runs
 

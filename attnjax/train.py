@@ -44,6 +44,8 @@ __all__ = [
     "EpochMetrics",
     "TrainResult",
     "make_train",
+    "make_epoch",
+    "make_chunk",
     "make_step",
     "init_state",
     "make_apply",
@@ -135,72 +137,114 @@ def make_step(config: TrainConfig):
     return step
 
 
-def make_train(
-    config: TrainConfig, *, progress: Callable[[int], None] | None = None
-) -> Callable[[jax.Array, Hyper, Dataset], TrainResult]:
-    """Build the pure training function for one configuration.
+def make_epoch(config: TrainConfig):
+    """``epoch(state, hparams, data, index) -> (state, EpochMetrics)``: one epoch, then its evaluation.
 
-    Each epoch draws a fresh permutation of the training mosaics from the run's key
-    (``key, perm_key = split(key)``), takes ``n_train // batch_size`` full batches of
-    it, gives batch i the key ``fold_in(perm_key, i + 1)``, runs :func:`make_step` on
-    each, then evaluates both splits (:func:`attnjax.evaluation.make_evaluate`).
+    The epoch draws a fresh permutation of the training mosaics from the run's key
+    (``key, perm_key = split(key)``), takes ``n_train // batch_size`` full batches of it,
+    gives batch i the key ``fold_in(perm_key, i + 1)``, runs :func:`make_step` on each,
+    then evaluates both splits (:func:`attnjax.evaluation.make_evaluate`). ``index``
+    (traced) is the epoch's number, which the hybrid compares with its switch.
 
-    Arguments:
-        config: the static settings.
-        progress: optional host callback, called with the index of each
-            finished epoch, after that epoch's training and evaluation (the
-            epoch's record is an argument of the call, so XLA cannot run it
-            earlier). Under vmap the record is batched, so it is called once
-            per seed of the program, one seed after another: count each index
-            once. It does not change the numbers.
-
-    Returns:
-        ``train(key, hparams, data) -> TrainResult``, pure and jittable. The
-        history's leaves have a leading epoch axis.
+    Raises:
+        ConfigError: (when traced) the batch size exceeds the training mosaics.
     """
     paradigm, tx, step = get_paradigm(config.loss), make_optimizer(config), make_step(config)
     evaluate = make_evaluate(config)
     fixed_focus_losses = make_fixed_focus_losses(config) if config.fixed_focus else None
 
-    def epoch(hparams: Hyper, data: Dataset):
+    def epoch(state: TrainState, hparams: Hyper, data: Dataset, index) -> tuple[TrainState, EpochMetrics]:
         n_train = data.train.index.shape[0]
         n_batches = n_train // config.batch_size
         if n_batches == 0:
             raise ConfigError(f"batch size {config.batch_size} exceeds the {n_train} training mosaics")
+        opt_state, reset = state.opt_state, paradigm.reset_optimizer(config, hparams, index)
+        if reset is not None:  # a fresh optimizer state, as when the next phase is its own run
+            fresh = tx(hparams).init(state.params)
+            opt_state = jax.tree_util.tree_map(lambda new, old: jnp.where(reset, new, old), fresh, opt_state)
+        key, perm_key = jax.random.split(state.key)
+        perm = jax.random.permutation(perm_key, n_train)
+        batches = perm[: n_batches * config.batch_size].reshape(n_batches, config.batch_size)
 
-        def one_epoch(state: TrainState, index):
-            opt_state, reset = state.opt_state, paradigm.reset_optimizer(config, hparams, index)
-            if reset is not None:  # a fresh optimizer state, as when the next phase is its own run
-                fresh = tx(hparams).init(state.params)
-                opt_state = jax.tree_util.tree_map(lambda new, old: jnp.where(reset, new, old), fresh, opt_state)
-            key, perm_key = jax.random.split(state.key)
-            perm = jax.random.permutation(perm_key, n_train)
-            batches = perm[: n_batches * config.batch_size].reshape(n_batches, config.batch_size)
+        def batch(carry, xs):
+            rows, i = xs
+            return step(carry, rows, jax.random.fold_in(perm_key, i + 1), hparams, data, index)
 
-            def batch(carry, xs):
-                rows, i = xs
-                return step(carry, rows, jax.random.fold_in(perm_key, i + 1), hparams, data, index)
+        (params, opt_state, paradigm_state), losses = jax.lax.scan(
+            batch, (state.params, opt_state, state.paradigm_state), (batches, jnp.arange(n_batches)))
+        record = EpochMetrics(
+            loss=jnp.mean(losses), train=evaluate(params, hparams, data, data.train),
+            test=evaluate(params, hparams, data, data.test),
+            fixed_focus_loss=None if fixed_focus_losses is None else fixed_focus_losses(params, hparams, data),
+        )
+        return TrainState(params, opt_state, key, paradigm_state), record
 
-            (params, opt_state, paradigm_state), losses = jax.lax.scan(
-                batch, (state.params, opt_state, state.paradigm_state), (batches, jnp.arange(n_batches)))
-            record = EpochMetrics(
-                loss=jnp.mean(losses), train=evaluate(params, hparams, data, data.train),
-                test=evaluate(params, hparams, data, data.test),
-                fixed_focus_loss=None if fixed_focus_losses is None else fixed_focus_losses(params, hparams, data),
-            )
-            if progress is not None:
-                # The record is an argument so that the call waits for the epoch's work (with the
-                # index alone XLA:CPU runs it as the epoch starts); under vmap io_callback loops over
-                # the seeds at one call site.
-                io_callback(lambda i, _record: progress(i), None, index, record)
-            return TrainState(params, opt_state, key, paradigm_state), record
+    return epoch
 
-        return one_epoch
+
+def make_train(
+    config: TrainConfig, *, progress: Callable[[int], None] | None = None
+) -> Callable[[jax.Array, Hyper, Dataset], TrainResult]:
+    """Build the pure training function for one configuration: every epoch in one ``lax.scan``.
+
+    ``train(key, hparams, data)`` is :func:`init_state` followed by :func:`make_epoch`'s
+    epoch for ``index = 0 .. epochs - 1``. A long run is better driven from the host in
+    chunks (:func:`make_chunk`, :func:`attnjax.experiments.train_seeds`): same numbers, bit
+    for bit, with checkpoints and progress in between.
+
+    Arguments:
+        config: the static settings.
+        progress: optional host callback, called with the index of each finished epoch
+            through ``io_callback`` (under vmap once per seed of the program: count each index
+            once). It does not change the numbers, but JAX never stores a program holding a
+            host callback in its persistent compilation cache.
+
+    Returns:
+        ``train(key, hparams, data) -> TrainResult``, pure and jittable. The
+        history's leaves have a leading epoch axis.
+    """
+    epoch = make_epoch(config)
 
     def train(key: jax.Array, hparams: Hyper, data: Dataset) -> TrainResult:
-        # One scan over every epoch; the hybrid compares the epoch index with its traced switch.
-        state, history = jax.lax.scan(epoch(hparams, data), init_state(config, key, hparams),
-                                      jnp.arange(config.epochs))
+        def one_epoch(state, index):
+            state, record = epoch(state, hparams, data, index)
+            if progress is not None:
+                # The record is an argument so that the call waits for the epoch's work.
+                io_callback(lambda i, _record: progress(i), None, index, record)
+            return state, record
+
+        state, history = jax.lax.scan(one_epoch, init_state(config, key, hparams), jnp.arange(config.epochs))
         return TrainResult(params=state.params, history=history)
 
     return train
+
+
+def make_chunk(config: TrainConfig, length: int | None = None):
+    """``advance(state, hparams, data, start, stop) -> (state, EpochMetrics)``: epochs ``start .. stop - 1``.
+
+    The host loop's one program. It scans ``length`` (default ``config.epochs``) steps; step
+    i runs epoch ``start + i`` when that is below ``stop`` and otherwise passes the state
+    through (a ``lax.cond`` on an unbatched predicate, so under vmap it stays a branch and
+    costs nothing). ``start`` and ``stop`` are traced integers, so one compiled program runs
+    chunks of any size up to ``length``, the last short one included. Chaining chunks from
+    :func:`init_state` gives :func:`make_train`'s numbers bit for bit.
+
+    Returns:
+        ``advance``; its history has ``length`` entries, of which the first ``stop - start``
+        are the epochs run (the rest are zeros).
+    """
+    epoch, length = make_epoch(config), config.epochs if length is None else length
+
+    def advance(state: TrainState, hparams: Hyper, data: Dataset, start, stop):
+        def skip(state, index):
+            shapes = jax.eval_shape(lambda: epoch(state, hparams, data, index)[1])
+            return state, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+        def one(state, i):
+            index = start + i
+            return jax.lax.cond(index < stop, lambda s: epoch(s, hparams, data, index),
+                                lambda s: skip(s, index), state)
+
+        return jax.lax.scan(one, state, jnp.arange(length))
+
+    return advance

@@ -12,7 +12,8 @@ import pytest
 
 from attnjax.cli import main
 from attnjax.data import load_dataset, load_orthogonal
-from attnjax.experiments import TRACE_COUNTS, compare, train_seeds
+from attnjax.experiments import compare, train_seeds
+from attnjax.loop import HostLoop
 from attnjax.train import Hyper, TrainConfig, init_params, make_train
 
 
@@ -84,11 +85,11 @@ def test_grid_of_every_knob_times_seeds_compiles_once():
     switch = np.tile(np.repeat([0, 1, 2, 3], 8), 3)
     momentum = np.resize([0.0, 0.5, 0.9], 96)
     scale = np.resize([0.5, 1.0, 2.0, 1.5], 96)
-    before = TRACE_COUNTS[config]
-    runs = train_seeds(config, data, seeds=96, learning_rate=lr, switch_epoch=switch,
+    host = HostLoop()  # its program cache counts the traces
+    runs = train_seeds(config, data, seeds=96, learning_rate=lr, switch_epoch=switch, host=host,
                        init_scale=scale, optimizer={"momentum": momentum}, key_index=np.tile(np.arange(8), 12))
-    assert runs.traces == 1 and TRACE_COUNTS[config] - before == 1
-    again = train_seeds(config, data, seeds=96, learning_rate=lr[::-1], switch_epoch=switch,
+    assert runs.traces == 1 and host.programs.traces[config] == 1
+    again = train_seeds(config, data, seeds=96, learning_rate=lr[::-1], switch_epoch=switch, host=host,
                         init_scale=scale, optimizer={"momentum": momentum}, key_index=np.tile(np.arange(8), 12))
     assert again.traces == 0  # the compiled program is reused, not rebuilt
     # The knobs really vary the runs: the same seed at two grid points differs.

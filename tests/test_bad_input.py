@@ -249,7 +249,9 @@ def test_seeds_that_do_not_fit_are_chunked_before_they_run(monkeypatch):
     whole = experiments.train_seeds(config, data, seeds=8, learning_rate=0.1)
     assert whole.chunk_size is None and not whole.notes
     keys = jax.random.split(jax.random.key(0), 8)
-    stats = experiments._executable(config, keys, experiments.Hyper.tile(8, 0.1), data).memory_analysis()
+    hparams = experiments.Hyper.tile(8, 0.1)
+    state = jax.eval_shape(jax.vmap(lambda k, h: experiments.init_state(config, k, h)), keys, hparams)
+    stats = experiments.Programs().advance(config, state, hparams, data).memory_analysis()
     need = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
     monkeypatch.setattr(parallel, "available_memory", lambda device=None: need // 2)
     notes = []

@@ -155,16 +155,16 @@ def test_out_of_memory_picks_a_chunk_size_and_says_so(monkeypatch):
 
     data, info = load_orthogonal(num_classes=3, m=3, n_train=6, n_test=3)
     config = TrainConfig.for_data(info, loss="soft", epochs=1, batch_size=3)
-    real = experiments.run_program
+    real = experiments.run_chunked
     calls = []
 
-    def fake(config, keys, hparams, data, devices, chunk_size):
+    def fake(*args, chunk_size, **kwargs):
         calls.append(chunk_size)
         if chunk_size is None:  # all 8 seeds at once "need" 4x the free memory
             raise RuntimeError(f"RESOURCE_EXHAUSTED: Out of memory allocating {4 * 2**30} bytes.")
-        return real(config, keys, hparams, data, devices, chunk_size)
+        return real(*args, chunk_size=chunk_size, **kwargs)
 
-    monkeypatch.setattr(experiments, "run_program", fake)
+    monkeypatch.setattr(experiments, "run_chunked", fake)
     monkeypatch.setattr(parallel, "available_memory", lambda device=None: 2**30)
     runs = experiments.train_seeds(config, data, seeds=8, learning_rate=0.1)
     # 8 seeds * half of 1 GiB free / 4 GiB needed = chunks of 1.

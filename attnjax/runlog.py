@@ -1,0 +1,160 @@
+"""Live records of a run: ``history.jsonl`` after every chunk, and optionally TensorBoard.
+
+``history.jsonl`` starts with a header line (``"kind": "history"``: the command, the data,
+each paradigm's epochs, the process and host that write it), then one line per paradigm,
+seed chunk and epoch::
+
+    {"paradigm": "soft", "epoch": 3, "seeds": [0, 8], "loss": [...], "train_accuracy": [...],
+     "test_accuracy": [...], "test_focus_accuracy": [...]}
+
+with one value per seed of ``seeds`` (first, stop), percentages under the paradigm's own
+inference rule, exactly the float32 values that ``results.json`` will hold. The whole file
+is rewritten atomically after each chunk, so a kill never leaves a torn line, and a resumed
+run rewrites it from its checkpoint. :func:`read_history` reads it back for
+``attnjax plot``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+from .files import write_text_atomic
+from .loop import ChunkEnd
+
+__all__ = ["HISTORY_FILE", "HistoryLog", "TensorBoardLog", "read_history", "history_document"]
+
+#: The live history's file name in ``--out``.
+HISTORY_FILE = "history.jsonl"
+_FIELDS = (("loss", None, None), ("train_accuracy", "train", "accuracy"), ("test_accuracy", "test", "accuracy"),
+           ("test_focus_accuracy", "test", "focus_accuracy"))
+
+
+def _lines(name: str, history, rule: int, first: int, stop: int) -> list[str]:
+    """One JSON line per epoch of ``history`` (leaves ``[seeds, epochs]``), seeds ``first .. stop - 1``."""
+    columns = {}
+    for field, split, metric in _FIELDS:
+        values = np.asarray(history.loss if split is None else getattr(getattr(history, split), metric))
+        columns[field] = values if values.ndim == 2 else values[..., rule]
+    return [json.dumps({"paradigm": name, "epoch": e + 1, "seeds": [first, stop],
+                        **{k: [float(x) for x in v[:, e]] for k, v in columns.items()}})
+            for e in range(columns["loss"].shape[1])]
+
+
+class HistoryLog:
+    """Writes ``history.jsonl``; call it ``log(paradigm_name, chunk_end)`` after every chunk.
+
+    Arguments:
+        path: the file.
+        header: what the first line records besides the process (the command, data, epochs).
+    """
+
+    def __init__(self, path, header: dict):
+        self.path = Path(path)
+        self.header = {"kind": "history", **header, "pid": os.getpid(), "host": socket.gethostname()}
+        self.lines: dict[str, list[str]] = {}
+
+    def __call__(self, name: str, end: ChunkEnd) -> None:
+        snap, rule, chunk = end.snapshot, end.config.rule, end.snapshot.chunk_size
+        lines = []
+        if snap.done is not None:
+            n_done = int(np.shape(snap.done.history.loss)[0])
+            for first in range(0, n_done, chunk):
+                stop = min(first + chunk, n_done)
+                lines += _lines(name, _rows(snap.done.history, first, stop), rule, first, stop)
+        if snap.history is not None:
+            lines += _lines(name, snap.history, rule, *end.rows)
+        self.lines[name] = lines
+        text = "".join(line + "\n" for line in [json.dumps(self.header), *(x for v in self.lines.values() for x in v)])
+        write_text_atomic(self.path, text)
+
+
+def _rows(tree, first: int, stop: int):
+    import jax
+
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[first:stop], tree)
+
+
+def read_history(path) -> tuple[dict, dict[str, dict[str, Any]]]:
+    """Read ``history.jsonl``: ``(header, {paradigm: {"epochs_done": int, "seeds": int, FIELD: [S][E]}})``.
+
+    For each paradigm, the seeds shown are those with the most epochs: the finished seed
+    chunks if any, else the chunk in progress.
+
+    Raises:
+        DataError: the file is missing, not attnjax's history, or has a bad line.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_text().splitlines()
+        header = json.loads(raw[0])
+        records = [json.loads(line) for line in raw[1:] if line.strip()]
+    except (OSError, ValueError, IndexError, RecursionError) as err:
+        raise DataError(f"{path}: not a readable attnjax history ({type(err).__name__}: {err})") from None
+    if not isinstance(header, dict) or header.get("kind") != "history":
+        raise DataError(f"{path}: not an attnjax history (its first line has no \"kind\": \"history\")")
+    by = {}
+    try:
+        for r in records:
+            by.setdefault(r["paradigm"], {}).setdefault(tuple(r["seeds"]), {})[int(r["epoch"])] = r
+        out = {}
+        for name, chunks in by.items():
+            longest = max(len(epochs) for epochs in chunks.values())
+            rows = [c for c in sorted(chunks) if len(chunks[c]) == longest]
+            entry = {"epochs_done": longest, "seeds": sum(stop - first for first, stop in rows)}
+            for field, _, _ in _FIELDS:
+                entry[field] = np.concatenate(
+                    [np.array([chunks[c][e][field] for e in sorted(chunks[c])], np.float64).T for c in rows])
+            out[name] = entry
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(f"{path}: a damaged history line ({type(err).__name__}: {err})") from None
+    return header, out
+
+
+def history_document(header: dict, histories: dict) -> dict:
+    """A ``compare``-shaped document of what a history holds, for the curves figure."""
+    results = {name: {"history": {"loss": h["loss"],
+                                  "train": {"accuracy": h["train_accuracy"]},
+                                  "test": {"accuracy": h["test_accuracy"], "focus_accuracy": h["test_focus_accuracy"]}}}
+               for name, h in histories.items()}
+    return {"kind": "compare", "config": {"seeds": header.get("seeds"), "data": header.get("data", {}),
+                                          "paradigms": header.get("paradigms", {})}, "results": results}
+
+
+class TensorBoardLog:
+    """TensorBoard event files through tensorboardX (the ``tensorboard`` extra); no TensorFlow.
+
+    Per paradigm and epoch: the training loss, train and test accuracy and test focus
+    accuracy, each the mean over the seeds of the chunk (``PARADIGM/loss`` ...). Call it
+    like :class:`HistoryLog`; :meth:`close` at the end.
+
+    Raises:
+        ImportError: tensorboardX is not installed.
+    """
+
+    def __init__(self, folder):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(str(folder))
+        self.offset: dict[str, int] = {}
+
+    def __call__(self, name: str, end: ChunkEnd) -> None:
+        snap = end.snapshot
+        history = snap.history if snap.history is not None else _rows(snap.done.history, end.rows[0], end.rows[1])
+        first_seed = end.rows[0]
+        for field, split, metric in _FIELDS:
+            values = np.asarray(history.loss if split is None else getattr(getattr(history, split), metric))
+            values = values if values.ndim == 2 else values[..., end.config.rule]
+            tag = f"{name}/{field}" if first_seed == 0 else f"{name}/seeds_{first_seed}_on/{field}"
+            for e in end.new:
+                self.writer.add_scalar(tag, float(values[:, e].mean()), e + 1)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
