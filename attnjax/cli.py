@@ -20,6 +20,7 @@ from .cli_options import (
 )
 from .cli_options import _alpha_list, _int_at_least, _list_of, _seed
 from .errors import AttnjaxError, ConfigError, DataError
+from .files import HISTORY_FILE
 from .protocol import FIXED_FOCUS_ALPHAS, SIGNATURE_CONVENTIONS, get_protocol
 
 #: Exit status of a run that finished but had a paradigm diverge.
@@ -265,7 +266,7 @@ def _host_loop(args, info, configs: dict, runs_each: int):
     from .checkpoint import Checkpoints
     from .files import CHECKPOINTS, earlier_run, remove_earlier_run, write_manifest
     from .loop import EpochChunks, HostLoop
-    from .runlog import HISTORY_FILE, HistoryLog, TensorBoardLog
+    from .runlog import HistoryLog, TensorBoardLog
 
     out = args.out
     listed = earlier_run(out) or [] if (args.overwrite or args.resume) else []
@@ -307,7 +308,6 @@ def _interrupted_note(args, checkpoints) -> str:
     """What Ctrl-C leaves, and the command that continues the run."""
     import shlex
 
-    from .runlog import HISTORY_FILE
 
     argv = [a for a in getattr(args, "argv", []) if a not in ("--resume", "--overwrite")]
     again = "attnjax " + " ".join(shlex.quote(a) for a in argv) + " --resume"
@@ -327,7 +327,6 @@ def _write_run(out: Path, write, *, live: bool = False) -> list[Path]:
     checkpoints are removed once everything else is written.
     """
     from .files import CHECKPOINTS, remove_earlier_run, write_manifest
-    from .runlog import HISTORY_FILE
 
     remove_earlier_run(out, keep=[HISTORY_FILE, CHECKPOINTS] if live else [])
 
@@ -528,13 +527,42 @@ def cmd_plot(args) -> int:
     from .files import load_results
 
     path = args.run
-    doc = load_results(path)
     folder = path if path.is_dir() else path.parent
+    if _is_unfinished(path):
+        return _plot_progress(path if not path.is_dir() else path / HISTORY_FILE, folder)
+    doc = load_results(path)
     try:
         plots = report.plot_any(doc, folder)
     except DataError as err:
         raise DataError(f"{path}: {err}") from None
     print("wrote " + ", ".join(str(p) for p in plots))
+    return 0
+
+
+def _is_unfinished(path: Path) -> bool:
+    """A run folder with a live history and no result file (or the history file itself)."""
+    from .files import RESULT_FILES
+
+    if path.name == HISTORY_FILE:
+        return True
+    return path.is_dir() and (path / HISTORY_FILE).is_file() and not any((path / n).is_file() for n in RESULT_FILES)
+
+
+def _plot_progress(history: Path, folder: Path) -> int:
+    """``progress.png`` of a run still going or interrupted, from its ``history.jsonl``."""
+    from .files import RESULT_FILES, earlier_run, write_manifest
+    from .plots import plot_progress
+    from .runlog import history_document, history_status, read_history
+
+    header, histories = read_history(history)
+    if not histories:
+        raise DataError(f"{history}: no epoch has finished yet")
+    status = history_status(header, histories, finished=any((folder / n).is_file() for n in RESULT_FILES))
+    path = plot_progress(history_document(header, histories), folder, status)
+    listed = earlier_run(folder)
+    if listed is not None and path not in listed:  # a later --overwrite or finished run removes it
+        write_manifest(folder, [*listed, path])
+    print(f"{status}\nwrote {path}")
     return 0
 
 

@@ -241,8 +241,8 @@ def train_seeds(
     saved = None if checkpoints is None else checkpoints.run(
         name, run_settings(config, given, keys, data, devices=devices))
     snapshot = _restore(saved, config, keys, hparams, data) if saved is not None and checkpoints.resume else None
-    if snapshot is not None:
-        chunk_size = snapshot.chunk_size
+    if snapshot is not None:  # the seed chunks the checkpoint was written with
+        chunk_size = snapshot.chunk_size if snapshot.chunk_size < seeds else None
         if progress is not None:
             for e in range(snapshot.seed_chunk * config.epochs + snapshot.epoch):
                 progress(e % config.epochs)

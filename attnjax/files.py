@@ -30,6 +30,7 @@ __all__ = [
     "load_results",
     "MANIFEST",
     "CHECKPOINTS",
+    "HISTORY_FILE",
     "write_manifest",
     "earlier_run",
     "remove_earlier_run",
@@ -199,6 +200,8 @@ def write_manifest(folder: str | Path, paths: Sequence[str | Path]) -> Path:
 
 #: The folder of a run's checkpoints inside ``--out``.
 CHECKPOINTS = "checkpoints"
+#: The live history a training command rewrites after every chunk (:mod:`attnjax.runlog`).
+HISTORY_FILE = "history.jsonl"
 
 
 def earlier_run(folder: str | Path) -> list[Path] | None:

@@ -51,8 +51,8 @@ class EpochChunks:
 
     def stop(self, epoch: int, epochs: int, seconds_per_epoch: float | None) -> int:
         """Where the chunk that starts at ``epoch`` ends."""
-        n = 1 if not seconds_per_epoch else max(1, int(self.seconds / seconds_per_epoch))
-        stop = min(epochs, epoch + n)
+        n = 1 if not seconds_per_epoch else max(1, min(epochs, self.seconds / seconds_per_epoch))
+        stop = min(epochs, epoch + int(n))
         if self.every:
             stop = min(stop, (epoch // self.every + 1) * self.every)
         return stop

@@ -32,7 +32,7 @@ import numpy as np
 from .paradigms import REGISTRY
 from .files import new_figure, save_figure_atomic
 
-__all__ = ["PALETTE", "plot_compare", "plot_signature", "plot_fixed_focus", "plot_sweep",
+__all__ = ["PALETTE", "plot_compare", "plot_progress", "plot_signature", "plot_fixed_focus", "plot_sweep",
            "unit_of", "diverged_note", "hybrid_budget"]
 
 #: Each paradigm's colour and the name of its objective, from :mod:`attnjax.paradigms`.
@@ -270,6 +270,20 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     legend entry gives the ratio from the recorded epochs and the accuracy panels shade
     the epochs past the others' budget.
     """
+    return [_curves(doc, Path(out_dir) / "curves.png"), _focus_prediction_bars(doc, out_dir)]
+
+
+def plot_progress(doc: dict, out_dir: Path, status: str) -> Path:
+    """``progress.png``: the curves of a run that is still going or was interrupted.
+
+    Arguments:
+        doc: :func:`attnjax.runlog.history_document` of its ``history.jsonl``.
+        status: what the figure's title says of the run ("interrupted at ...").
+    """
+    return _curves(doc, Path(out_dir) / "progress.png", status=status)
+
+
+def _curves(doc: dict, path: Path, *, status: str | None = None) -> Path:
     results = doc["results"]
     seeds = int(doc["config"]["seeds"])
     unit = _unit(doc)
@@ -321,12 +335,18 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
         axes[0].plot([], [], color=PALETTE.get(name, DIVERGED_COLOR), marker="x", linestyle="none",
                      label=f"{name}: diverged, not drawn")
     axes[0].legend(fontsize=7.5)
-    fig.suptitle(f"{title}: {_spread_words(seeds)}\neach loss judged by its own inference rule"
+    fig.suptitle((f"{status}\n" if status else "")
+                 + f"{title}: {_spread_words(seeds)}\neach loss judged by its own inference rule"
                  + ("; dashed: hybrid switch" if switches else "") + (f"; {_log_words(seeds)}" if any_log else ""))
     fig.tight_layout()
     _note_diverged(fig, doc)
-    paths = [save_figure_atomic(fig, Path(out_dir) / "curves.png")]
+    return save_figure_atomic(fig, path)
 
+
+def _focus_prediction_bars(doc: dict, out_dir: Path) -> Path:
+    results = doc["results"]
+    unit = _unit(doc)
+    title = f"{doc['config']['data']['name']}, m = {doc['config']['data']['m']}, {_seeds(doc)} per loss"
     fig = new_figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
     width = 0.8 / max(len(results), 1)
@@ -349,8 +369,7 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     fig.suptitle(f"{title}: focus true/false × prediction true/false, final epoch (mean ± std)")
     fig.tight_layout()
     _note_diverged(fig, doc)
-    paths.append(save_figure_atomic(fig, Path(out_dir) / "ftpt.png"))
-    return paths
+    return save_figure_atomic(fig, Path(out_dir) / "ftpt.png")
 
 
 def plot_signature(doc: dict, out_dir: Path) -> Path:

@@ -25,13 +25,11 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
-from .files import write_text_atomic
+from .files import HISTORY_FILE, write_text_atomic
 from .loop import ChunkEnd
 
-__all__ = ["HISTORY_FILE", "HistoryLog", "TensorBoardLog", "read_history", "history_document"]
+__all__ = ["HISTORY_FILE", "HistoryLog", "TensorBoardLog", "read_history", "history_document", "history_status"]
 
-#: The live history's file name in ``--out``.
-HISTORY_FILE = "history.jsonl"
 _FIELDS = (("loss", None, None), ("train_accuracy", "train", "accuracy"), ("test_accuracy", "test", "accuracy"),
            ("test_focus_accuracy", "test", "focus_accuracy"))
 
@@ -119,12 +117,34 @@ def read_history(path) -> tuple[dict, dict[str, dict[str, Any]]]:
 
 def history_document(header: dict, histories: dict) -> dict:
     """A ``compare``-shaped document of what a history holds, for the curves figure."""
-    results = {name: {"history": {"loss": h["loss"],
-                                  "train": {"accuracy": h["train_accuracy"]},
+    results = {name: {"history": {"loss": h["loss"], "train": {"accuracy": h["train_accuracy"]},
                                   "test": {"accuracy": h["test_accuracy"], "focus_accuracy": h["test_focus_accuracy"]}}}
                for name, h in histories.items()}
-    return {"kind": "compare", "config": {"seeds": header.get("seeds"), "data": header.get("data", {}),
+    shown = max((h["seeds"] for h in histories.values()), default=0)
+    return {"kind": "compare", "config": {"seeds": shown, "data": header.get("data", {}),
                                           "paradigms": header.get("paradigms", {})}, "results": results}
+
+
+def history_status(header: dict, histories: dict, *, finished: bool) -> str:
+    """One line on how far a run got: still running, interrupted or finished, epochs and seeds per paradigm."""
+    if finished:
+        state = "finished"
+    else:
+        alive = False
+        if header.get("host") == socket.gethostname() and isinstance(header.get("pid"), int):
+            try:
+                os.kill(header["pid"], 0)
+                alive = True
+            except OSError:
+                alive = False
+        state = "still running (as of the last chunk)" if alive else "interrupted"
+    parts = []
+    for name, spec in (header.get("paradigms") or {}).items():
+        h = histories.get(name)
+        done = 0 if h is None else h["epochs_done"]
+        seeds = "" if h is None or h["seeds"] == header.get("seeds") else f" ({h['seeds']} of {header.get('seeds')} seeds)"
+        parts.append(f"{name} {done}/{spec.get('epochs')} epochs{seeds}")
+    return f"{state}: " + ", ".join(parts)
 
 
 class TensorBoardLog:

@@ -268,11 +268,11 @@ def test_seeds_that_do_not_fit_are_chunked_before_they_run(monkeypatch):
 
 
 def test_a_failed_write_still_lists_every_file_the_run_wrote(tmp_path, capsys, monkeypatch):
-    """The disk fills up at the second figure: the file list names the JSON and the first figure,
-    so a later --overwrite removes them; the error names the file that failed."""
+    """The disk fills up at the second figure: the file list names the JSON, the first figure and
+    the live history, so a later --overwrite removes them; the error names the file that failed."""
     _disk_full_at(monkeypatch, "ftpt.png")
     out = tmp_path / "run"
     assert main(["compare", *ORTHO, "--losses", "soft", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip().endswith(f"cannot write {out / 'ftpt.png'}: No space left on device")
     listed = set(json.loads((out / MANIFEST).read_text())["files"])
-    assert listed == {p.name for p in out.iterdir()} - {MANIFEST} == {"results.json", "curves.png"}
+    assert listed == {p.name for p in out.iterdir()} - {MANIFEST} == {"results.json", "curves.png", "history.jsonl"}
