@@ -114,11 +114,10 @@ FULL = {
 # mosaics, m = 5) and protocol (pixels in [-1, 1], backgrounds with replacement,
 # Xavier-normal LeNet), 3072 training mosaics = 12 steps per seed per epoch, 2 epochs:
 # 24 steps, enough to leave chance level (about 60 % test accuracy), so the two
-# sides' final accuracies can be compared. Run at S = 1 and S = 16; only (a) and (b)
-# by default (see ``CNN_METHODS``).
+# sides' final accuracies can be compared. Run at S = 1 and S = ``seeds`` (16); only (a)
+# and (b) by default (see ``CNN_METHODS``).
 CNN = dataclasses.replace(FULL["compute"], model="cnn", n_train=3072, n_test=512, epochs=2,
                           protocol="paper")
-CNN_SEEDS = (1, 16)
 CNN_METHODS = ("attnjax_vmap", "torch_loop")
 
 QUICK = {
@@ -237,21 +236,12 @@ def load_data(regime: Regime):
 
 
 def train_config(info, regime: Regime, precision: str):
-    """attnjax's TrainConfig for a regime; ``precision`` goes to ``make_models`` through it.
-
-    ``TrainConfig.precision`` is passed on to ``make_models`` by ``attnjax.train``; with an
-    attnjax that predates it only ``"float32"`` can be measured.
-    """
+    """attnjax's TrainConfig for a regime; ``precision`` goes to ``make_models`` through it."""
     from attnjax.train import TrainConfig
 
-    kwargs = dict(loss=regime.loss, model=regime.model, hidden=regime.hidden,
-                  epochs=regime.epochs, batch_size=regime.batch_size, protocol=regime.protocol)
-    if "precision" in {f.name for f in dataclasses.fields(TrainConfig)}:
-        kwargs["precision"] = precision
-    elif precision != "float32":
-        raise SystemExit(f"this attnjax's TrainConfig has no precision field; "
-                         f"--precision {precision} needs it")
-    return TrainConfig.for_data(info, **kwargs)
+    return TrainConfig.for_data(info, loss=regime.loss, model=regime.model, hidden=regime.hidden,
+                                epochs=regime.epochs, batch_size=regime.batch_size,
+                                protocol=regime.protocol, precision=precision)
 
 
 def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
@@ -268,7 +258,7 @@ def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
         loss=regime.loss, num_classes=info.num_classes, m=info.m,
         segment_shape=tuple(info.segment_shape), model=regime.model, hidden=regime.hidden,
         epochs=regime.epochs, batch_size=regime.batch_size, momentum=config.momentum,
-        eval_batch_size=getattr(config, "eval_chunk", config.eval_batch_size), device=device,
+        eval_batch_size=config.eval_chunk, device=device,
         precision=precision, classifier_init=config.classifier_init,
     )
     tr.set_precision(precision)
