@@ -22,6 +22,10 @@ Two regimes:
   Here the FLOPs per step are counted with XLA's cost analysis and the achieved
   FLOP/s is compared with a large matrix product measured in the same run.
 
+The contenders are ``contenders.py`` (one class each); the clocks, memory and load probes,
+machine description, FLOP counts and JSON writing are ``measure.py``. This file holds the
+regimes, the timed rounds, the fairness check, the report and the command line.
+
 Usage::
 
     python benchmarks/seeds.py                 # both regimes, full sizes (~2.5 min, 2 cores)
@@ -35,11 +39,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
-import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,22 @@ import numpy as np
 from attnjax.protocol import PRECISIONS
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE))  # this folder's modules, also when seeds is imported from elsewhere
+
+from contenders import CONTENDERS, Problem
+from measure import (
+    ForeignLoad,
+    PeakRSS,
+    count_flops,
+    device_peak,
+    log,
+    machine_info,
+    matmul_peak,
+    mlp_matmul_flops,
+    reset_device_peak,
+    torch_device,
+    write_json,
+)
 
 
 # ----------------------------------------------------------------------------- regimes
@@ -98,11 +114,10 @@ FULL = {
 # mosaics, m = 5) and protocol (pixels in [-1, 1], backgrounds with replacement,
 # Xavier-normal LeNet), 3072 training mosaics = 12 steps per seed per epoch, 2 epochs:
 # 24 steps, enough to leave chance level (about 60 % test accuracy), so the two
-# sides' final accuracies can be compared. Run at S = 1 and S = 16; only (a) and (b)
-# by default (see ``CNN_METHODS``).
+# sides' final accuracies can be compared. Run at S = 1 and S = ``seeds`` (16); only (a)
+# and (b) by default (see ``CNN_METHODS``).
 CNN = dataclasses.replace(FULL["compute"], model="cnn", n_train=3072, n_test=512, epochs=2,
                           protocol="paper")
-CNN_SEEDS = (1, 16)
 CNN_METHODS = ("attnjax_vmap", "torch_loop")
 
 QUICK = {
@@ -111,111 +126,7 @@ QUICK = {
 }
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def log(*args):
-    print(*args, flush=True)
-
-
-def timed(fn, *args, **kwargs):
-    gc.collect()
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
-
-
-def torch_device() -> str:
-    """``"cuda"`` when PyTorch sees a GPU, else ``"cpu"``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-class PeakRSS:
-    """Peak resident memory of this process while a block runs, sampled every ``period`` s.
-
-    ``ru_maxrss`` is a lifetime maximum, so it cannot tell one benchmark row from the
-    next; this samples ``/proc/self/statm`` from a thread instead. Both frameworks
-    share the process, so ``before`` (RSS when the block started) is kept too: the
-    row's own working set is about ``peak - before``. On a GPU, device memory is
-    read from the frameworks instead (see ``device_peak``).
-    """
-
-    def __init__(self, period: float = 0.01):
-        import threading
-
-        self.period, self.page = period, os.sysconf("SC_PAGE_SIZE")
-        self.before = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss(self) -> int:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * self.page
-        except OSError:
-            return 0
-
-    def _run(self):
-        while not self._stop.wait(self.period):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-
-def device_peak(method: str) -> int | None:
-    """Peak device memory (bytes) of one framework on a GPU; None on CPU.
-
-    torch: ``max_memory_allocated`` since the last ``reset_peak_memory_stats`` (per
-    row). JAX: ``attnjax.parallel.peak_memory()``, the device's peak since the
-    process started (JAX cannot reset it), so JAX rows are cumulative.
-    """
-    if method.startswith("torch"):
-        import torch
-
-        return int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
-    from attnjax.parallel import peak_memory
-
-    peak = peak_memory()
-    return peak.bytes if peak.source == "device" else None
-
-
-def machine_info(torch_threads: int) -> dict:
-    import jax
-    import torch
-
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jax_backend": jax.default_backend(),
-        "jax_devices": len(jax.devices()),
-        "torch": torch.__version__,
-        "torch_threads": torch_threads,
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "torch_device": torch_device(),
-        "torch_cuda_device": (torch.cuda.get_device_name(0) if torch.cuda.is_available()
-                              else None),
-        "jax_device": str(jax.devices()[0].device_kind),
-    }
+# ----------------------------------------------------------------------------- the fairness check
 
 
 def summary(values) -> dict:
@@ -236,166 +147,19 @@ def agrees(a: dict, b: dict, *, slack: float) -> bool | None:
     return abs(a["mean"] - b["mean"]) <= 3.0 * se + slack
 
 
-def load_data(regime: Regime):
-    from attnjax.data import load_dataset
-
-    kwargs = dict(m=regime.m, n_train=regime.n_train, n_test=regime.n_test, seed=0,
-                  protocol=regime.protocol)
-    if regime.dataset == "orthogonal":
-        kwargs["num_classes"] = regime.num_classes
-    return load_dataset(regime.dataset, **kwargs)
-
-
-# ----------------------------------------------------------------------------- matmul peak
-
-
-def matmul_peak(sizes=(1024, 2048, 3072), repeats: int = 3) -> dict:
-    """Best FLOP/s of large float32 square matrix products, in JAX and in PyTorch."""
-    import jax
-    import jax.numpy as jnp
-    import torch
-
-    out = {"jax": {}, "torch": {}}
-    dot = jax.jit(jnp.dot)
-    for n in sizes:
-        a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-        b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-        dot(a, b).block_until_ready()
-        best = min(timed(lambda: dot(a, b).block_until_ready())[1] for _ in range(repeats))
-        out["jax"][n] = 2 * n**3 / best
-        ta, tb = torch.randn(n, n), torch.randn(n, n)
-        ta @ tb
-        best = min(timed(lambda: ta @ tb)[1] for _ in range(repeats))
-        out["torch"][n] = 2 * n**3 / best
-    out["best_flops"] = max(max(out["jax"].values()), max(out["torch"].values()))
-    out["jax"] = {str(k): v for k, v in out["jax"].items()}
-    out["torch"] = {str(k): v for k, v in out["torch"].items()}
-    return out
-
-
-# ----------------------------------------------------------------------------- FLOP counts
-
-
-def count_flops(config, data, seeds: int) -> dict:
-    """FLOPs of one vmapped training step and of one end-of-epoch evaluation (XLA cost analysis).
-
-    XLA's cost analysis counts a loop body once, whatever its trip count, so the
-    training program cannot be costed as a whole; its step (``attnjax.train.make_step``)
-    and its evaluation (``attnjax.evaluation.make_evaluate``, chunked as in training)
-    are the very functions ``make_train`` runs, costed on their own for all ``seeds``
-    at once.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    from attnjax.evaluation import make_evaluate
-    from attnjax.train import Hyper, init_state, make_step
-
-    import dataclasses
-
-    # One evaluation chunk per split: the cost analysis would count a scan's body once.
-    whole = max(data.train.index.shape[0], data.test.index.shape[0])
-    step, evaluate = make_step(config), make_evaluate(dataclasses.replace(config, eval_batch_size=whole))
-    keys = jax.random.split(jax.random.key(0), seeds)
-    hparams = Hyper.tile(seeds, 0.05)
-    state = jax.vmap(lambda k, h: init_state(config, k, h))(keys, hparams)
-    carry = (state.params, state.opt_state, state.paradigm_state)
-    rows = jnp.zeros((seeds, config.batch_size), jnp.int32)
-
-    def flops(fn, *args):
-        cost = jax.jit(fn).lower(*args).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        return float(cost["flops"])
-
-    def one_step(carry, rows, key, hparams, data):
-        return step(carry, rows, key, hparams, data, jnp.int32(0))
-
-    step_flops = flops(jax.vmap(one_step, in_axes=(0, 0, 0, 0, None)), carry, rows, keys, hparams, data)
-    eval_v = jax.vmap(evaluate, in_axes=(0, 0, None, None))
-    eval_train = flops(lambda p, h, d: eval_v(p, h, d, d.train), state.params, hparams, data)
-    eval_test = flops(lambda p, h, d: eval_v(p, h, d, d.test), state.params, hparams, data)
-    return {
-        "step_flops_all_seeds": step_flops,
-        "step_flops_per_seed": step_flops / seeds,
-        "eval_flops_per_seed_epoch": (eval_train + eval_test) / seeds,
-    }
-
-
-def mlp_matmul_flops(regime: Regime, segment_dim: int, num_classes: int) -> dict:
-    """Hand count of the matrix-product FLOPs of one MLP training step, per seed.
-
-    B mosaics of m segments of dimension D, hidden width H, K classes; a product of
-    an [a, b] and a [b, c] matrix counts 2abc. The focus MLP (D->H->1) runs on all
-    B*m segments. Soft attention pools first (2BmD) and classifies the B pooled
-    segments; hard attention and LVML classify all B*m segments. Backward: weight
-    gradients of every layer, input gradients of every hidden layer, and, for soft
-    attention only, the classifier's input gradient and the attention's gradient
-    through the pooling (the segments themselves need no gradient).
-    """
-    b, m, d, h, k = regime.batch_size, regime.m, segment_dim, regime.hidden, num_classes
-    focus_fwd = 2 * b * m * (d * h + h)
-    focus_bwd = 2 * b * m * d * h + 2 * b * m * h + 2 * b * m * h  # dW1, dW2, d(hidden)
-    if regime.loss == "soft":
-        n = b  # classified rows
-        pool_fwd, pool_bwd = 2 * b * m * d, 2 * b * m * d
-        cls_bwd = 2 * n * d * h + 2 * n * d * h + 2 * n * h * k + 2 * n * h * k  # dW1 dx dW2 dh
-    else:
-        n = b * m
-        pool_fwd = pool_bwd = 0
-        cls_bwd = 2 * n * d * h + 2 * n * h * k + 2 * n * h * k  # dW1, dW2, d(hidden)
-    cls_fwd = 2 * n * (d * h + h * k)
-    forward = focus_fwd + pool_fwd + cls_fwd
-    backward = focus_bwd + pool_bwd + cls_bwd
-    return {"forward": forward, "backward": backward, "step": forward + backward}
-
-
 # ----------------------------------------------------------------------------- the four runs
 
 
-METHODS = ("attnjax_vmap", "attnjax_loop", "torch_loop", "torch_vmap")
+METHODS = tuple(CONTENDERS)
 
 
-class ForeignLoad:
-    """How much CPU other processes used while we measured (Linux ``/proc/stat``).
+def run_methods(problem: Problem, *, rounds: int, methods=METHODS) -> dict:
+    """Time the contenders in interleaved rounds, so that bursts of load hit them all.
 
-    ``foreign = (busy CPU time of the whole machine) - (this process's CPU time)``,
-    as a fraction of the machine's capacity (wall time x cores). Near 0: we had the
-    machine to ourselves; 0.5 on 2 cores: another process kept one core busy.
-    """
-
-    def __init__(self):
-        self.tick = os.sysconf("SC_CLK_TCK")
-        self.cpus = {f"cpu{c}" for c in os.sched_getaffinity(0)}  # only the cores we run on
-        self.cores = len(self.cpus)
-
-    def snapshot(self):
-        busy = 0.0
-        try:
-            with open("/proc/stat") as f:
-                for line in f:
-                    name, *fields = line.split()
-                    if name in self.cpus:
-                        values = [int(v) for v in fields[:8]]
-                        busy += (sum(values) - values[3] - values[4]) / self.tick  # not idle
-        except OSError:
-            return None
-        mine = os.times()
-        return busy, mine.user + mine.system, time.perf_counter()
-
-    def fraction(self, before, after) -> float | None:
-        if before is None or after is None:
-            return None
-        busy, mine, wall = (a - b for a, b in zip(after, before))
-        return max(0.0, (busy - mine) / max(wall * self.cores, 1e-9))
-
-
-def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
-                rounds: int, methods=METHODS) -> dict:
-    """Time the four methods in interleaved rounds, so that bursts of load hit them all.
-
-    Before the rounds (untimed, or timed apart): attnjax compiles both programs and
-    runs each once (one-time costs: allocation, thread start-up); torch trains one
-    seed for one epoch in each mode (thread pools, allocator, kernel selection).
+    Before the rounds, each contender's ``setup()`` (untimed, or timed apart): attnjax
+    compiles both programs and runs each once (one-time costs: allocation, thread
+    start-up); torch trains one seed for one epoch in each mode (thread pools, allocator,
+    kernel selection).
 
     Each round runs the whole S-seed ``jit(vmap(train))`` and torch.func programs
     once, and the two Python loops over their share (S / rounds) of the seeds,
@@ -407,152 +171,84 @@ def run_methods(config, tconfig, data, tdata, keys, hparams, lr, *, loader: str,
     ``methods``: the subset of ``METHODS`` to run. Each one's peak memory (sampled
     RSS, and device memory on a GPU) is recorded over all its runs.
     """
-    import jax
+    S = problem.seeds
+    contenders = [CONTENDERS[name](problem) for name in METHODS if name in methods]
+    out = {c.name: {"samples_s": [], "peak_rss_bytes": 0, "rss_before_bytes": None}
+           for c in contenders}
+    for c in contenders:
+        out[c.name].update(c.setup())
 
-    import torch_reference as tr
-    from attnjax.train import Hyper, make_train
-
-    S = int(keys.shape[0])
-    methods = tuple(name for name in METHODS if name in methods)
-    out = {name: {"samples_s": [], "peak_rss_bytes": 0, "rss_before_bytes": None}
-           for name in methods}
-    vmap_result = None
-
-    if "attnjax_vmap" in methods:
-        program = jax.jit(jax.vmap(make_train(config), in_axes=(0, 0, None)))
-        vmapped, t = timed(lambda: program.lower(keys, hparams, data).compile())
-        out["attnjax_vmap"]["compile_s"] = t
-        vmap_result, t = timed(lambda: jax.device_get(vmapped(keys, hparams, data)))
-        out["attnjax_vmap"]["first_run_s"] = t
-
-    if "attnjax_loop" in methods:
-        one = jax.tree_util.tree_map(lambda x: x[0], hparams)
-        single, t = timed(
-            lambda: jax.jit(make_train(config)).lower(keys[0], one, data).compile())
-        out["attnjax_loop"]["compile_s"] = t
-        _, t = timed(lambda: jax.device_get(single(keys[0], one, data)))
-        out["attnjax_loop"]["first_run_s"] = t
-
-    if "torch_loop" in methods:
-        tr.train_loop(dataclasses.replace(tconfig, epochs=1), tdata, [10_000], lr, loader=loader)
-    if "torch_vmap" in methods:
-        tr.train_vmap(dataclasses.replace(tconfig, epochs=1), tdata, list(range(S)), lr)
-
-    loop_results: list = [None] * S
-    torch_parts, torch_vmap_result = [], None
     loads = []
-
-    def attnjax_vmap(block):
-        nonlocal vmap_result
-        vmap_result, t = timed(lambda: jax.device_get(vmapped(keys, hparams, data)))
-        out["attnjax_vmap"]["samples_s"].append(t)
-
-    def attnjax_loop(block):
-        gc.collect()
-        for s in block:
-            hp = jax.tree_util.tree_map(lambda x, s=s: x[s], hparams)
-            t0 = time.perf_counter()
-            loop_results[s] = jax.device_get(single(keys[s], hp, data))
-            out["attnjax_loop"]["samples_s"].append(time.perf_counter() - t0)
-
-    def torch_loop(block):
-        gc.collect()
-        res = tr.train_loop(tconfig, tdata, [int(s) for s in block], lr, loader=loader)
-        out["torch_loop"]["samples_s"].extend(float(x) for x in res.seconds)
-        torch_parts.append(res)
-
-    def torch_vmap(block):
-        nonlocal torch_vmap_result
-        torch_vmap_result, t = timed(tr.train_vmap, tconfig, tdata, list(range(S)), lr)
-        out["torch_vmap"]["samples_s"].append(t)
-
-    steps = {"attnjax_vmap": attnjax_vmap, "attnjax_loop": attnjax_loop,
-             "torch_loop": torch_loop, "torch_vmap": torch_vmap}
     blocks = np.array_split(np.arange(S), rounds)
     if S < rounds:  # too few seeds to share out: each round's loops train one again
         blocks = [np.array([r % S]) for r in range(rounds)]
     foreign = ForeignLoad()
-    foreign_samples = {name: [] for name in methods}
+    foreign_samples = {c.name: [] for c in contenders}
     for r, block in enumerate(blocks):
-        k = r % len(methods)
-        order = methods[k:] + methods[:k]
+        k = r % len(contenders)
+        order = contenders[k:] + contenders[:k]
         loads.append(os.getloadavg()[0])
-        log(f"  round {r + 1}/{rounds}: " + ", ".join(order) + f" (load {loads[-1]:.1f})")
-        for name in order:
-            if name.startswith("torch") and tconfig.device == "cuda":
-                import torch
-
-                torch.cuda.reset_peak_memory_stats()
+        log(f"  round {r + 1}/{rounds}: " + ", ".join(c.name for c in order)
+            + f" (load {loads[-1]:.1f})")
+        for c in order:
+            reset_device_peak(c.framework)
             before = foreign.snapshot()
             with PeakRSS() as rss:
-                steps[name](block)
+                samples = c.run(block)
             share = foreign.fraction(before, foreign.snapshot())
             if share is not None:
-                foreign_samples[name].append(share)
-            row = out[name]
+                foreign_samples[c.name].append(share)
+            row = out[c.name]
+            row["samples_s"].extend(samples)
             row["peak_rss_bytes"] = max(row["peak_rss_bytes"], rss.peak)
             if row["rss_before_bytes"] is None:
                 row["rss_before_bytes"] = rss.before
-            device = device_peak(name)
+            device = device_peak(c.framework)
             if device is not None:
                 row["device_peak_bytes"] = max(row.get("device_peak_bytes", 0), device)
     loads.append(os.getloadavg()[0])
-    for name in methods:
-        values = foreign_samples[name]
-        out[name]["foreign_cpu_share"] = float(np.mean(values)) if values else None
 
-    for name in ("attnjax_vmap", "torch_vmap"):
-        if name in methods:
-            out[name]["run_s"] = float(np.median(out[name]["samples_s"]))
-    for name in ("attnjax_loop", "torch_loop"):
-        if name in methods:
-            samples = out[name]["samples_s"]
-            out[name]["run_s"] = S * float(np.median(samples))
-            out[name]["sum_s"] = float(np.sum(samples))
-    if "attnjax_vmap" in methods:
-        out["attnjax_vmap"]["with_compile_s"] = (out["attnjax_vmap"]["compile_s"]
-                                                 + out["attnjax_vmap"]["first_run_s"])
-    if "attnjax_loop" in methods:
-        out["attnjax_loop"]["with_compile_s"] = (out["attnjax_loop"]["compile_s"]
-                                                 + out["attnjax_loop"]["run_s"])
-    results = {
-        "attnjax_vmap": vmap_result,
-        "attnjax_loop": (jax.tree_util.tree_map(lambda *xs: np.stack(xs), *loop_results)
-                         if "attnjax_loop" in methods else None),
-        "torch_loop": (tr.TorchResult(*(np.concatenate(xs)[:S] for xs in zip(*torch_parts)))
-                       if "torch_loop" in methods else None),
-        "torch_vmap": torch_vmap_result,
-    }
-    results = {name: results[name] for name in methods}
-    return {"times": out, "results": results, "load_avg": loads}
+    for c in contenders:
+        row, values = out[c.name], foreign_samples[c.name]
+        row["foreign_cpu_share"] = float(np.mean(values)) if values else None
+        if c.per_seed:
+            row["run_s"] = S * float(np.median(row["samples_s"]))
+            row["sum_s"] = float(np.sum(row["samples_s"]))
+        else:
+            row["run_s"] = float(np.median(row["samples_s"]))
+        with_compile = c.with_compile_s(row)
+        if with_compile is not None:
+            row["with_compile_s"] = with_compile
+    return {"times": out, "contenders": contenders, "load_avg": loads}
 
 
 # ----------------------------------------------------------------------------- one regime
 
 
-def train_config(info, regime: Regime, precision: str):
-    """attnjax's TrainConfig for a regime; ``precision`` goes to ``make_models`` through it.
+def load_data(regime: Regime):
+    from attnjax.data import load_dataset
 
-    ``TrainConfig.precision`` is passed on to ``make_models`` by ``attnjax.train``; with an
-    attnjax that predates it only ``"float32"`` can be measured.
-    """
+    kwargs = dict(m=regime.m, n_train=regime.n_train, n_test=regime.n_test, seed=0,
+                  protocol=regime.protocol)
+    if regime.dataset == "orthogonal":
+        kwargs["num_classes"] = regime.num_classes
+    return load_dataset(regime.dataset, **kwargs)
+
+
+def train_config(info, regime: Regime, precision: str):
+    """attnjax's TrainConfig for a regime; ``precision`` goes to ``make_models`` through it."""
     from attnjax.train import TrainConfig
 
-    kwargs = dict(loss=regime.loss, model=regime.model, hidden=regime.hidden,
-                  epochs=regime.epochs, batch_size=regime.batch_size, protocol=regime.protocol)
-    if "precision" in {f.name for f in dataclasses.fields(TrainConfig)}:
-        kwargs["precision"] = precision
-    elif precision != "float32":
-        raise SystemExit(f"this attnjax's TrainConfig has no precision field; "
-                         f"--precision {precision} needs it")
-    return TrainConfig.for_data(info, **kwargs)
+    return TrainConfig.for_data(info, loss=regime.loss, model=regime.model, hidden=regime.hidden,
+                                epochs=regime.epochs, batch_size=regime.batch_size,
+                                protocol=regime.protocol, precision=precision)
 
 
 def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
          matmul_sizes: dict, methods=METHODS, precision: str = "float32") -> dict:
     import jax
-
     import torch_reference as tr
+
     from attnjax.train import Hyper
 
     data, info = load_data(regime)
@@ -562,7 +258,7 @@ def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
         loss=regime.loss, num_classes=info.num_classes, m=info.m,
         segment_shape=tuple(info.segment_shape), model=regime.model, hidden=regime.hidden,
         epochs=regime.epochs, batch_size=regime.batch_size, momentum=config.momentum,
-        eval_batch_size=getattr(config, "eval_chunk", config.eval_batch_size), device=device,
+        eval_batch_size=config.eval_chunk, device=device,
         precision=precision, classifier_init=config.classifier_init,
     )
     tr.set_precision(precision)
@@ -579,22 +275,17 @@ def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
         f"{regime.epochs} epochs ({regime.steps} steps), lr {regime.learning_rate}, S={S} seeds, "
         f"{precision}, torch on {device}")
 
-    raced = run_methods(config, tconfig, data, tdata, keys, hparams, regime.learning_rate,
-                        loader=loader, rounds=rounds, methods=methods)
+    problem = Problem(config=config, data=data, keys=keys, hparams=hparams, tconfig=tconfig,
+                      tdata=tdata, learning_rate=regime.learning_rate, loader=loader)
+    raced = run_methods(problem, rounds=rounds, methods=methods)
     runs = raced["times"]
 
     # Final accuracy (the paradigm's own rule) and loss per seed, for the fairness check.
-    rule = config.rule
     finals = {}
-    for name, res in raced["results"].items():
-        if name.startswith("attnjax"):
-            acc = np.asarray(res.history.test.accuracy)[:, -1, rule]
-            train_acc = np.asarray(res.history.train.accuracy)[:, -1, rule]
-            loss = np.asarray(res.history.loss)[:, -1]
-        else:
-            acc, train_acc, loss = res.test[:, -1, rule], res.train[:, -1, rule], res.loss[:, -1]
-        finals[name] = {"test_accuracy": summary(acc), "train_accuracy": summary(train_acc),
-                        "final_loss": summary(loss)}
+    for c in raced["contenders"]:
+        acc, train_acc, loss = c.final(config.rule)
+        finals[c.name] = {"test_accuracy": summary(acc), "train_accuracy": summary(train_acc),
+                          "final_loss": summary(loss)}
     ref = finals["attnjax_vmap"]
     for name, f in finals.items():
         acc_ok = agrees(f["test_accuracy"], ref["test_accuracy"], slack=1.0)
@@ -742,11 +433,6 @@ def targets(doc: dict) -> dict:
             0.6, c["flops"]["fraction_of_matmul_peak"]["attnjax_vmap"])
     return {k: {"target": t, "measured": m, "met": bool(m is not None and m >= t)}
             for k, (t, m) in out.items()}
-
-
-def write_json(path: Path, doc: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def main(argv=None) -> int:

@@ -9,10 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 
 from attnjax import report
-from attnjax.data import load_orthogonal
 from attnjax.experiments import compare
 from attnjax.focus import init_params, make_apply
 from attnjax.paradigms import REGISTRY, Paradigm, get_paradigm
@@ -33,11 +31,6 @@ def hard_with_temperature(temperature: float) -> Paradigm:
         return loss
 
     return Paradigm("hard-temp", make_loss, rule="expected", objective=f"hard attention at T = {temperature}")
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_orthogonal(num_classes=3, m=3, n_train=12, n_test=6, seed=0)
 
 
 def _run(config, data, seeds=2):

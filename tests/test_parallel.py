@@ -34,7 +34,6 @@ import jax
 import numpy as np
 import pytest
 
-from attnjax.data import load_orthogonal
 from attnjax.errors import ConfigError
 from attnjax.parallel import PeakMemory, peak_memory, run_seeds, seed_mesh
 from attnjax.train import Hyper, TrainConfig, make_train
@@ -201,15 +200,15 @@ def test_two_processes_share_the_seeds(setup):
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    data, info = load_orthogonal(num_classes=4, m=3, n_train=16, n_test=8, noise=0.1,
-                                 random_position=True, seed=2)
+def linear_soft(tiny):
+    """``(train, data)``: soft attention with linear models, 2 epochs of batches of 4, on ``tiny``."""
+    data, info = tiny
     config = TrainConfig.for_data(info, loss="soft", model="linear", epochs=2, batch_size=4)
     return make_train(config), data
 
 
-def test_one_device_matches_jit_vmap_bitwise(tiny):
-    train, data = tiny
+def test_one_device_matches_jit_vmap_bitwise(linear_soft):
+    train, data = linear_soft
     S = 3
     keys = jax.random.split(jax.random.key(1), S)
     hp = Hyper.tile(S, 0.3)
@@ -220,8 +219,8 @@ def test_one_device_matches_jit_vmap_bitwise(tiny):
         np.testing.assert_array_equal(a, b)
 
 
-def test_errors(tiny):
-    train, data = tiny
+def test_errors(linear_soft):
+    train, data = linear_soft
     keys = jax.random.split(jax.random.key(1), 2)
     n = len(jax.devices())
     with pytest.raises(ConfigError, match=f"{n + 1} devices requested but only {n}"):

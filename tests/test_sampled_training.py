@@ -3,17 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from attnjax.data import load_orthogonal
 from attnjax.sampled import reinforce_hard_loss
 from reference_loop import reference_run
 from attnjax.train import Hyper, TrainConfig, make_apply, make_train
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_orthogonal(num_classes=3, m=4, n_train=12, n_test=6, noise=0.1, random_position=True, seed=2)
 
 
 def _config(info, **kw):
