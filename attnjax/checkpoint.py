@@ -159,8 +159,8 @@ class RunCheckpoints:
                               f"reads layout {LAYOUT}: --overwrite to start over")
         if meta.get("settings") != self.settings:
             diff = _difference(meta.get("settings"), self.settings) or "settings"
-            raise ConfigError(f"checkpoint {path} is of other settings ({diff}): rerun the command that wrote it "
-                              "with --resume, or --overwrite to start over")
+            raise ConfigError(f"checkpoint {path} is of other settings ({diff}): resume with the settings that "
+                              "wrote it, or start over with --overwrite")
         try:
             import orbax.checkpoint as ocp
 

@@ -259,10 +259,10 @@ def train_seeds(
         if progress is not None:
             for e in end.new:
                 progress(e)
+        if host.on_chunk is not None:  # the live records first: they are never behind a checkpoint
+            host.on_chunk(name, end)
         if saved is not None:
             saved.on_chunk(end, time.perf_counter() - start)
-        if host.on_chunk is not None:
-            host.on_chunk(name, end)
 
     def run(chunk):
         return run_chunked(config, keys, hparams, data, programs=programs, chunk_size=chunk, devices=devices,
