@@ -105,11 +105,23 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
         "seeds": args.seeds,
         "seed": args.seed,
         "devices": args.devices or 1,
+        "long_run": _long_run(args),
         "paradigms": paradigms,
         **extra,
         "versions": _versions(),
         "backend": jax.default_backend(),
     }
+
+
+def _long_run(args) -> dict | None:
+    """How a training command ran its chunks: checkpoint rhythm, a resumed run, the compilation cache."""
+    if not hasattr(args, "checkpoint_every"):
+        return None
+    every = args.checkpoint_every
+    from .protocol import CHECKPOINT_SECONDS
+
+    return {"checkpoint_every": f"auto ({CHECKPOINT_SECONDS:g} s)" if every is None else every,
+            "resumed": bool(args.resume), "compile_cache": args.compile_cache or "default"}
 
 
 def _metrics_at(counts, rule: int, epoch: int | slice = -1) -> dict[str, np.ndarray]:

@@ -22,3 +22,18 @@ def tiny():
     """
     return load_orthogonal(num_classes=3, m=4, n_train=12, n_test=6, noise=0.1,
                            random_position=True, seed=2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_compile_cache(tmp_path_factory):
+    """The command turns on JAX's persistent compilation cache in ``$XDG_CACHE_HOME/attnjax``: point that at
+    a folder of this test session, so that tests never fill (or read) the user's own cache."""
+    import os
+
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before

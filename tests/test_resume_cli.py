@@ -93,6 +93,7 @@ def _numbers(doc):
         for key in ("seconds", "compile_seconds", "train_seconds"):
             res.pop(key)
     doc.pop("peak_memory")
+    assert doc["config"]["long_run"].pop("resumed") in (True, False)
     return doc
 
 
