@@ -3,7 +3,8 @@
 The public surface is small; the modules behind it are focused:
 ``losses`` (the three paradigms), ``models`` (focus and classifier families),
 ``data`` (mosaics), ``metrics``, ``train`` (one compiled program per run,
-vmappable over seeds) and ``experiments`` (many seeds, plain results).
+vmappable over seeds), ``loop`` (the host loop over chunks of epochs),
+``checkpoint`` (orbax checkpoints) and ``experiments`` (many seeds, plain results).
 """
 
 import importlib
@@ -48,6 +49,12 @@ _EXPORTS = {
     "TrainResult": "train",
     "make_predict": "train",
     "make_train": "train",
+    "make_chunk": "train",
+    "HostLoop": "loop",
+    "EpochChunks": "loop",
+    "Checkpoints": "checkpoint",
+    "Programs": "programs",
+    "HistoryLog": "runlog",
     "load_results": "files",
     "Protocol": "protocol",
     "PROTOCOLS": "protocol",

@@ -266,16 +266,20 @@ def _host_loop(args, info, configs: dict, runs_each: int):
     from .checkpoint import Checkpoints
     from .files import CHECKPOINTS, earlier_run, remove_earlier_run, write_manifest
     from .loop import EpochChunks, HostLoop
+    from .paradigms import hyper_of
     from .runlog import HistoryLog, TensorBoardLog
 
     out = args.out
+    if args.resume and not (out / CHECKPOINTS).is_dir():
+        print(f"attnjax: note: --resume: no checkpoint in {out / CHECKPOINTS}: training from the first epoch",
+              file=sys.stderr)
     listed = earlier_run(out) or [] if (args.overwrite or args.resume) else []
     if args.overwrite:
         remove_earlier_run(out, keep=[p.name for p in listed if p.name not in (CHECKPOINTS, HISTORY_FILE)])
     paradigms = {}
     for name, config in configs.items():
         paradigms[name] = {"epochs": config.epochs, "loss": config.loss}
-        if "switch_epoch" in config.to_json() or name == "hybrid":
+        if "switch_epoch" in hyper_of(config):
             switch = getattr(args, "switch_epoch", None)
             paradigms[name]["switch_epoch"] = config.default_switch_epoch if switch is None else switch
     header = {"command": args.command, "seeds": runs_each, "data": info.to_json(), "paradigms": paradigms}

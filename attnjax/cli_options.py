@@ -444,7 +444,7 @@ def check_out(args) -> None:
             (probe / out.absolute().relative_to(probe).parts[0]).rmdir()
     except OSError as err:
         raise ConfigError(f"--out {out}: cannot write in {probe} ({err.strerror or err})") from None
-    from .files import CHECKPOINTS, MANIFEST, earlier_run
+    from .files import CHECKPOINTS, MANIFEST, RESULT_FILES, earlier_run
 
     resume = getattr(args, "resume", False)
     if resume and args.overwrite:
@@ -452,6 +452,10 @@ def check_out(args) -> None:
     unfinished = (out / CHECKPOINTS).is_dir()
     if resume and out.is_dir() and any(out.iterdir()) and earlier_run(out) is None and not unfinished:
         raise ConfigError(f"--resume: --out {out} holds files but no attnjax run to continue")
+    finished = [n for n in RESULT_FILES if (out / n).is_file()]
+    if resume and finished and not unfinished:
+        raise ConfigError(f"--resume: the run in --out {out} has finished ({finished[0]}); nothing to resume "
+                          "(--overwrite runs it again)")
     if out.is_dir() and any(out.iterdir()) and not args.overwrite and not resume:
         if unfinished:
             raise ConfigError(f"--out {out} holds the checkpoints of an unfinished run: add --resume to continue "

@@ -269,7 +269,7 @@ def train_seeds(
                            epochs=host.epochs, on_chunk=chunk_done, start=snapshot)
 
     plan = ((lambda: memory_plan(config, keys, hparams, data, programs=programs))
-            if auto_chunk and devices is None and chunk_size is None else None)
+            if auto_chunk and devices is None and chunk_size is None and snapshot is None else None)
     from .parallel import run_fitting_memory
 
     result, chunk_size = run_fitting_memory(run, seeds, chunk_size, plan=plan, retry=auto_chunk and snapshot is None,

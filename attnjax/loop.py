@@ -12,7 +12,8 @@ another (the last padded with copies of the last real seed, as in
 
 Chaining chunks gives :func:`attnjax.train.make_train`'s numbers bit for bit, whatever the
 chunk lengths, because every epoch is the same computation on the same carry
-(``tests/test_chunks.py``).
+(``tests/test_chunks.py``). The loop runs in one process; a mesh over several hosts is
+:func:`attnjax.parallel.run_seeds`'s (whole runs).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import jax
 import numpy as np
 
 from .errors import ConfigError
-from .programs import Programs
+from .programs import Programs, chunk_length
 from .train import Hyper, TrainConfig, TrainResult, TrainState
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ def run_chunked(
             epoch, history = 0, None
         advance = programs.advance(config, state, chunk_h, shared, mesh)
         while epoch < config.epochs:
-            stop = epochs.stop(epoch, config.epochs, rate)
+            stop = min(epochs.stop(epoch, config.epochs, rate), epoch + chunk_length(config))
             began = time.perf_counter()
             state, new = advance(state, chunk_h, shared, np.int32(epoch), np.int32(stop))
             new = jax.tree_util.tree_map(lambda x: np.asarray(x)[:real, : stop - epoch], jax.device_get(new))

@@ -95,29 +95,13 @@ def seed_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh:
     return Mesh(np.array(_pick_devices(devices)), (SEED_AXIS,))
 
 
-# One jitted program per (train function, mesh): jax.jit caches compilations on the
-# function object, so reusing the wrapper reuses the compiled program across calls
-# and chunks. Bounded, because train functions are closures made per configuration.
-_PROGRAMS: dict[tuple[int, tuple[int, ...]], tuple[Callable, Callable]] = {}
-_MAX_PROGRAMS = 16
-
-
 def _program(train: TrainFn, mesh: Mesh) -> Callable:
-    key = (id(train), tuple(d.id for d in mesh.devices.flat))
-    hit = _PROGRAMS.get(key)
-    if hit is not None and hit[0] is train:
-        return hit[1]
+    """``jit(vmap(train))`` with the seed axis split over ``mesh``, built once per :func:`run_seeds` call
+    and reused by every chunk of it."""
     seeds = NamedSharding(mesh, PartitionSpec(SEED_AXIS))
     replicated = NamedSharding(mesh, PartitionSpec())
-    program = jax.jit(
-        jax.vmap(train, in_axes=(0, 0, None)),
-        in_shardings=(seeds, seeds, replicated),
-        out_shardings=seeds,
-    )
-    if len(_PROGRAMS) >= _MAX_PROGRAMS:
-        _PROGRAMS.pop(next(iter(_PROGRAMS)))
-    _PROGRAMS[key] = (train, program)
-    return program
+    return jax.jit(jax.vmap(train, in_axes=(0, 0, None)), in_shardings=(seeds, seeds, replicated),
+                   out_shardings=seeds)
 
 
 def _global_array(x, sharding: NamedSharding) -> jax.Array:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any
 
 import jax
 import numpy as np
@@ -23,7 +22,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .train import TrainConfig, init_state, make_chunk
 
-__all__ = ["Programs"]
+__all__ = ["Programs", "MAX_CHUNK", "chunk_length"]
+
+#: The longest chunk of epochs one program call runs: its history output has this many entries.
+MAX_CHUNK = 256
+
+
+def chunk_length(config: TrainConfig) -> int:
+    """Steps of the chunk program's scan: every epoch, up to :data:`MAX_CHUNK`."""
+    return min(config.epochs, MAX_CHUNK)
 
 
 def _signature(tree) -> tuple:
@@ -75,10 +82,10 @@ class Programs:
 
         :func:`attnjax.train.make_chunk`'s function, vmapped over the seed axis of ``state``
         and ``hparams`` (``data``, ``start`` and ``stop`` shared), with ``state`` donated. One
-        program serves every chunk, of any length up to ``config.epochs``.
+        program serves every chunk, of any length up to :func:`chunk_length`.
         """
         def build():
-            chunk = make_chunk(config)
+            chunk = make_chunk(config, chunk_length(config))
 
             def counted(state, hparams, data, start, stop):
                 self.traces[config] += 1  # runs while tracing only
@@ -106,8 +113,3 @@ def _seeds(mesh: Mesh) -> NamedSharding:
 
 def _replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
-
-
-def abstract(tree) -> Any:
-    """``jax.ShapeDtypeStruct`` leaves of ``tree`` (for compiling before the values exist)."""
-    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), tree)

@@ -96,6 +96,9 @@ CASES = [
     (["sweep", *ORTHO, "--lr", "0.1,0.2", "--switch-epoch", "0,1", "--losses", "soft,hybrid"],
      "a --switch-epoch grid applies only to --losses hybrid"),
     (["fixed-focus", *ORTHO, "--alphas", "1e-50"], "alphas must be in (0, 1] (in float32)"),
+    (["compare", *ORTHO, "--resume", "--overwrite"], "--resume continues the run in --out and --overwrite starts"),
+    (["compare", *ORTHO, "--checkpoint-every", "-1"], "--checkpoint-every: expected a non-negative integer"),
+    (["compare", *ORTHO, "--compile-cache", "/dev/null/cache"], "--compile-cache /dev/null/cache: cannot create"),
 ]
 
 
