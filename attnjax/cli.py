@@ -23,6 +23,33 @@ from .errors import AttnjaxError, ConfigError, DataError
 from .files import HISTORY_FILE
 from .protocol import FIXED_FOCUS_ALPHAS, SIGNATURE_CONVENTIONS, get_protocol
 
+#: jaxlib releases known to compute wrong numbers on CPU, and XLA's flag that avoids it: 0.10.2's
+#: YNNPACK fusion gets "vmap a matrix-vector product, then reduce" wrong (jax-ml/jax#39103).
+#: pyproject.toml excludes them; the command still applies the flag should one be installed.
+KNOWN_WRONG_JAXLIB = ("0.10.2",)
+XLA_WORKAROUND = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def _guard_known_wrong_release(jaxlib_version: str | None = None) -> bool:
+    """Before JAX starts: on a known-wrong jaxlib, add :data:`XLA_WORKAROUND` to ``XLA_FLAGS``.
+
+    Returns:
+        Whether the flag was added (only the command does this: it is global state).
+    """
+    if jaxlib_version is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            jaxlib_version = version("jaxlib")
+        except PackageNotFoundError:
+            return False
+    flags = os.environ.get("XLA_FLAGS", "")
+    if jaxlib_version not in KNOWN_WRONG_JAXLIB or "ynn_fusion_type" in flags:
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {XLA_WORKAROUND}".strip()
+    return True
+
+
 #: Exit status of a run that finished but had a paradigm diverge.
 EXIT_DIVERGED = 1
 #: Exit status after Ctrl-C (128 + SIGINT).
@@ -647,6 +674,9 @@ _ON_INTERRUPT: list = []
 
 def main(argv: list[str] | None = None) -> int:
     import signal
+
+    if "jax" not in sys.modules:  # XLA reads its flags when JAX starts its backend
+        _guard_known_wrong_release()
 
     previous = None
     if threading.current_thread() is threading.main_thread():
