@@ -344,17 +344,13 @@ def compare(
     losses: Sequence[str] = DEFAULT_LOSSES,
     seeds: int = SEEDS,
     protocol: str | Protocol | None = None,
-    learning_rate: float | None = None,
-    switch_epoch: int | None = None,
     seed: int = 0,
     progress: ProgressFactory | None = None,
     devices: int | None = None,
     chunk_size: int | None = None,
     keep_diverged: bool = False,
-    init_scale: float | Sequence[float] = 1.0,
-    temperature: float | Sequence[float] = 1.0,
     host: HostLoop | None = None,
-    **train_options,
+    **options,
 ) -> dict[str, SeedRuns]:
     """Train each paradigm on the same data for the same seeds.
 
@@ -364,29 +360,33 @@ def compare(
         seeds: S runs per paradigm.
         protocol: ``"attnjax"`` (default) or ``"paper"``: the defaults of
             every option not given.
-        learning_rate: SGD step size (default: the protocol's).
-        switch_epoch: the hybrid's switch epoch (default: the protocol's schedule).
         seed: base seed (same keys for every paradigm).
         progress: ``progress(loss_name, epochs)`` returns an epoch callback.
         devices, chunk_size: as for :func:`train_seeds`.
         keep_diverged: a paradigm that diverges becomes a :class:`Diverged`
             record and the others still run (default: raise NonFiniteLossError).
-        init_scale: factor on the initial parameters (one value, or one per seed).
-        temperature: ``hard-gumbel``'s temperature (one value, or one per seed).
         host: the host loop of every paradigm (:class:`attnjax.loop.HostLoop`).
-        **train_options: other :class:`TrainConfig` fields (epochs, batch_size,
-            ...; ``hybrid_epochs=(soft, second)`` for the hybrid's phases).
+        **options: traced values, as :func:`train_seeds` takes them (``learning_rate``,
+            default the protocol's; ``switch_epoch``, default the protocol's schedule, given
+            to the hybrid only; ``init_scale``, ``temperature``, ``optimizer``), and
+            :class:`TrainConfig` fields (epochs, batch_size, ...; ``hybrid_epochs=(soft,
+            second)`` for the hybrid's phases).
 
     Returns:
         ``{loss: SeedRuns}`` in the order given.
     """
+    hyper, train_options = _split(options)
     configs = paradigm_configs(data, info, losses, protocol=protocol, **train_options)
-    return _run_each(
-        configs, data, progress, seeds=seeds,
-        learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
-        switch_epoch=switch_epoch, seed=seed, devices=devices, chunk_size=chunk_size,
-        keep_diverged=keep_diverged, init_scale=init_scale, temperature=temperature, host=host,
-    )
+    return _run_each(configs, data, progress, seeds=seeds, protocol=protocol, seed=seed, devices=devices,
+                     chunk_size=chunk_size, keep_diverged=keep_diverged, host=host, **hyper)
+
+
+def _split(options: dict) -> tuple[dict, dict]:
+    """``(traced values, TrainConfig fields)``: the names of :class:`Hyper` go to the first, except
+    ``optimizer``, which here names the :class:`TrainConfig` field (sgd, adam, a factory)."""
+    static = {f.name for f in dataclasses.fields(TrainConfig)}
+    hyper = {k: v for k, v in options.items() if k in Hyper._fields and k not in static}
+    return hyper, {k: v for k, v in options.items() if k not in hyper}
 
 
 @dataclasses.dataclass
@@ -413,22 +413,25 @@ def finished(runs: dict) -> dict:
 
 
 def _run_each(
-    configs: dict[str, TrainConfig], data: Dataset, progress, *, seeds: int, switch_epoch=None,
-    keep_diverged: bool = False, chunk_size: int | None = None, host: HostLoop | None = None, **seed_options,
+    configs: dict[str, TrainConfig], data: Dataset, progress, *, seeds: int, protocol=None, switch_epoch=None,
+    learning_rate=None, keep_diverged: bool = False, chunk_size: int | None = None, host: HostLoop | None = None,
+    **seed_options,
 ):
     """:func:`train_seeds` for each configuration, each with its own progress callback.
 
-    With ``keep_diverged``, a paradigm that diverges becomes a :class:`Diverged`
+    The learning rate defaults to the protocol's; the switch epoch goes to the paradigms that
+    have one. With ``keep_diverged``, a paradigm that diverges becomes a :class:`Diverged`
     record and the others still run; otherwise its NonFiniteLossError propagates.
     """
     n_chunks = 1 if chunk_size is None else -(-seeds // chunk_size)
     host = HostLoop() if host is None else host
+    learning_rate = get_protocol(protocol).learning_rate if learning_rate is None else learning_rate
     out = {}
     for name, config in configs.items():
         start = time.perf_counter()
         try:
             out[name] = train_seeds(
-                config, data, seeds=seeds, chunk_size=chunk_size, host=host,
+                config, data, seeds=seeds, chunk_size=chunk_size, host=host, learning_rate=learning_rate,
                 progress=progress(name, config.epochs * n_chunks) if progress else None,
                 switch_epoch=switch_epoch if "switch_epoch" in get_paradigm(config.loss).hyper else None,
                 **seed_options,
@@ -448,15 +451,13 @@ def fixed_focus(
     losses: Sequence[str] = FIXED_FOCUS,
     seeds: int = SEEDS,
     protocol: str | Protocol | None = None,
-    learning_rate: float | None = None,
     seed: int = 0,
     progress: ProgressFactory | None = None,
     devices: int | None = None,
     chunk_size: int | None = None,
     keep_diverged: bool = False,
-    init_scale: float | Sequence[float] = 1.0,
     host: HostLoop | None = None,
-    **train_options,
+    **options,
 ) -> dict[str, SeedRuns]:
     """The fixed-focus experiment: freeze the attention, train only the classifier.
 
@@ -468,9 +469,9 @@ def fixed_focus(
         alphas: foreground attention values in (0, 1].
         losses: paradigms.
         seeds: runs per alpha.
-        protocol, learning_rate, seed, progress, devices, chunk_size, host,
-            **train_options: as for :func:`compare` (the protocol's
-            ``fixed_focus_epochs`` is the default number of epochs).
+        protocol, seed, progress, devices, chunk_size, keep_diverged, host, **options: as
+            for :func:`compare` (the protocol's ``fixed_focus_epochs`` is the default number
+            of epochs).
 
     Returns:
         ``{loss: SeedRuns}`` with ``len(alphas) * seeds`` runs each; the history's
@@ -481,11 +482,10 @@ def fixed_focus(
         raise ConfigError(f"alphas must be in (0, 1], got {alphas.tolist()}")
     if len(np.unique(alphas)) != alphas.size:
         raise ConfigError(f"alphas must be distinct, got {alphas.tolist()}")
+    hyper, train_options = _split(options)
     configs = paradigm_configs(data, info, losses, protocol=protocol, fixed_focus=True, **train_options)
     return _run_each(
-        configs, data, progress, seeds=len(alphas) * seeds,
-        learning_rate=get_protocol(protocol).learning_rate if learning_rate is None else learning_rate,
+        configs, data, progress, seeds=len(alphas) * seeds, protocol=protocol,
         alpha=np.repeat(alphas, seeds), key_index=np.tile(np.arange(seeds), len(alphas)),
-        seed=seed, devices=devices, chunk_size=chunk_size, keep_diverged=keep_diverged,
-        init_scale=init_scale, host=host,
+        seed=seed, devices=devices, chunk_size=chunk_size, keep_diverged=keep_diverged, host=host, **hyper,
     )
