@@ -129,7 +129,7 @@ class ChunkEnd:
     @property
     def finished_chunk(self) -> bool:
         """This chunk ended its seed chunk (the last epoch)."""
-        return self.snapshot.epoch == self.config.epochs
+        return self.new.stop == self.config.epochs
 
     def host_state(self) -> Snapshot:
         """The snapshot with its state copied to the host (for a checkpoint)."""

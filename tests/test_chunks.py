@@ -234,3 +234,38 @@ def test_several_devices_chunked_equal_their_whole_run():
     loss = [i for i, (shape, _) in enumerate(leaves) if shape == [6, 5]][0]  # the first [S, epochs] leaf
     assert all(diff == 0 for i, (_, diff) in enumerate(leaves) if i != loss)
     assert leaves[loss][1] <= 2.4e-7
+
+
+def test_automatic_checkpoints_start_after_the_time_rule(data, tmp_path):
+    """Without ``every``: nothing before ``auto_seconds`` of training; after it, one per chunk that
+    crosses the rhythm and one at every seed chunk's end; ``every=0``: never."""
+    data, info = data
+    config = _config(info, loss="soft", epochs=4)
+
+    def written(**kw):
+        checkpoints = Checkpoints(tmp_path / str(len(list(tmp_path.iterdir()))), **kw)
+        train_seeds(config, data, seeds=SEEDS, learning_rate=0.3, chunk_size=2,
+                    host=HostLoop(epochs=EpochChunks(every=1), checkpoints=checkpoints))
+        return [(name, step) for name, step, _ in checkpoints.written]
+
+    assert written(auto_seconds=3600.0) == []  # a short run writes none
+    assert written(every=0, auto_seconds=0.0) == []
+    # Due at once: every chunk (one epoch each) of both seed chunks; steps count seed chunk * epochs + epoch.
+    assert written(auto_seconds=0.0) == [("soft", s) for s in (1, 2, 3, 4, 5, 6, 7, 8)]
+    assert written(every=3) == [("soft", 3), ("soft", 4), ("soft", 7), ("soft", 8)]
+
+
+def test_a_finished_run_resumes_without_training(data, tmp_path):
+    """Its last checkpoint is its end (epochs 6, every 4: the end is not a multiple): nothing is compiled
+    or run again, and the result is the run's."""
+    data, info = data
+    config = _config(info, loss="hybrid", epochs=6)
+    first = train_seeds(config, data, seeds=SEEDS, learning_rate=0.3,
+                        host=HostLoop(checkpoints=Checkpoints(tmp_path, every=4)))
+    assert sorted(p.name for p in (tmp_path / "hybrid").iterdir()) == ["step-00000004", "step-00000006"]
+    chunks = []
+    again = train_seeds(config, data, seeds=SEEDS, learning_rate=0.3,
+                        host=HostLoop(checkpoints=Checkpoints(tmp_path, every=4, resume=True),
+                                      on_chunk=lambda name, end: chunks.append(end)))
+    assert chunks == [] and again.traces == 0
+    _assert_same(again, first)
