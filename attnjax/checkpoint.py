@@ -108,8 +108,8 @@ class Checkpoints:
     def due(self, end: ChunkEnd) -> bool:
         if self.every == 0:
             return False
-        if self.every:
-            return end.finished_chunk or end.new.stop % self.every == 0
+        if self.every:  # the chunk reached (or, with chunks of their own rhythm, passed) a multiple
+            return end.finished_chunk or end.new.stop // self.every > end.new.start // self.every
         return time.monotonic() - self._last >= self.auto_seconds or (end.finished_chunk and bool(self.written))
 
 

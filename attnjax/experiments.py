@@ -264,9 +264,13 @@ def train_seeds(
         if saved is not None:
             saved.on_chunk(end, time.perf_counter() - start)
 
+    epochs = host.epochs  # chunks end where checkpoints are due
+    if checkpoints is not None and checkpoints.every and not epochs.every:
+        epochs = dataclasses.replace(epochs, every=checkpoints.every)
+
     def run(chunk):
         return run_chunked(config, keys, hparams, data, programs=programs, chunk_size=chunk, devices=devices,
-                           epochs=host.epochs, on_chunk=chunk_done, start=snapshot)
+                           epochs=epochs, on_chunk=chunk_done, start=snapshot)
 
     plan = ((lambda: memory_plan(config, keys, hparams, data, programs=programs))
             if auto_chunk and devices is None and chunk_size is None and snapshot is None else None)
