@@ -190,19 +190,19 @@ def _run_interruptible(fn):
     return box["value"]
 
 
+#: The option of each ``load_dataset`` argument a data error can name (``ConfigError.field``).
+DATA_OPTIONS = {"fg": "--fg", "bg": "--bg", "fg_bg": "--fg/--bg", "num_classes": "--classes", "m": "--m"}
+
+
 def _load_data(args, *, fixed_focus: bool = False):
-    """Build the data set; a data error that an option caused names that option."""
+    """Build the data set; a data error that names its argument names that option."""
     try:
         return _build_data(args, fixed_focus=fixed_focus)
     except ConfigError as err:
-        text = str(err)
-        if text.startswith("--"):
+        option = DATA_OPTIONS.get(err.field)
+        if option is None or str(err).startswith("--"):
             raise
-        option = ("--fg/--bg" if "class" in text and args.dataset != "orthogonal"
-                  else "--classes" if "class" in text else "--m" if "background images" in text else None)
-        if option is None:
-            raise
-        raise ConfigError(f"{option}: {text}") from None
+        raise ConfigError(f"{option}: {err}", field=err.field) from None
 
 
 def _build_data(args, *, fixed_focus: bool = False):

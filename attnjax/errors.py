@@ -6,7 +6,16 @@ class AttnjaxError(Exception):
 
 
 class ConfigError(AttnjaxError, ValueError):
-    """An option or argument is invalid (sizes, classes, names)."""
+    """An option or argument is invalid (sizes, classes, names).
+
+    Attributes:
+        field: the argument at fault, by its library name (``"fg"``, ``"num_classes"``, ``"m"``),
+            when the error knows it; the command maps it to its option.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class DataError(AttnjaxError, ValueError):

@@ -187,7 +187,7 @@ def _valid_list(class_names: Sequence[str], limit: int = 12) -> str:
     return f"ids 0..{k - 1} or names: " + ", ".join(shown)
 
 
-def parse_classes(spec: str, class_names: Sequence[str]) -> tuple[int, ...]:
+def parse_classes(spec: str, class_names: Sequence[str], *, field: str | None = None) -> tuple[int, ...]:
     """Parse a ``--fg``/``--bg`` option: comma-separated class names or ids.
 
     Names match case-insensitively, with ``_`` and spaces interchangeable
@@ -197,12 +197,15 @@ def parse_classes(spec: str, class_names: Sequence[str]) -> tuple[int, ...]:
     Returns:
         The class ids in the order given.
 
+    Arguments:
+        field: the argument the spec came from (``"fg"`` or ``"bg"``), named by the errors.
+
     Raises:
         ConfigError: empty spec or entry, unknown name, out-of-range id, or a
             class named twice; the message lists the valid choices.
     """
     if spec is None or not str(spec).strip():
-        raise ConfigError(f"empty class list; give {_valid_list(class_names)}")
+        raise ConfigError(f"empty class list; give {_valid_list(class_names)}", field=field)
     by_name: dict[str, int] = {}
     for i, n in enumerate(class_names):
         by_name.setdefault(_key(n), i)
@@ -211,7 +214,7 @@ def parse_classes(spec: str, class_names: Sequence[str]) -> tuple[int, ...]:
         entry = raw.strip()
         if not entry:
             raise ConfigError(
-                f"empty entry in class list {spec!r}; give {_valid_list(class_names)}"
+                f"empty entry in class list {spec!r}; give {_valid_list(class_names)}", field=field
             )
         if _key(entry) in by_name:
             i = by_name[_key(entry)]
@@ -220,16 +223,16 @@ def parse_classes(spec: str, class_names: Sequence[str]) -> tuple[int, ...]:
                 i = int(entry)
             except ValueError:
                 raise ConfigError(
-                    f"unknown class {entry!r} in {spec!r}; valid: {_valid_list(class_names)}"
+                    f"unknown class {entry!r} in {spec!r}; valid: {_valid_list(class_names)}", field=field
                 ) from None
             if not 0 <= i < len(class_names):
                 raise ConfigError(
                     f"class id {entry!r} in {spec!r} is out of range; valid: "
-                    f"{_valid_list(class_names)}"
+                    f"{_valid_list(class_names)}", field=field
                 )
         if i in ids:
             raise ConfigError(
-                f"class {entry!r} ({i}={class_names[i]}) is given twice in {spec!r}"
+                f"class {entry!r} ({i}={class_names[i]}) is given twice in {spec!r}", field=field
             )
         ids.append(i)
     return tuple(ids)

@@ -28,20 +28,20 @@ def check_class_split(
 ) -> None:
     """Raise ConfigError unless the classes are non-empty, known and disjoint."""
     if len(fg_classes) == 0:
-        raise ConfigError("the foreground class list is empty")
+        raise ConfigError("the foreground class list is empty", field="fg")
     if len(bg_classes) == 0:
-        raise ConfigError("the background class list is empty")
-    for role, classes in (("foreground", fg_classes), ("background", bg_classes)):
+        raise ConfigError("the background class list is empty", field="bg")
+    for role, field, classes in (("foreground", "fg", fg_classes), ("background", "bg", bg_classes)):
         unknown = [c for c in classes if not 0 <= c < num_base_classes]
         if unknown:
             raise ConfigError(
-                f"unknown {role} class id(s) {unknown}; valid ids are 0..{num_base_classes - 1}"
+                f"unknown {role} class id(s) {unknown}; valid ids are 0..{num_base_classes - 1}", field=field
             )
         if len(set(classes)) != len(classes):
-            raise ConfigError(f"the {role} classes contain duplicates: {list(classes)}")
+            raise ConfigError(f"the {role} classes contain duplicates: {list(classes)}", field=field)
     overlap = sorted(set(fg_classes) & set(bg_classes))
     if overlap:
-        raise ConfigError(f"classes {overlap} are both foreground and background")
+        raise ConfigError(f"classes {overlap} are both foreground and background", field="fg_bg")
 
 
 def sample_mosaics(
@@ -86,10 +86,10 @@ def sample_mosaics(
     fg_rows = candidates[np.isin(cand_labels, fg_classes)]
     bg_rows = candidates[np.isin(cand_labels, bg_classes)]
     if len(fg_rows) == 0:
-        raise ConfigError(f"no foreground images (classes {list(fg_classes)}) in this split")
+        raise ConfigError(f"no foreground images (classes {list(fg_classes)}) in this split", field="fg")
     if len(bg_rows) < m - 1:
         raise ConfigError(
-            f"only {len(bg_rows)} background images in this split, fewer than m - 1 = {m - 1}"
+            f"only {len(bg_rows)} background images in this split, fewer than m - 1 = {m - 1}", field="m"
         )
     fg_pick = fg_rows[rng.integers(0, len(fg_rows), n)]
     if bg_replacement:

@@ -77,7 +77,7 @@ def load_orthogonal(
     n_train = num_classes if n_train is None else n_train
     n_test = num_classes if n_test is None else n_test
     if num_classes < 2:
-        raise ConfigError(f"orthogonal data needs at least 2 classes, got {num_classes}")
+        raise ConfigError(f"orthogonal data needs at least 2 classes, got {num_classes}", field="num_classes")
     if m < 2:
         raise ConfigError(f"m must be at least 2 segments, got {m}")
     if n_train < 1 or n_test < 1:

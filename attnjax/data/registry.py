@@ -97,11 +97,11 @@ def load_dataset(
     names = images.class_names
     fg_ids, bg_ids = default_classes(name, names, images.coarse)
     if fg is not None:
-        fg_ids = parse_classes(fg, names)
+        fg_ids = parse_classes(fg, names, field="fg")
         if bg is None:
             bg_ids = tuple(c for c in range(len(names)) if c not in fg_ids)
     if bg is not None:
-        bg_ids = parse_classes(bg, names)
+        bg_ids = parse_classes(bg, names, field="bg")
     return build_mosaic_dataset(
         images.train_images, images.train_labels,
         test_images=images.test_images, test_labels=images.test_labels,
