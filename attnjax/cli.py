@@ -20,35 +20,10 @@ from .cli_options import (
 )
 from .cli_options import _alpha_list, _int_at_least, _list_of, _seed
 from .errors import AttnjaxError, ConfigError, DataError
+from .cli_runs import (close_watchers, guard_known_wrong_release, host_loop, is_unfinished, plot_progress,
+                       use_compile_cache)
 from .files import HISTORY_FILE
 from .protocol import FIXED_FOCUS_ALPHAS, SIGNATURE_CONVENTIONS, get_protocol
-
-#: jaxlib releases known to compute wrong numbers on CPU, and XLA's flag that avoids it: 0.10.2's
-#: YNNPACK fusion gets "vmap a matrix-vector product, then reduce" wrong (jax-ml/jax#39103).
-#: pyproject.toml excludes them; the command still applies the flag should one be installed.
-KNOWN_WRONG_JAXLIB = ("0.10.2",)
-XLA_WORKAROUND = "--xla_cpu_experimental_ynn_fusion_type="
-
-
-def _guard_known_wrong_release(jaxlib_version: str | None = None) -> bool:
-    """Before JAX starts: on a known-wrong jaxlib, add :data:`XLA_WORKAROUND` to ``XLA_FLAGS``.
-
-    Returns:
-        Whether the flag was added (only the command does this: it is global state).
-    """
-    if jaxlib_version is None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            jaxlib_version = version("jaxlib")
-        except PackageNotFoundError:
-            return False
-    flags = os.environ.get("XLA_FLAGS", "")
-    if jaxlib_version not in KNOWN_WRONG_JAXLIB or "ynn_fusion_type" in flags:
-        return False
-    os.environ["XLA_FLAGS"] = f"{flags} {XLA_WORKAROUND}".strip()
-    return True
-
 
 #: Exit status of a run that finished but had a paradigm diverge.
 EXIT_DIVERGED = 1
@@ -270,7 +245,8 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     if hybrid_epochs_note(args):
         print(f"attnjax: note: {hybrid_epochs_note(args)}", file=sys.stderr)
     runs_each = args.seeds * len(kwargs.get("alphas", [None]))
-    progress, host = _progress_factory(), _host_loop(args, info, configs, runs_each)
+    progress, host = _progress_factory(), host_loop(args, info, configs, runs_each)
+    _ON_INTERRUPT[:] = [host.interrupted_note]
     try:
         runs = _run_interruptible(lambda: experiment(
             data, info, losses=args.losses, seeds=args.seeds, protocol=args.protocol, learning_rate=args.lr,
@@ -279,76 +255,8 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
         ))
     finally:
         progress.close()
-        _close_watchers(host)
+        close_watchers(host)
     return data, info, runs
-
-
-def _host_loop(args, info, configs: dict, runs_each: int):
-    """A training command's host loop: checkpoints in ``--out``, ``history.jsonl``, TensorBoard.
-
-    Before the first epoch, ``--overwrite`` removes the earlier run's checkpoints and history,
-    and the file list names the live files, so that a run killed at any point can be
-    resumed (``--resume``) or replaced (``--overwrite``).
-    """
-    from .checkpoint import Checkpoints
-    from .files import CHECKPOINTS, earlier_run, remove_earlier_run, write_manifest
-    from .loop import EpochChunks, HostLoop
-    from .paradigms import hyper_of
-    from .runlog import HistoryLog, TensorBoardLog
-
-    out = args.out
-    if args.resume and not (out / CHECKPOINTS).is_dir():
-        print(f"attnjax: note: --resume: no checkpoint in {out / CHECKPOINTS}: training from the first epoch",
-              file=sys.stderr)
-    listed = earlier_run(out) or [] if (args.overwrite or args.resume) else []
-    if args.overwrite:
-        remove_earlier_run(out, keep=[p.name for p in listed if p.name not in (CHECKPOINTS, HISTORY_FILE)])
-    paradigms = {}
-    for name, config in configs.items():
-        paradigms[name] = {"epochs": config.epochs, "loss": config.loss}
-        if "switch_epoch" in hyper_of(config):
-            switch = getattr(args, "switch_epoch", None)
-            paradigms[name]["switch_epoch"] = config.default_switch_epoch if switch is None else switch
-    header = {"command": args.command, "seeds": runs_each, "data": info.to_json(), "paradigms": paradigms}
-    listing = []
-
-    def list_live_files(name, end):  # once, before the first file of the run is written
-        if not listing:
-            out.mkdir(parents=True, exist_ok=True)
-            listing.append(write_manifest(out, [*listed, out / HISTORY_FILE, out / CHECKPOINTS]))
-
-    watchers = [list_live_files, HistoryLog(out / HISTORY_FILE, header)]
-    if getattr(args, "tensorboard", None) is not None:
-        watchers.append(TensorBoardLog(args.tensorboard))
-    every = args.checkpoint_every
-    checkpoints = Checkpoints(out / CHECKPOINTS, every=every, resume=args.resume)
-    host = HostLoop(epochs=EpochChunks(every=every or None), checkpoints=checkpoints,
-                    on_chunk=lambda name, end: [watch(name, end) for watch in watchers])
-    host.watchers = watchers
-    _ON_INTERRUPT[:] = [lambda: _interrupted_note(args, checkpoints)]
-    return host
-
-
-def _close_watchers(host) -> None:
-    for watch in getattr(host, "watchers", []):
-        if hasattr(watch, "close"):
-            watch.close()
-
-
-def _interrupted_note(args, checkpoints) -> str:
-    """What Ctrl-C leaves, and the command that continues the run."""
-    import shlex
-
-
-    argv = [a for a in getattr(args, "argv", []) if a not in ("--resume", "--overwrite")]
-    again = "attnjax " + " ".join(shlex.quote(a) for a in argv) + " --resume"
-    if not checkpoints.written:
-        return (f"interrupted before the first checkpoint (without --checkpoint-every, a run checkpoints once "
-                f"it has trained {checkpoints.auto_seconds / 60:g} minutes); {args.out / HISTORY_FILE} holds the "
-                f"epochs so far, and no result was saved")
-    name, step, _ = checkpoints.written[-1]
-    return (f"interrupted; the checkpoints in {checkpoints.folder} stay (newest: {name}, step {step}) and "
-            f"{args.out / HISTORY_FILE} holds the epochs so far; continue with: {again}")
 
 
 def _write_run(out: Path, write, *, live: bool = False) -> list[Path]:
@@ -490,7 +398,8 @@ def cmd_sweep(args) -> int:
 
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol, **options)
     points_each = math.prod(len(v) for v in grid.values())
-    progress, host = _progress_factory(), _host_loop(args, info, configs, points_each * args.seeds)
+    progress, host = _progress_factory(), host_loop(args, info, configs, points_each * args.seeds)
+    _ON_INTERRUPT[:] = [host.interrupted_note]
     try:
         points, runs = _run_interruptible(lambda: sweep(
             data, info, grid=grid, losses=args.losses, seeds=args.seeds, protocol=args.protocol, seed=args.seed,
@@ -498,7 +407,7 @@ def cmd_sweep(args) -> int:
         ))
     finally:
         progress.close()
-        _close_watchers(host)
+        close_watchers(host)
     rows = sweep_rows(points, runs, args.seeds)
     settings = report.settings_json(args, info, runs)
     doc = report.sweep_json(settings, grid, points, runs, rows, args.seeds)
@@ -559,41 +468,14 @@ def cmd_plot(args) -> int:
 
     path = args.run
     folder = path if path.is_dir() else path.parent
-    if _is_unfinished(path):
-        return _plot_progress(path if not path.is_dir() else path / HISTORY_FILE, folder)
+    if is_unfinished(path):
+        return plot_progress(path if not path.is_dir() else path / HISTORY_FILE, folder)
     doc = load_results(path)
     try:
         plots = report.plot_any(doc, folder)
     except DataError as err:
         raise DataError(f"{path}: {err}") from None
     print("wrote " + ", ".join(str(p) for p in plots))
-    return 0
-
-
-def _is_unfinished(path: Path) -> bool:
-    """A run folder with a live history and no result file (or the history file itself)."""
-    from .files import RESULT_FILES
-
-    if path.name == HISTORY_FILE:
-        return True
-    return path.is_dir() and (path / HISTORY_FILE).is_file() and not any((path / n).is_file() for n in RESULT_FILES)
-
-
-def _plot_progress(history: Path, folder: Path) -> int:
-    """``progress.png`` of a run still going or interrupted, from its ``history.jsonl``."""
-    from .files import RESULT_FILES, earlier_run, write_manifest
-    from .plots import plot_progress
-    from .runlog import history_document, history_status, read_history
-
-    header, histories = read_history(history)
-    if not histories:
-        raise DataError(f"{history}: no epoch has finished yet")
-    status = history_status(header, histories, finished=any((folder / n).is_file() for n in RESULT_FILES))
-    path = plot_progress(history_document(header, histories), folder, status)
-    listed = earlier_run(folder)
-    if listed is not None and path not in listed:  # a later --overwrite or finished run removes it
-        write_manifest(folder, [*listed, path])
-    print(f"{status}\nwrote {path}")
     return 0
 
 
@@ -613,38 +495,6 @@ def cmd_verify(args) -> int:
         print(f"attnjax: {len(failed)} check(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
-
-
-def compile_cache_folder() -> Path:
-    """The default persistent-cache folder: per user (under ``$XDG_CACHE_HOME`` or ``~/.cache``) and per
-    machine (its host name and ``/etc/machine-id``), since compiled CPU code is specific to the machine."""
-    import hashlib
-    import platform
-
-    try:
-        machine = Path("/etc/machine-id").read_text().strip()
-    except OSError:
-        machine = platform.machine() + platform.processor()
-    tag = hashlib.sha256(f"{platform.node()}|{machine}".encode()).hexdigest()[:12]
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "attnjax" / f"jax-{platform.node() or 'host'}-{tag}"
-
-
-def _compile_cache(args) -> None:
-    """Turn on JAX's persistent compilation cache (``--compile-cache``; the library never does)."""
-    choice = getattr(args, "compile_cache", "off")
-    if choice == "off":
-        return
-    folder = Path(choice) if choice is not None else compile_cache_folder()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"--compile-cache {folder}: cannot create it ({err.strerror or err})") from None
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def _one_line(err: BaseException) -> str:
@@ -676,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     if "jax" not in sys.modules:  # XLA reads its flags when JAX starts its backend
-        _guard_known_wrong_release()
+        guard_known_wrong_release()
 
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -718,7 +568,7 @@ def _main(argv) -> int:
     _checkpoint()
     _ON_INTERRUPT.clear()
     try:
-        _compile_cache(args)
+        use_compile_cache(args)
         return args.func(args)
     except AttnjaxError as err:
         print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)

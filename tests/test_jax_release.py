@@ -58,7 +58,7 @@ def test_the_command_applies_the_workaround_on_the_wrong_release_only():
     """In a fresh interpreter (the flag must be set before JAX starts): 0.10.2 gets it, 0.10.1 does not,
     and a flag the user already set is left alone."""
     code = ("import os, sys; from attnjax import cli\n"
-            "print(cli._guard_known_wrong_release(sys.argv[1]), repr(os.environ.get('XLA_FLAGS')))")
+            "print(cli.guard_known_wrong_release(sys.argv[1]), repr(os.environ.get('XLA_FLAGS')))")
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
 
     def guard(version, **extra):
