@@ -50,7 +50,9 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(COMMANDS), default=None)
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "compile_cache.json")
     opts = parser.parse_args()
-    doc = {"cpu": cpu_model(), "commands": {}}
+    import jax
+
+    doc = {"cpu": cpu_model(), "jax": jax.__version__, "commands": {}}
     for name, args in COMMANDS.items():
         if opts.only and name != opts.only:
             continue
