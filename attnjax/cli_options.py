@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
-from .protocol import (CLASSIFIER_INIT_NAMES, DEFAULT_LOSSES, FIXED_FOCUS, MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS,
-                       PRECISIONS, PROTOCOLS, SECOND_PHASES, M, ORTHOGONAL_CLASSES, SEEDS, get_protocol)
+from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, DEFAULT_LOSSES, FIXED_FOCUS,
+                       MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS, PRECISIONS, PROTOCOLS, SECOND_PHASES, M,
+                       ORTHOGONAL_CLASSES, SEEDS, get_protocol)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
            "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
@@ -217,6 +218,8 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help="classifier weight init (default: the protocol's)")
     g.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="arithmetic of the built-in models' products (default: float32)")
+    g.add_argument("--conv", choices=CONVS, default=None,
+                   help=f"cnn only: how the convolutions are computed (default: {DEFAULT_CONV}: {AUTO_CONV_RULE})")
     if not fixed_focus:
         g.add_argument("--switch-epoch", type=many(_natural_int, "epochs"), default=None,
                        help=f"hybrid: epochs of soft attention before switching, {each} (default: epochs/2)")
@@ -328,6 +331,8 @@ def check_applicable(args) -> None:
          "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
         ("--hidden", args.hidden is not None and family not in ("mlp", "embed"),
          f"applies only to the mlp and embed models, not {family}"),
+        ("--conv", getattr(args, "conv", None) is not None and family != "cnn",
+         f"applies only to --model cnn, not {family} (the other models have no convolution)"),
         ("--model cnn", family == "cnn" and args.dataset in NOT_FOR_CNN,
          f"needs images of at least 18x18 (fashion-mnist, mnist, cifar10, cifar100); --dataset {args.dataset} "
          f"has {NOT_FOR_CNN.get(args.dataset)} (use --model mlp)"),

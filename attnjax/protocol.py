@@ -16,7 +16,8 @@ from .errors import ConfigError
 from .paradigms import FIXED_FOCUS, REGISTRY, SECOND_PHASES
 
 __all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIMIZER_NAMES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
-           "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS",
+           "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS", "CONVS", "DEFAULT_CONV",
+           "AUTO_CONV_RULE", "auto_conv",
            "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "SEEDS", "FIXED_FOCUS_ALPHAS",
            "DATASETS", "DEFAULT_MODEL", "NOT_FOR_CNN", "default_model"]
 
@@ -44,6 +45,23 @@ MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed")
 CLASSIFIER_INIT_NAMES = ("uniform", "xavier")
 #: Arithmetic of the built-in models' products (``attnjax.models.make_models(precision=)``).
 PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
+#: How the CNNs compute a convolution (``attnjax.models.make_models(conv=)``): ``im2col`` (shifted
+#: views concatenated, then one matrix product) or ``lax`` (``lax.conv_general_dilated``);
+#: ``auto`` picks one for the backend (:func:`auto_conv`) when the models are built.
+CONVS = ("auto", "im2col", "lax")
+DEFAULT_CONV = "auto"
+#: What ``conv="auto"`` is, said once for the command line's help and the docs.
+AUTO_CONV_RULE = "lax.conv_general_dilated on GPU and TPU, im2col on CPU"
+
+
+def auto_conv(backend: str) -> str:
+    """The convolution ``conv="auto"`` means on ``backend`` (``jax.default_backend()``): :data:`AUTO_CONV_RULE`.
+
+    XLA:CPU runs im2col's matrix products faster than its convolutions (and far faster
+    than the grouped convolutions ``vmap`` over seeds makes of them); on GPUs cuDNN's
+    convolutions win (benchmarks/README.md).
+    """
+    return "im2col" if backend == "cpu" else "lax"
 
 
 @dataclasses.dataclass(frozen=True)

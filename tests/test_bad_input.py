@@ -99,6 +99,9 @@ CASES = [
     (["compare", *ORTHO, "--resume", "--overwrite"], "--resume continues the run in --out and --overwrite starts"),
     (["compare", *ORTHO, "--checkpoint-every", "-1"], "--checkpoint-every: expected a non-negative integer"),
     (["compare", *ORTHO, "--compile-cache", "/dev/null/cache"], "--compile-cache /dev/null/cache: cannot create"),
+    (["compare", *ORTHO, "--conv", "lax"], "--conv applies only to --model cnn, not linear"),
+    (["sweep", "--dataset", "digits", "--lr", "0.1,0.2", "--conv", "im2col"], "--conv applies only to --model cnn, not mlp"),
+    (["compare", "--dataset", "fashion-mnist", "--conv", "fft"], "--conv: invalid choice: 'fft'"),
 ]
 
 
