@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, DEFAULT_LOSSES, FIXED_FOCUS,
                        MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS, PRECISIONS, PROTOCOLS, SECOND_PHASES, M,
-                       ORTHOGONAL_CLASSES, SEEDS, get_protocol)
+                       ORTHOGONAL_CLASSES, SEEDS, get_protocol, parse_seed_map)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
            "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
@@ -154,6 +154,13 @@ def _pair(parse, valid, what: str, example: str):
     return parse_pair
 
 
+def _seed_map(text: str) -> str:
+    try:
+        return parse_seed_map(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 _epoch_pair = _pair(int, lambda soft, second: min(soft, second) >= 0 and soft + second >= 1,
                     "SOFT,SECOND non-negative epoch counts with a positive sum", "20,5")
 _int_pair = _pair(int, lambda low, high: 2 <= low <= high, "LOW,HIGH integers with 2 <= LOW <= HIGH", "3,8")
@@ -244,6 +251,10 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help="shard the seeds over this many devices (default: one program on the default device)")
     g.add_argument("--chunk-size", type=_positive_int, default=None,
                    help="train the seeds in chunks of this many, when all at once do not fit in memory")
+    g.add_argument("--seed-map", type=_seed_map, default=None, metavar="vmap|map|mix:G",
+                   help="how one program maps its seeds: vmap (all at once), map (one after another: less memory), "
+                        "mix:G (groups of G at once) (default: per model family and backend, measured by "
+                        "benchmarks/seed_map.py; the numbers do not depend on it beyond the last bits)")
 
 
 def add_out(p: argparse.ArgumentParser, default: str, *, long_runs: bool = False) -> None:

@@ -17,7 +17,7 @@ from .paradigms import FIXED_FOCUS, REGISTRY, SECOND_PHASES
 
 __all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIMIZER_NAMES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
            "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS", "CONVS", "DEFAULT_CONV",
-           "AUTO_CONV_RULE", "auto_conv",
+           "AUTO_CONV_RULE", "auto_conv", "SEED_MAP_DEFAULTS", "parse_seed_map", "default_seed_map",
            "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "SEEDS", "FIXED_FOCUS_ALPHAS",
            "DATASETS", "DEFAULT_MODEL", "NOT_FOR_CNN", "default_model"]
 
@@ -62,6 +62,39 @@ def auto_conv(backend: str) -> str:
     convolutions win (benchmarks/README.md).
     """
     return "im2col" if backend == "cpu" else "lax"
+
+
+#: How one program maps its seeds when none is chosen, per backend and model family, from
+#: ``benchmarks/seed_map.py`` (``benchmarks/results/seed_map.json``). A backend or family not
+#: listed gets ``vmap``: on GPUs and TPUs that is unmeasured.
+SEED_MAP_DEFAULTS = {"cpu": {"linear": "vmap", "mlp": "vmap", "cnn": "vmap", "embed": "vmap"}}
+
+
+def parse_seed_map(text: str) -> str:
+    """A seed mapping in its one spelling: ``vmap``, ``map`` or ``mix:G`` (G an integer of at least 2).
+
+    ``vmap``: every seed of the program at once (``jax.vmap``); ``map``: one seed after
+    another (``jax.lax.map``); ``mix:G``: ``lax.map`` over groups of G vmapped seeds.
+
+    Raises:
+        ConfigError: anything else, naming the three forms.
+    """
+    text = str(text).strip()
+    if text in ("vmap", "map"):
+        return text
+    kind, _, group = text.partition(":")
+    if kind == "mix" and group.isdigit() and int(group) >= 2:
+        return f"mix:{int(group)}"
+    raise ConfigError(f"a seed map is vmap, map or mix:G with an integer G of at least 2 (mix:1 is map), "
+                      f"got {text!r}")
+
+
+def default_seed_map(model: str | None, backend: str) -> str:
+    """The seed mapping of model family ``model`` on ``backend`` when none is chosen (:data:`SEED_MAP_DEFAULTS`).
+
+    ``model`` None (your own modules) gets ``vmap``.
+    """
+    return SEED_MAP_DEFAULTS.get(backend, {}).get(model, "vmap")
 
 
 @dataclasses.dataclass(frozen=True)
