@@ -18,6 +18,8 @@ Usage::
     python benchmarks/seed_map.py --json benchmarks/results/seed_map.json   # ~10 min on 2 cores
     python benchmarks/seed_map.py --models cnn --seeds 8 --rounds 2
     python benchmarks/seed_map.py --tiny                                      # the code path, seconds
+    python benchmarks/seed_map.py --memory --json benchmarks/results/seed_map_memory.json
+                                  # XLA's memory analysis of the CNN's program at the paper's batch, ~1 min
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from measure import cpu_model, log, timed, write_json  # noqa: E402
+from measure import ForeignLoad, cpu_model, finish, log, timed, write_json  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
-    """One model family's task: the data, the sizes, the seed counts and the seed maps to race."""
+    """One model family's task: the data, the sizes, the seed maps to race, and the seed counts of
+    each convolution path (``runs``: ``(conv, seed counts)`` pairs; conv "" for the families without one)."""
 
     model: str
     dataset: str
@@ -47,9 +50,8 @@ class Problem:
     n_train: int
     n_test: int
     batch_size: int
-    seeds: tuple[int, ...]
+    runs: tuple[tuple[str, tuple[int, ...]], ...]
     seed_maps: tuple[str, ...] = ("vmap", "map", "mix:2", "mix:4")
-    convs: tuple[str, ...] = ("",)  # the CNN's convolution paths; "" for the families without one
     num_classes: int | None = None  # orthogonal only
     hidden: int = 64
 
@@ -60,21 +62,22 @@ class Problem:
 
 FULL = {
     # The overhead-bound simple setting: orthogonal data, K = 20, m = 20, tiny batches.
-    "linear": Problem("linear", "orthogonal", m=20, n_train=200, n_test=20, batch_size=4, seeds=(1, 16, 64),
+    "linear": Problem("linear", "orthogonal", m=20, n_train=200, n_test=20, batch_size=4, runs=(("", (1, 16, 64)),),
                       num_classes=20),
     # Fashion-MNIST mosaics (m = 5, 28x28), the MLP pair.
-    "mlp": Problem("mlp", "fashion-mnist", m=5, n_train=256, n_test=64, batch_size=64, seeds=(1, 8, 16)),
-    # The paper's CNN pair, at a small batch so that vmap's grouped convolutions fit the time.
-    "cnn": Problem("cnn", "fashion-mnist", m=5, n_train=32, n_test=16, batch_size=16, seeds=(1, 8, 16),
-                   convs=("im2col", "lax")),
+    "mlp": Problem("mlp", "fashion-mnist", m=5, n_train=256, n_test=64, batch_size=64, runs=(("", (1, 8, 16)),)),
+    # The paper's CNN pair at a small batch (each CNN program takes ~15 s to compile on 2 cores, and
+    # vmap over lax.conv's grouped convolutions is slow on XLA:CPU: lax stops at S = 8 there).
+    "cnn": Problem("cnn", "fashion-mnist", m=5, n_train=32, n_test=16, batch_size=16,
+                   runs=(("im2col", (1, 8, 16)), ("lax", (1, 8))), seed_maps=("vmap", "map", "mix:4")),
 }
 #: The same code path in about a minute (``tests/test_seed_map.py`` runs it): S = 3 so that ``mix:2``
-#: pads; the CNN on its GPU path only (``lax``; each CNN program takes ~15 s to compile on 2 cores).
+#: pads; the CNN on its GPU path only (``lax``).
 TINY = {
-    "linear": dataclasses.replace(FULL["linear"], m=4, num_classes=3, n_train=8, n_test=4, seeds=(3,),
+    "linear": dataclasses.replace(FULL["linear"], m=4, num_classes=3, n_train=8, n_test=4, runs=(("", (3,)),),
                                   seed_maps=("vmap", "map", "mix:2")),
-    "cnn": dataclasses.replace(FULL["cnn"], m=2, n_train=4, n_test=2, batch_size=2, seeds=(2,),
-                               seed_maps=("vmap", "map"), convs=("lax",)),
+    "cnn": dataclasses.replace(FULL["cnn"], m=2, n_train=4, n_test=2, batch_size=2, runs=(("lax", (2,)),),
+                               seed_maps=("vmap", "map")),
 }
 
 
@@ -120,6 +123,8 @@ def race(problem: Problem, seeds: int, conv: str, *, rounds: int) -> list[dict]:
         jax.block_until_ready(advance(state, hparams, data, np.int32(0), np.int32(1)))
         compiled[seed_map] = (init, advance, compile_s)
     samples = {s: [] for s in maps}
+    foreign = ForeignLoad()
+    before = foreign.snapshot()
     for r in range(rounds):
         order = maps[r % len(maps):] + maps[:r % len(maps)]
         for seed_map in order:
@@ -128,6 +133,7 @@ def race(problem: Problem, seeds: int, conv: str, *, rounds: int) -> list[dict]:
             _, seconds = timed(lambda: jax.block_until_ready(advance(state, hparams, data, np.int32(0),
                                                                      np.int32(1))))
             samples[seed_map].append(seconds)
+    other = foreign.fraction(before, foreign.snapshot())  # other processes' share of our cores meanwhile
     base = float(np.median(samples["vmap"]))
     rows = []
     for seed_map in maps:
@@ -135,10 +141,38 @@ def race(problem: Problem, seeds: int, conv: str, *, rounds: int) -> list[dict]:
         rows.append({"model": problem.model, "conv": config.to_json().get("conv"), "seeds": seeds,
                      "seed_map": seed_map, "compile_s": round(compiled[seed_map][2], 3), "samples_s": samples[seed_map],
                      "median_s": median, "per_seed_step_ms": 1e3 * median / (seeds * problem.steps),
-                     "time_vs_vmap": median / base})
+                     "time_vs_vmap": median / base, "foreign_cpu_share": other})
         log(f"  {problem.model:6s} {rows[-1]['conv'] or '':6s} S={seeds:<3d} {seed_map:6s} "
             f"{rows[-1]['per_seed_step_ms']:9.2f} ms per seed-step  {median / base:5.2f}x vmap's time  "
             f"(compile {compiled[seed_map][2]:.1f} s)")
+    return rows
+
+
+#: ``--memory``: the CNN pair at the paper's batch (256 mosaics, m = 5), S = 16, im2col: compiled only.
+MEMORY = dataclasses.replace(FULL["cnn"], n_train=512, n_test=256, batch_size=256, runs=(("im2col", (16,)),))
+
+
+def memory(problem: Problem) -> list[dict]:
+    """XLA's memory analysis of one epoch's program under each seed map (compiled, never run)."""
+    import jax
+
+    from attnjax.programs import Programs
+    from attnjax.train import Hyper, TrainConfig, init_state
+
+    data, info = load(problem)
+    ((conv, (seeds,)),) = problem.runs
+    config = TrainConfig.for_data(info, model=problem.model, epochs=1, batch_size=problem.batch_size, loss="soft",
+                                  conv=conv)
+    keys, hparams = jax.random.split(jax.random.key(0), seeds), Hyper.tile(seeds, 0.05)
+    state = jax.eval_shape(jax.vmap(lambda k, h: init_state(config, k, h)), keys, hparams)
+    rows = []
+    for seed_map in problem.seed_maps:
+        stats = Programs().advance(config, state, hparams, data, seed_map=seed_map).memory_analysis()
+        rows.append({"model": problem.model, "conv": conv, "seeds": seeds, "batch_size": problem.batch_size,
+                     "seed_map": seed_map, "temp_bytes": int(stats.temp_size_in_bytes),
+                     "argument_bytes": int(stats.argument_size_in_bytes)})
+        log(f"  {seed_map:6s} temporaries {rows[-1]['temp_bytes'] / 2**30:.2f} GiB, arguments "
+            f"{rows[-1]['argument_bytes'] / 2**20:.0f} MiB")
     return rows
 
 
@@ -170,6 +204,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default=None, help="comma-separated seed counts (default: each model's)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per mapping (default: %(default)s)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes: the code path only, in seconds")
+    p.add_argument("--memory", action="store_true",
+                   help="instead: XLA's memory analysis of the CNN's program at the paper's batch, per seed map")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     args = p.parse_args(argv)
 
@@ -186,21 +222,20 @@ def main(argv=None) -> int:
            "problems": {n: dataclasses.asdict(problems[n]) for n in names}, "rounds": args.rounds, "rows": []}
     log(f"machine: {doc['machine']}")
     start = time.perf_counter()
+    if args.memory:
+        doc.update(what="XLA's memory analysis of one epoch's Programs.advance, compiled, not run",
+                   problems={"cnn": dataclasses.asdict(MEMORY)}, rows=memory(MEMORY))
+        return finish(doc, args.json, start)
     for name in names:
         problem = problems[name]
-        for seeds in ([int(s) for s in args.seeds.split(",")] if args.seeds else problem.seeds):
-            for conv in problem.convs:
+        for conv, counts in problem.runs:
+            for seeds in ([int(s) for s in args.seeds.split(",")] if args.seeds else counts):
                 doc["rows"].extend(race(problem, seeds, conv, rounds=args.rounds))
                 if args.json:  # each finished group at once: a long run keeps what it measured
                     write_json(args.json, doc)
     doc["fastest"] = best(doc["rows"])
-    doc["total_wall_s"] = time.perf_counter() - start
-    log("\n" + table(doc["rows"]))
-    log(f"\nfastest: {doc['fastest']}\ntotal wall time {doc['total_wall_s']:.0f} s")
-    if args.json:
-        write_json(args.json, doc)
-        log(f"wrote {args.json}")
-    return 0
+    log("\n" + table(doc["rows"]) + f"\n\nfastest: {doc['fastest']}")
+    return finish(doc, args.json, start)
 
 
 if __name__ == "__main__":
