@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, DEFAULT_LOSSES, FIXED_FOCUS,
                        MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS, PRECISIONS, PROTOCOLS, SECOND_PHASES, M,
-                       ORTHOGONAL_CLASSES, SEEDS, get_protocol, parse_seed_map)
+                       ORTHOGONAL_CLASSES, SEED_MAP_DEFAULTS, SEEDS, get_protocol, parse_seed_map)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
            "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
@@ -161,6 +161,17 @@ def _seed_map(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _seed_map_defaults() -> str:
+    """``SEED_MAP_DEFAULTS`` in words, for the help."""
+    parts = []
+    for backend, families in SEED_MAP_DEFAULTS.items():
+        by_map: dict[str, list[str]] = {}
+        for family, seed_map in families.items():
+            by_map.setdefault(seed_map, []).append(family)
+        parts.append(f"on {backend.upper()} " + ", ".join(f"{m} for {'/'.join(f)}" for m, f in by_map.items()))
+    return "; ".join(parts) + "; vmap on other backends, unmeasured"
+
+
 _epoch_pair = _pair(int, lambda soft, second: min(soft, second) >= 0 and soft + second >= 1,
                     "SOFT,SECOND non-negative epoch counts with a positive sum", "20,5")
 _int_pair = _pair(int, lambda low, high: 2 <= low <= high, "LOW,HIGH integers with 2 <= LOW <= HIGH", "3,8")
@@ -253,8 +264,8 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help="train the seeds in chunks of this many, when all at once do not fit in memory")
     g.add_argument("--seed-map", type=_seed_map, default=None, metavar="vmap|map|mix:G",
                    help="how one program maps its seeds: vmap (all at once), map (one after another: less memory), "
-                        "mix:G (groups of G at once) (default: per model family and backend, measured by "
-                        "benchmarks/seed_map.py; the numbers do not depend on it beyond the last bits)")
+                        "mix:G (groups of G at once); only the last bits of the numbers can change (default, from "
+                        f"benchmarks/seed_map.py: {_seed_map_defaults()})")
 
 
 def add_out(p: argparse.ArgumentParser, default: str, *, long_runs: bool = False) -> None:

@@ -141,8 +141,14 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
 
 
 def resolve_conv(conv: str) -> str:
-    """The convolution ``conv`` names on this backend: ``"im2col"`` or ``"lax"`` (``"auto"`` decided
-    from ``jax.default_backend()``, :func:`attnjax.protocol.auto_conv`).
+    """The convolution ``conv`` names on this backend.
+
+    Arguments:
+        conv: one of ``CONVS``.
+
+    Returns:
+        ``"im2col"`` or ``"lax"``: ``conv`` itself, or for ``"auto"`` the choice for
+        ``jax.default_backend()`` (:func:`attnjax.protocol.auto_conv`).
 
     Raises:
         ConfigError: not one of ``CONVS``.

@@ -46,9 +46,16 @@ def chunk_length(config: TrainConfig) -> int:
 
 
 def resolve_seed_map(seed_map: str | None, config: TrainConfig) -> str:
-    """The seed mapping a run of ``config`` uses: ``seed_map`` in its one spelling, or, for None, the
-    default of its model family on this backend (:data:`attnjax.protocol.SEED_MAP_DEFAULTS`; your own
-    modules get ``vmap``).
+    """The seed mapping a run of ``config`` uses.
+
+    Arguments:
+        seed_map: ``"vmap"``, ``"map"``, ``"mix:G"``, or None for the default of the config's model
+            family on this backend (:data:`attnjax.protocol.SEED_MAP_DEFAULTS`; your own modules get
+            ``vmap``).
+        config: the run's settings.
+
+    Returns:
+        The mapping in its one spelling (:func:`attnjax.protocol.parse_seed_map`).
 
     Raises:
         ConfigError: a ``seed_map`` that is not ``vmap``, ``map`` or ``mix:G``.
@@ -66,7 +73,8 @@ def map_seeds(fn: Callable, seed_map: str, in_axes: Sequence[int | None], *, blo
         seed_map: ``"vmap"`` (``jax.vmap``: every seed at once), ``"map"`` (``jax.lax.map``: one
             seed after another, the others' memory free) or ``"mix:G"`` (``lax.map`` over groups
             of G vmapped seeds; a seed count that G does not divide is padded with copies of the
-            last seed, whose results are dropped, so that ``fn`` is traced once).
+            last seed, whose results are dropped, so that ``fn`` is traced once). One seed under
+            ``map``, or at most G under ``mix:G``, is one vmapped group: the same program as ``vmap``.
         in_axes: per argument, 0 (mapped over its leading axis) or None (shared by every seed).
         blocks: split the seeds into this many equal blocks, vmapped, each mapped as
             ``seed_map`` says inside (for a seed axis sharded over ``blocks`` devices: each

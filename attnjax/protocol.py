@@ -55,19 +55,28 @@ AUTO_CONV_RULE = "lax.conv_general_dilated on GPU and TPU, im2col on CPU"
 
 
 def auto_conv(backend: str) -> str:
-    """The convolution ``conv="auto"`` means on ``backend`` (``jax.default_backend()``): :data:`AUTO_CONV_RULE`.
+    """The convolution ``conv="auto"`` means on a backend: :data:`AUTO_CONV_RULE`.
 
     XLA:CPU runs im2col's matrix products faster than its convolutions (and far faster
     than the grouped convolutions ``vmap`` over seeds makes of them); on GPUs cuDNN's
     convolutions win (benchmarks/README.md).
+
+    Arguments:
+        backend: a ``jax.default_backend()`` name (``"cpu"``, ``"gpu"``, ``"tpu"``, ...).
+
+    Returns:
+        ``"im2col"`` on ``"cpu"``, ``"lax"`` on any other backend.
     """
     return "im2col" if backend == "cpu" else "lax"
 
 
 #: How one program maps its seeds when none is chosen, per backend and model family, from
-#: ``benchmarks/seed_map.py`` (``benchmarks/results/seed_map.json``). A backend or family not
-#: listed gets ``vmap``: on GPUs and TPUs that is unmeasured.
-SEED_MAP_DEFAULTS = {"cpu": {"linear": "vmap", "mlp": "vmap", "cnn": "vmap", "embed": "vmap"}}
+#: ``benchmarks/seed_map.py`` (``benchmarks/results/seed_map.json``, 2-core AMD EPYC): on CPU the
+#: linear and MLP models are fastest under ``vmap`` (``map`` took 1.2-2x its time at S = 8 to 64),
+#: the CNNs under ``map`` (0.82x vmap's time at S = 8, 0.69x at S = 16; at the paper's batch and
+#: S = 16, 0.72 GiB of temporaries against vmap's 9.13). ``embed`` is unmeasured: ``vmap``, like the
+#: other dense models. A backend not listed gets ``vmap``: on GPUs and TPUs that is unmeasured.
+SEED_MAP_DEFAULTS = {"cpu": {"linear": "vmap", "mlp": "vmap", "cnn": "map", "embed": "vmap"}}
 
 
 def parse_seed_map(text: str) -> str:
@@ -75,6 +84,12 @@ def parse_seed_map(text: str) -> str:
 
     ``vmap``: every seed of the program at once (``jax.vmap``); ``map``: one seed after
     another (``jax.lax.map``); ``mix:G``: ``lax.map`` over groups of G vmapped seeds.
+
+    Arguments:
+        text: what was given (surrounding spaces and leading zeros of G are dropped).
+
+    Returns:
+        ``"vmap"``, ``"map"`` or ``"mix:G"``.
 
     Raises:
         ConfigError: anything else, naming the three forms.
@@ -90,9 +105,14 @@ def parse_seed_map(text: str) -> str:
 
 
 def default_seed_map(model: str | None, backend: str) -> str:
-    """The seed mapping of model family ``model`` on ``backend`` when none is chosen (:data:`SEED_MAP_DEFAULTS`).
+    """The seed mapping of a model family on a backend when none is chosen (:data:`SEED_MAP_DEFAULTS`).
 
-    ``model`` None (your own modules) gets ``vmap``.
+    Arguments:
+        model: a name of :data:`MODEL_FAMILIES`, or None for your own modules.
+        backend: a ``jax.default_backend()`` name.
+
+    Returns:
+        The table's entry; ``"vmap"`` for a backend or family it does not list, and for None.
     """
     return SEED_MAP_DEFAULTS.get(backend, {}).get(model, "vmap")
 
