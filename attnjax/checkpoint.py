@@ -52,19 +52,20 @@ def _digest(arrays) -> str:
     return h.hexdigest()
 
 
-def run_settings(config, hparams, keys, data, *, devices: int | None) -> dict:
+def run_settings(config, hparams, keys, data, *, devices: int | None, seed_map: str) -> dict:
     """What a run's numbers depend on, JSON-ready: a checkpoint is resumed only under equal settings.
 
     The static config, every traced value as given, the seeds' keys and the data (as
-    SHA-256 digests of their bytes), and the device count (several devices change the last
-    bits, see :mod:`attnjax.parallel`).
+    SHA-256 digests of their bytes), the device count (several devices change the last
+    bits, see :mod:`attnjax.parallel`) and the seed map (which can change the last bits of
+    the CNNs on XLA:CPU, see :mod:`attnjax.programs`).
     """
     values = {name: (None if v is None else {k: np.asarray(x).tolist() for k, x in v.items()}
                      if isinstance(v, dict) else np.asarray(v).tolist())
               for name, v in hparams._asdict().items()}
     return {"config": json.loads(json.dumps(config.to_json(), default=str)), "hparams": values,
             "seeds": int(np.shape(keys)[0]), "keys": _digest(keys), "data": _digest(data),
-            "devices": devices or 1}
+            "devices": devices or 1, "seed_map": seed_map}
 
 
 def _difference(a, b, where="") -> str | None:

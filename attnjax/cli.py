@@ -199,7 +199,7 @@ def _fg_first(args) -> bool:
 def _train_options(args) -> dict:
     options = dict(
         epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden, model=args.model,
-        classifier_init=args.classifier_init, optimizer=args.optimizer, precision=args.precision,
+        classifier_init=args.classifier_init, optimizer=args.optimizer, precision=args.precision, conv=args.conv,
         momentum=args.momentum if not isinstance(args.momentum, list) else None,
     )
     if getattr(args, "hybrid_epochs", None) is not None:

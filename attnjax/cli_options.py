@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
-from .protocol import (CLASSIFIER_INIT_NAMES, DEFAULT_LOSSES, FIXED_FOCUS, MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS,
-                       PRECISIONS, PROTOCOLS, SECOND_PHASES, M, ORTHOGONAL_CLASSES, SEEDS, get_protocol)
+from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, DEFAULT_LOSSES, FIXED_FOCUS,
+                       MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS, PRECISIONS, PROTOCOLS, SECOND_PHASES, M,
+                       ORTHOGONAL_CLASSES, SEED_MAP_DEFAULTS, SEEDS, get_protocol, parse_seed_map)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
            "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
@@ -153,6 +154,24 @@ def _pair(parse, valid, what: str, example: str):
     return parse_pair
 
 
+def _seed_map(text: str) -> str:
+    try:
+        return parse_seed_map(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _seed_map_defaults() -> str:
+    """``SEED_MAP_DEFAULTS`` in words, for the help."""
+    parts = []
+    for backend, families in SEED_MAP_DEFAULTS.items():
+        by_map: dict[str, list[str]] = {}
+        for family, seed_map in families.items():
+            by_map.setdefault(seed_map, []).append(family)
+        parts.append(f"on {backend.upper()} " + ", ".join(f"{m} for {'/'.join(f)}" for m, f in by_map.items()))
+    return "; ".join(parts) + "; vmap on other backends, unmeasured"
+
+
 _epoch_pair = _pair(int, lambda soft, second: min(soft, second) >= 0 and soft + second >= 1,
                     "SOFT,SECOND non-negative epoch counts with a positive sum", "20,5")
 _int_pair = _pair(int, lambda low, high: 2 <= low <= high, "LOW,HIGH integers with 2 <= LOW <= HIGH", "3,8")
@@ -217,6 +236,8 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help="classifier weight init (default: the protocol's)")
     g.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="arithmetic of the built-in models' products (default: float32)")
+    g.add_argument("--conv", choices=CONVS, default=None,
+                   help=f"cnn only: how the convolutions are computed (default: {DEFAULT_CONV}: {AUTO_CONV_RULE})")
     if not fixed_focus:
         g.add_argument("--switch-epoch", type=many(_natural_int, "epochs"), default=None,
                        help=f"hybrid: epochs of soft attention before switching, {each} (default: epochs/2)")
@@ -241,6 +262,10 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help="shard the seeds over this many devices (default: one program on the default device)")
     g.add_argument("--chunk-size", type=_positive_int, default=None,
                    help="train the seeds in chunks of this many, when all at once do not fit in memory")
+    g.add_argument("--seed-map", type=_seed_map, default=None, metavar="vmap|map|mix:G",
+                   help="how one program maps its seeds: vmap (all at once), map (one after another: less memory), "
+                        "mix:G (groups of G at once); only the last bits of the numbers can change (default, from "
+                        f"benchmarks/seed_map.py: {_seed_map_defaults()})")
 
 
 def add_out(p: argparse.ArgumentParser, default: str, *, long_runs: bool = False) -> None:
@@ -328,6 +353,8 @@ def check_applicable(args) -> None:
          "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
         ("--hidden", args.hidden is not None and family not in ("mlp", "embed"),
          f"applies only to the mlp and embed models, not {family}"),
+        ("--conv", getattr(args, "conv", None) is not None and family != "cnn",
+         f"applies only to --model cnn, not {family} (the other models have no convolution)"),
         ("--model cnn", family == "cnn" and args.dataset in NOT_FOR_CNN,
          f"needs images of at least 18x18 (fashion-mnist, mnist, cifar10, cifar100); --dataset {args.dataset} "
          f"has {NOT_FOR_CNN.get(args.dataset)} (use --model mlp)"),

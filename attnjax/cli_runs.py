@@ -86,7 +86,7 @@ def host_loop(args, info, configs: dict, runs_each: int):
     every = args.checkpoint_every
     checkpoints = Checkpoints(out / CHECKPOINTS, every=every, resume=args.resume)
     host = HostLoop(epochs=EpochChunks(every=every or None), checkpoints=checkpoints,
-                    on_chunk=lambda name, end: [watch(name, end) for watch in watchers])
+                    on_chunk=lambda name, end: [watch(name, end) for watch in watchers], seed_map=args.seed_map)
     host.watchers = watchers
     host.interrupted_note = lambda: _interrupted_note(args, checkpoints)
     return host

@@ -21,10 +21,10 @@ import optax
 from .data.base import DataInfo
 from .errors import ConfigError
 from .metrics import RULES
-from .models import CLASSIFIER_INITS, MODEL_FAMILIES
+from .models import CLASSIFIER_INITS, CONVS, MODEL_FAMILIES, resolve_conv
 from .optim import OPTIMIZERS  # re-exported from its old home
 from .paradigms import ALL_OPTIONS, Paradigm, get_paradigm, options_of, paradigm_name
-from .protocol import DEFAULT_PROTOCOL, M, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
+from .protocol import DEFAULT_CONV, DEFAULT_PROTOCOL, M, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
 
 __all__ = ["TrainConfig", "Hyper", "OPTIMIZERS"]
 
@@ -59,6 +59,10 @@ class TrainConfig:
             (``attnjax.models.CLASSIFIER_INITS``).
         precision: arithmetic of the built-in models' products
             (``float32``, ``tensorfloat32``, ``bfloat16``; see ``attnjax.models``).
+        conv: the CNNs' convolutions (``auto``, ``im2col``, ``lax``; see
+            :func:`attnjax.models.make_models`); ``auto`` is decided from the backend when the
+            models are built, and :meth:`to_json` records what it decided. Other families
+            have no convolution and ignore it.
         modules: your own ``(focus, classifier)`` Flax modules, with the
             built-in families' contract: the focus maps ``[N, *segment_shape]``
             to scores ``[N]``, the classifier to logits ``[N, K]``. The
@@ -104,6 +108,7 @@ class TrainConfig:
     hidden: int = 64
     classifier_init: str = _ATTNJAX.classifier_init
     precision: str = "float32"
+    conv: str = DEFAULT_CONV
     modules: tuple[Any, Any] | None = None
     optimizer: str | Callable[..., optax.GradientTransformation] = "sgd"
     epochs: int = _ATTNJAX.epochs
@@ -137,6 +142,8 @@ class TrainConfig:
                 f"unknown classifier init {self.classifier_init!r}; "
                 f"choose from {', '.join(CLASSIFIER_INITS)}"
             )
+        if self.conv not in CONVS:
+            raise ConfigError(f"unknown conv {self.conv!r}; choose from {', '.join(CONVS)}")
         if self.m < 2:
             raise ConfigError(f"m must be at least 2 segments, got {self.m}")
         for name in ("num_classes", "epochs", "batch_size", "hidden"):
@@ -217,7 +224,7 @@ class TrainConfig:
         out["optimizer"] = self.optimizer if isinstance(self.optimizer, str) else _qualname(self.optimizer)
         if self.modules is not None:
             out["modules"] = [_qualname(type(m)) for m in self.modules]
-            for name in ("model", "hidden", "classifier_init", "precision"):
+            for name in ("model", "hidden", "classifier_init", "precision", "conv"):
                 out.pop(name)
         else:
             out.pop("modules")
@@ -236,6 +243,11 @@ class TrainConfig:
             out.pop("hidden")
         if self.modules is None and self.model == "linear":
             out.pop("classifier_init")
+        if self.modules is None:  # what ran: "auto" resolved for this backend
+            if self.model == "cnn":
+                out["conv"] = resolve_conv(self.conv)
+            else:
+                out.pop("conv")
         out["rule"] = RULES[self.rule]
         return out
 

@@ -16,7 +16,7 @@ from .paradigms import Paradigm, get_paradigm, paradigm_name
 from .protocol import DEFAULT_LOSSES, FIXED_FOCUS, FIXED_FOCUS_ALPHAS, PARADIGMS, SEEDS, Protocol, get_protocol
 from .checkpoint import RunCheckpoints, run_settings
 from .loop import ChunkEnd, HostLoop, run_chunked
-from .programs import Programs
+from .programs import Programs, resolve_seed_map
 from .train import Hyper, TrainConfig, TrainResult, init_state, make_chunk, make_train
 
 __all__ = [
@@ -57,6 +57,8 @@ class SeedRuns:
         compile_seconds: of ``seconds``, those spent tracing and compiling (this session).
         train_seconds: the rest: training, checkpoints and progress, over every session of
             a resumed run.
+        seed_map: how the programs mapped the seeds (``"vmap"``, ``"map"`` or ``"mix:G"``,
+            :func:`attnjax.programs.map_seeds`), resolved.
     """
 
     config: TrainConfig
@@ -69,6 +71,7 @@ class SeedRuns:
     traces: int = 0
     compile_seconds: float = 0.0
     train_seconds: float = 0.0
+    seed_map: str | None = None
 
     @property
     def name(self) -> str:
@@ -83,10 +86,11 @@ class SeedRuns:
 
 
 def memory_plan(config: TrainConfig, keys, hparams, data, *, programs: Programs | None = None,
-                available: int | None = None) -> tuple[int, str] | None:
+                available: int | None = None, seed_map: str | None = None) -> tuple[int, str] | None:
     """Before training: a chunk size, if XLA's memory analysis says all seeds at once do not fit.
 
-    The all-seeds chunk program is compiled (and kept in ``programs`` for the run); its arguments,
+    The all-seeds chunk program, its seeds mapped as ``seed_map`` says (None: the default of the
+    model family on this backend), is compiled (and kept in ``programs`` for the run); its arguments,
     outputs and temporaries, less the data every seed shares, are divided by S
     to give a per-seed cost. If the total exceeds 80% of the memory available
     (:func:`attnjax.parallel.available_memory`), the chunk is the number of
@@ -105,7 +109,7 @@ def memory_plan(config: TrainConfig, keys, hparams, data, *, programs: Programs 
     try:
         programs = Programs() if programs is None else programs
         state = jax.eval_shape(jax.vmap(lambda k, h: init_state(config, k, h)), keys, hparams)
-        stats = programs.advance(config, state, hparams, data).memory_analysis()
+        stats = programs.advance(config, state, hparams, data, seed_map=seed_map).memory_analysis()
     except Exception:  # a backend without the analysis
         stats = None
     if stats is None or available is None:
@@ -164,12 +168,13 @@ def train_seeds(
     auto_chunk: bool = True,
     host: HostLoop | None = None,
 ) -> SeedRuns:
-    """Train ``seeds`` runs of one configuration, all seeds in one ``jit(vmap(...))`` program.
+    """Train ``seeds`` runs of one configuration, all seeds in one compiled program.
 
     The run is a host loop over chunks of epochs (:func:`attnjax.loop.run_chunked`): one
     compiled program advances every seed by a chunk, and between chunks the host reports
-    progress, writes checkpoints and calls ``on_chunk``. The numbers equal
-    ``jit(vmap(make_train(config)))``'s bit for bit on one device.
+    progress, writes checkpoints and calls ``on_chunk``. The program maps the seeds as
+    ``host.seed_map`` says (:func:`attnjax.programs.map_seeds`); under ``vmap`` the numbers
+    equal ``jit(vmap(make_train(config)))``'s bit for bit on one device.
 
     Arguments:
         config: static settings.
@@ -201,7 +206,7 @@ def train_seeds(
             :func:`attnjax.parallel.run_fitting_memory`).
         host: how the host loop runs (:class:`attnjax.loop.HostLoop`: the compiled-program
             cache to use and fill, the chunks' length, checkpoints to write and resume from,
-            a watcher of every chunk); default: a fresh one, so this call compiles its
+            a watcher of every chunk, the seed map); default: a fresh one, so this call compiles its
             programs and writes no checkpoint.
 
     Returns:
@@ -234,12 +239,13 @@ def train_seeds(
         keys = keys[np.asarray(key_index)]
     host = HostLoop() if host is None else host
     programs, checkpoints = host.programs, host.checkpoints
+    seed_map = resolve_seed_map(host.seed_map, config)
     traces_before, compile_before = programs.traces[config], programs.compile_seconds[config]
     start = time.perf_counter()
     notes: list[str] = []
     name = paradigm_name(config.loss)
     saved = None if checkpoints is None else checkpoints.run(
-        name, run_settings(config, given, keys, data, devices=devices))
+        name, run_settings(config, given, keys, data, devices=devices, seed_map=seed_map))
     snapshot = _restore(saved, config, keys, hparams, data) if saved is not None and checkpoints.resume else None
     if snapshot is not None:  # the seed chunks the checkpoint was written with
         chunk_size = snapshot.chunk_size if snapshot.chunk_size < seeds else None
@@ -270,9 +276,9 @@ def train_seeds(
 
     def run(chunk):
         return run_chunked(config, keys, hparams, data, programs=programs, chunk_size=chunk, devices=devices,
-                           epochs=epochs, on_chunk=chunk_done, start=snapshot)
+                           epochs=epochs, on_chunk=chunk_done, start=snapshot, seed_map=seed_map)
 
-    plan = ((lambda: memory_plan(config, keys, hparams, data, programs=programs))
+    plan = ((lambda: memory_plan(config, keys, hparams, data, programs=programs, seed_map=seed_map))
             if auto_chunk and devices is None and chunk_size is None and snapshot is None else None)
     from .parallel import run_fitting_memory
 
@@ -283,7 +289,7 @@ def train_seeds(
     earlier = 0.0 if saved is None else saved.seconds
     return SeedRuns(config, given, result.params, result.history, seconds + earlier, chunk_size, notes,
                     traces=programs.traces[config] - traces_before, compile_seconds=compiling,
-                    train_seconds=seconds - compiling + earlier)
+                    train_seconds=seconds - compiling + earlier, seed_map=seed_map)
 
 
 def _restore(saved: RunCheckpoints, config: TrainConfig, keys, hparams, data):

@@ -25,6 +25,7 @@ def config_modules(config: TrainConfig):
     return make_models(
         config.model, num_classes=config.num_classes, segment_shape=config.segment_shape,
         hidden=config.hidden, classifier_init=config.classifier_init, precision=config.precision,
+        conv=config.conv,
     )
 
 

@@ -71,12 +71,18 @@ class HostLoop:
             (:class:`attnjax.checkpoint.Checkpoints`); None: none.
         on_chunk: called ``on_chunk(paradigm_name, chunk_end)`` after every chunk (a history
             log, a TensorBoard writer).
+        seed_map: how each program maps its seeds: ``"vmap"``, ``"map"`` or ``"mix:G"``
+            (:func:`attnjax.programs.map_seeds`); None: the default of each run's model family on
+            this backend (:func:`attnjax.programs.resolve_seed_map`). It changes the speed and the
+            memory, and on XLA:CPU the last bits of the MLP's and the CNNs' numbers
+            (:mod:`attnjax.programs`).
     """
 
     programs: Programs = dataclasses.field(default_factory=Programs)
     epochs: EpochChunks = dataclasses.field(default_factory=EpochChunks)
     checkpoints: "Checkpoints | None" = None
     on_chunk: Callable[[str, "ChunkEnd"], None] | None = None
+    seed_map: str | None = None
 
 
 @dataclasses.dataclass
@@ -157,6 +163,7 @@ def run_chunked(
     epochs: EpochChunks | None = None,
     on_chunk: Callable[[ChunkEnd], None] | None = None,
     start: Snapshot | None = None,
+    seed_map: str | None = None,
 ) -> TrainResult:
     """Train S seeds of one configuration from the host, a chunk of epochs at a time.
 
@@ -174,10 +181,13 @@ def run_chunked(
         on_chunk: called after every chunk with a :class:`ChunkEnd`.
         start: continue from this :class:`Snapshot` (a checkpoint) instead of epoch 0; its
             ``chunk_size`` is used.
+        seed_map: how the programs map the seeds (:func:`attnjax.programs.map_seeds`); None: the
+            default of the model family on this backend.
 
     Returns:
         A :class:`~attnjax.train.TrainResult` of NumPy arrays with a leading seed axis, equal
-        bit for bit to ``jit(vmap(make_train(config)))`` on one device.
+        bit for bit to ``jit(vmap(make_train(config)))`` on one device under ``seed_map="vmap"``
+        (the other mappings: see :mod:`attnjax.programs`).
     """
     from .parallel import _global_array, seed_mesh
 
@@ -216,9 +226,9 @@ def run_chunked(
             state = jax.tree_util.tree_map(place, _with_keys(start.state))
             epoch, history = start.epoch, start.history
         else:
-            state = programs.init(config, chunk_keys, chunk_h, mesh)(chunk_keys, chunk_h)
+            state = programs.init(config, chunk_keys, chunk_h, mesh, seed_map=seed_map)(chunk_keys, chunk_h)
             epoch, history = 0, None
-        advance = programs.advance(config, state, chunk_h, shared, mesh)
+        advance = programs.advance(config, state, chunk_h, shared, mesh, seed_map=seed_map)
         while epoch < config.epochs:
             stop = min(epochs.stop(epoch, config.epochs, rate), epoch + chunk_length(config))
             began = time.perf_counter()

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from .errors import ConfigError
-from .protocol import CLASSIFIER_INIT_NAMES, MODEL_FAMILIES, PRECISIONS
+from .protocol import CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, MODEL_FAMILIES, PRECISIONS, auto_conv
 
 __all__ = [
     "LinearFocus",
@@ -37,6 +37,8 @@ __all__ = [
     "MODEL_FAMILIES",
     "CLASSIFIER_INITS",
     "PRECISIONS",
+    "CONVS",
+    "resolve_conv",
     "im2col",
     "max_pool_2x2",
     "make_models",
@@ -72,14 +74,18 @@ def _flatten(x: jax.Array) -> jax.Array:
 #       parameters, activations between layers and outputs stay float32.
 
 
+def _operands(x: jax.Array, kernel: jax.Array, precision: str):
+    """``(x, kernel, lax_precision)`` of a product in the arithmetic ``precision`` names."""
+    if precision == "bfloat16":
+        return x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16), None
+    if precision == "tensorfloat32":
+        return x, kernel, jax.lax.Precision.DEFAULT
+    return x, kernel, jax.lax.Precision.HIGHEST
+
+
 def _dot(x: jax.Array, kernel: jax.Array, precision: str) -> jax.Array:
     """``x @ kernel`` over x's last axis, in the arithmetic ``precision`` names (float32 out)."""
-    if precision == "bfloat16":
-        x, kernel, lax_precision = x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16), None
-    elif precision == "tensorfloat32":
-        lax_precision = jax.lax.Precision.DEFAULT
-    else:
-        lax_precision = jax.lax.Precision.HIGHEST
+    x, kernel, lax_precision = _operands(x, kernel, precision)
     return jax.lax.dot_general(
         x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=lax_precision,
         preferred_element_type=jnp.float32,
@@ -88,7 +94,7 @@ def _dot(x: jax.Array, kernel: jax.Array, precision: str) -> jax.Array:
 
 # ----------------------------------------------------------------------------- the CNNs
 #
-# The CNNs are written out as matrix products rather than with ``nn.Conv`` and
+# On CPU the CNNs are written out as matrix products rather than with ``nn.Conv`` and
 # ``nn.max_pool``, because XLA:CPU runs those slowly (benchmarks/README.md,
 # "Making the CNNs fast"): its convolution weight gradient was up to 4x slower than
 # PyTorch's, and the max-pool's backward pass (a select-and-scatter fed by
@@ -108,6 +114,10 @@ def _dot(x: jax.Array, kernel: jax.Array, precision: str) -> jax.Array:
 #   gradient evenly between the tied entries, where ``nn.max_pool`` sends it all to
 #   one of them. Ties between positive values are the only case in which the two
 #   differ (a tie at or below zero gets no gradient through the ReLU either way).
+#
+# On GPUs and TPUs a convolution is ``lax.conv_general_dilated`` instead (``conv="lax"``,
+# which ``conv="auto"`` picks there: cuDNN's convolutions beat the im2col copies); the
+# pools are the same reshape-and-max on every path. Both paths have one parameter tree.
 #
 # The parameter tree is the one ``nn.Conv`` / ``nn.Dense`` would make (same names,
 # shapes, initialisers and hence the same initial values for the same key):
@@ -130,22 +140,48 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
+def resolve_conv(conv: str) -> str:
+    """The convolution ``conv`` names on this backend.
+
+    Arguments:
+        conv: one of ``CONVS``.
+
+    Returns:
+        ``"im2col"`` or ``"lax"``: ``conv`` itself, or for ``"auto"`` the choice for
+        ``jax.default_backend()`` (:func:`attnjax.protocol.auto_conv`).
+
+    Raises:
+        ConfigError: not one of ``CONVS``.
+    """
+    if conv not in CONVS:
+        raise ConfigError(f"unknown conv {conv!r}; choose from {', '.join(CONVS)}")
+    return auto_conv(jax.default_backend()) if conv == "auto" else conv
+
+
 class _Conv(nn.Module):
-    """VALID, stride-1 convolution as im2col + matrix product; ``nn.Conv``'s parameters."""
+    """VALID, stride-1 convolution (im2col + matrix product, or ``lax.conv_general_dilated``); ``nn.Conv``'s
+    parameters."""
 
     features: int
     kernel_size: tuple[int, int]
     kernel_init: Any
     use_bias: bool = True
     precision: str = "float32"
+    conv: str = DEFAULT_CONV
 
     @nn.compact
     def __call__(self, x):
         shape = tuple(self.kernel_size) + (x.shape[-1], self.features)
         kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
-        if self.precision == "bfloat16":
-            x = x.astype(jnp.bfloat16)  # before im2col: the patches are half the size
-        y = _dot(im2col(x, self.kernel_size), kernel.reshape(-1, self.features), self.precision)
+        if resolve_conv(self.conv) == "lax":
+            lhs, rhs, lax_precision = _operands(x, kernel, self.precision)
+            y = jax.lax.conv_general_dilated(
+                lhs, rhs, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=lax_precision,
+                preferred_element_type=jnp.float32)
+        else:
+            if self.precision == "bfloat16":
+                x = x.astype(jnp.bfloat16)  # before im2col: the patches are half the size
+            y = _dot(im2col(x, self.kernel_size), kernel.reshape(-1, self.features), self.precision)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
         return y
@@ -233,15 +269,16 @@ class FocusCNN(nn.Module):
 
     conv 3x3 (32), max-pool 2, conv 3x3 (64), max-pool 2, conv 3x3 (64), then
     fully connected 512, 64, 10, 1; ReLU between layers; no biases; Xavier init.
-    ``precision``: one of ``PRECISIONS``.
+    ``precision``: one of ``PRECISIONS``; ``conv``: one of ``CONVS`` (see :func:`make_models`).
     """
 
     precision: str = "float32"
+    conv: str = DEFAULT_CONV
 
     @nn.compact
     def __call__(self, x):
         conv = dict(kernel_size=(3, 3), kernel_init=_xavier, use_bias=False,
-                    precision=self.precision)
+                    precision=self.precision, conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(32, name="Conv_0", **conv)(x)))
         h = nn.relu(max_pool_2x2(_Conv(64, name="Conv_1", **conv)(h)))
         h = nn.relu(_Conv(64, name="Conv_2", **conv)(h))
@@ -253,17 +290,19 @@ class LeNetClassifier(nn.Module):
     """The paper's LeNet-style classifier. ``[N, H, W, C] -> [N, K]``.
 
     conv 5x5 (6), max-pool 2, conv 5x5 (16), max-pool 2, then fully connected
-    120, 84, 10, K with ReLU between layers. ``precision``: one of ``PRECISIONS``.
+    120, 84, 10, K with ReLU between layers. ``precision``: one of ``PRECISIONS``; ``conv``:
+    one of ``CONVS`` (see :func:`make_models`).
     """
 
     num_classes: int
     weight_init: str = "uniform"
     precision: str = "float32"
+    conv: str = DEFAULT_CONV
 
     @nn.compact
     def __call__(self, x):
         kernel_init = CLASSIFIER_INITS[self.weight_init]
-        conv = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision)
+        conv = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision, conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(6, name="Conv_0", **conv)(x)))
         h = nn.relu(max_pool_2x2(_Conv(16, name="Conv_1", **conv)(h)))
         return _mlp_head(h, (120, 84, 10, self.num_classes), kernel_init=kernel_init,
@@ -314,6 +353,7 @@ def make_models(
     hidden: int = 64,
     classifier_init: str = "uniform",
     precision: str = "float32",
+    conv: str = DEFAULT_CONV,
 ) -> tuple[nn.Module, nn.Module]:
     """The (focus, classifier) pair of one family.
 
@@ -332,13 +372,19 @@ def make_models(
             TF32 on recent NVIDIA GPUs, float32 on CPU) or ``"bfloat16"`` (inputs
             and kernels cast to bfloat16, float32 accumulation, parameters and
             outputs). The parameters do not depend on it.
+        conv: the CNNs' convolutions, one of ``CONVS``: ``"im2col"`` (shifted views and one
+            matrix product), ``"lax"`` (``lax.conv_general_dilated``) or ``"auto"`` (default:
+            ``attnjax.protocol.AUTO_CONV_RULE``, decided here from ``jax.default_backend()``, so the
+            modules hold the concrete choice). The parameters do not depend on it; the outputs
+            agree to float32 rounding. The other families have no convolution and ignore it.
 
     Returns:
         ``(focus_model, classifier_model)`` as Flax modules.
 
     Raises:
-        ConfigError: unknown family or precision, or a CNN on segments it cannot take.
+        ConfigError: unknown family, precision or conv, or a CNN on segments it cannot take.
     """
+    conv = resolve_conv(conv)
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     if classifier_init not in CLASSIFIER_INITS:
@@ -360,5 +406,5 @@ def make_models(
                 f"the paper's CNNs need image segments of at least 18x18 (H, W, C), "
                 f"got segment shape {tuple(segment_shape)}; use --model mlp"
             )
-        return FocusCNN(precision), LeNetClassifier(num_classes, classifier_init, precision)
+        return FocusCNN(precision, conv), LeNetClassifier(num_classes, classifier_init, precision, conv)
     raise ConfigError(f"unknown model family {family!r}; choose one of {', '.join(MODEL_FAMILIES)}")

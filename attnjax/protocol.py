@@ -16,7 +16,8 @@ from .errors import ConfigError
 from .paradigms import FIXED_FOCUS, REGISTRY, SECOND_PHASES
 
 __all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIMIZER_NAMES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
-           "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS",
+           "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS", "CONVS", "DEFAULT_CONV",
+           "AUTO_CONV_RULE", "auto_conv", "SEED_MAP_DEFAULTS", "parse_seed_map", "default_seed_map",
            "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "SEEDS", "FIXED_FOCUS_ALPHAS",
            "DATASETS", "DEFAULT_MODEL", "NOT_FOR_CNN", "default_model"]
 
@@ -44,6 +45,76 @@ MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed")
 CLASSIFIER_INIT_NAMES = ("uniform", "xavier")
 #: Arithmetic of the built-in models' products (``attnjax.models.make_models(precision=)``).
 PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
+#: How the CNNs compute a convolution (``attnjax.models.make_models(conv=)``): ``im2col`` (shifted
+#: views concatenated, then one matrix product) or ``lax`` (``lax.conv_general_dilated``);
+#: ``auto`` picks one for the backend (:func:`auto_conv`) when the models are built.
+CONVS = ("auto", "im2col", "lax")
+DEFAULT_CONV = "auto"
+#: What ``conv="auto"`` is, said once for the command line's help and the docs.
+AUTO_CONV_RULE = "lax.conv_general_dilated on GPU and TPU, im2col on CPU"
+
+
+def auto_conv(backend: str) -> str:
+    """The convolution ``conv="auto"`` means on a backend: :data:`AUTO_CONV_RULE`.
+
+    XLA:CPU runs im2col's matrix products faster than its convolutions (and far faster
+    than the grouped convolutions ``vmap`` over seeds makes of them); on GPUs cuDNN's
+    convolutions win (benchmarks/README.md).
+
+    Arguments:
+        backend: a ``jax.default_backend()`` name (``"cpu"``, ``"gpu"``, ``"tpu"``, ...).
+
+    Returns:
+        ``"im2col"`` on ``"cpu"``, ``"lax"`` on any other backend.
+    """
+    return "im2col" if backend == "cpu" else "lax"
+
+
+#: How one program maps its seeds when none is chosen, per backend and model family, from
+#: ``benchmarks/seed_map.py`` (``benchmarks/results/seed_map.json``, 2-core AMD EPYC): on CPU the
+#: linear and MLP models are fastest under ``vmap`` (``map`` took 1.2-2x its time at S = 8 to 64),
+#: the CNNs under ``map`` (0.82x vmap's time at S = 8, 0.69x at S = 16; at the paper's batch and
+#: S = 16, 0.72 GiB of temporaries against vmap's 9.13). ``embed`` is unmeasured: ``vmap``, like the
+#: other dense models. A backend not listed gets ``vmap``: on GPUs and TPUs that is unmeasured.
+SEED_MAP_DEFAULTS = {"cpu": {"linear": "vmap", "mlp": "vmap", "cnn": "map", "embed": "vmap"}}
+
+
+def parse_seed_map(text: str) -> str:
+    """A seed mapping in its one spelling: ``vmap``, ``map`` or ``mix:G`` (G an integer of at least 2).
+
+    ``vmap``: every seed of the program at once (``jax.vmap``); ``map``: one seed after
+    another (``jax.lax.map``); ``mix:G``: ``lax.map`` over groups of G vmapped seeds.
+
+    Arguments:
+        text: what was given (surrounding spaces and leading zeros of G are dropped).
+
+    Returns:
+        ``"vmap"``, ``"map"`` or ``"mix:G"``.
+
+    Raises:
+        ConfigError: anything else, naming the three forms.
+    """
+    text = str(text).strip()
+    if text in ("vmap", "map"):
+        return text
+    kind, _, group = text.partition(":")
+    if kind == "mix" and group.isdigit() and int(group) >= 2:
+        return f"mix:{int(group)}"
+    raise ConfigError(f"a seed map is vmap, map or mix:G with an integer G of at least 2 (mix:1 is map), "
+                      f"got {text!r}")
+
+
+def default_seed_map(model: str | None, backend: str) -> str:
+    """The seed mapping of a model family on a backend when none is chosen (:data:`SEED_MAP_DEFAULTS`).
+
+    Arguments:
+        model: a name of :data:`MODEL_FAMILIES`, or None for your own modules.
+        backend: a ``jax.default_backend()`` name.
+
+    Returns:
+        The table's entry; ``"vmap"`` for a backend or family it does not list, and for None.
+    """
+    return SEED_MAP_DEFAULTS.get(backend, {}).get(model, "vmap")
 
 
 @dataclasses.dataclass(frozen=True)

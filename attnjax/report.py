@@ -78,7 +78,8 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
         info: the data set's :class:`~attnjax.data.DataInfo` (its ``settings`` hold
             the resolved data options).
         runs: ``{loss: SeedRuns | Diverged}``: each paradigm's resolved
-            :class:`~attnjax.train.TrainConfig`, learning rate and switch epoch.
+            :class:`~attnjax.train.TrainConfig` (its ``conv`` resolved for the backend), learning
+            rate, switch epoch, seed chunks and seed map.
         **extra: further command-specific values (alphas, the signature's s_y).
     """
     import jax
@@ -95,6 +96,8 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
             if values is not None and (name_ == "init_scale" or name_ in hyper_of(r.config)):
                 entry[name_] = _one_or_list(values)
         entry["chunk_size"] = getattr(r, "chunk_size", None) or args.chunk_size or args.seeds
+        if getattr(r, "seed_map", None) is not None:
+            entry["seed_map"] = r.seed_map
         if getattr(r, "notes", None):
             entry["notes"] = list(r.notes)
         paradigms[name] = entry

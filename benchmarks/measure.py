@@ -286,3 +286,14 @@ def mlp_matmul_flops(regime, segment_dim: int, num_classes: int) -> dict:
 def write_json(path: Path, doc: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def finish(doc: dict, path: Path | None, start: float) -> int:
+    """A script's end: the total wall time since ``start`` into ``doc`` and the log, ``doc`` written to
+    ``path`` (if given); returns the exit status, 0."""
+    doc["total_wall_s"] = time.perf_counter() - start
+    log(f"\ntotal wall time {doc['total_wall_s']:.1f} s")
+    if path:
+        write_json(path, doc)
+        log(f"wrote {path}")
+    return 0

@@ -59,6 +59,7 @@ from measure import (
     PeakRSS,
     count_flops,
     device_peak,
+    finish,
     log,
     machine_info,
     matmul_peak,
@@ -543,12 +544,7 @@ def main(argv=None) -> int:
         measured = "n/a" if t["measured"] is None else f"{t['measured']:8.2f}"
         log(f"  {name:45s} target {t['target']:>6}  measured {measured:>8}  "
             f"{'met' if t['met'] else 'MISSED'}")
-    doc["total_wall_s"] = time.perf_counter() - start
-    log(f"\ntotal wall time {doc['total_wall_s']:.1f} s")
-    if args.json:
-        write_json(args.json, doc)
-        log(f"wrote {args.json}")
-    return 0
+    return finish(doc, args.json, start)
 
 
 if __name__ == "__main__":

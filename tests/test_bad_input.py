@@ -99,6 +99,12 @@ CASES = [
     (["compare", *ORTHO, "--resume", "--overwrite"], "--resume continues the run in --out and --overwrite starts"),
     (["compare", *ORTHO, "--checkpoint-every", "-1"], "--checkpoint-every: expected a non-negative integer"),
     (["compare", *ORTHO, "--compile-cache", "/dev/null/cache"], "--compile-cache /dev/null/cache: cannot create"),
+    (["compare", *ORTHO, "--conv", "lax"], "--conv applies only to --model cnn, not linear"),
+    (["sweep", "--dataset", "digits", "--lr", "0.1,0.2", "--conv", "im2col"], "--conv applies only to --model cnn, not mlp"),
+    (["compare", "--dataset", "fashion-mnist", "--conv", "fft"], "--conv: invalid choice: 'fft'"),
+    (["compare", *ORTHO, "--seed-map", "pmap"], "--seed-map: a seed map is vmap, map or mix:G"),
+    (["fixed-focus", *ORTHO, "--seed-map", "mix:1"], "(mix:1 is map)"),
+    (["compare", *ORTHO, "--seed-map", "mix:x"], "--seed-map: a seed map is vmap, map or mix:G"),
 ]
 
 

@@ -1,9 +1,10 @@
-"""The CNNs, written as im2col + matrix products, are the paper's CNNs.
+"""The CNNs, written as im2col + matrix products or with ``lax.conv_general_dilated``, are the paper's CNNs.
 
 Checked against an independent reference built from ``lax.conv_general_dilated``
 and ``lax.reduce_window`` on the same parameters (forward and gradients, float32
 tolerance), against ``nn.Conv`` / ``nn.Dense`` modules for the parameter tree and
-its initial values, and under ``vmap`` over seeds.
+its initial values, under ``vmap`` over seeds, and the two convolution paths
+(``conv="im2col"``, ``conv="lax"``) against each other.
 """
 
 import flax.linen as nn
@@ -92,9 +93,9 @@ class FlaxLeNet(nn.Module):
         return nn.Dense(self.num_classes, kernel_init=k)(h)
 
 
-def _cnns(shape, init="uniform", precision="float32"):
+def _cnns(shape, init="uniform", precision="float32", conv="im2col"):
     return make_models("cnn", num_classes=3, segment_shape=shape, classifier_init=init,
-                       precision=precision)
+                       precision=precision, conv=conv)
 
 
 def _rel(a, b):
@@ -186,11 +187,14 @@ def test_pool_tie_at_zero_gets_no_gradient_through_relu():
     np.testing.assert_array_equal(g, 0.0)
 
 
+@pytest.mark.parametrize("conv", ["im2col", "lax"])
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_precisions_keep_parameters_and_float32_outputs(precision):
+def test_precisions_keep_parameters_and_float32_outputs(precision, conv):
+    """Every precision on both convolution paths: the float32 parameters, float32 outputs and
+    gradients, and outputs near the float32 model's (bfloat16 to its 8-bit mantissa)."""
     shape = SMALL
     x = jax.random.normal(jax.random.key(0), (4,) + shape)
-    for exact, model in zip(_cnns(shape), _cnns(shape, precision=precision)):
+    for exact, model in zip(_cnns(shape), _cnns(shape, precision=precision, conv=conv)):
         params = exact.init(jax.random.key(1), x)
         tree = jax.tree_util.tree_structure(model.init(jax.random.key(1), x))
         assert tree == jax.tree_util.tree_structure(params)
@@ -216,6 +220,71 @@ def test_precision_applies_to_every_family(family, precision):
 def test_unknown_precision_is_a_config_error():
     with pytest.raises(ConfigError, match="precision"):
         make_models("cnn", num_classes=3, segment_shape=(28, 28, 1), precision="float16")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_two_convolution_paths_have_one_parameter_tree_and_agree(shape):
+    """``conv="lax"`` against ``conv="im2col"``: the same parameter tree and initial values for a key,
+    and outputs and gradients (parameters and input) within 1e-5 of each other, in float32.
+
+    The tolerance: both paths compute the same sums of products in float32 in different orders
+    (a GEMM over the kh*kw*C patch axis against XLA's convolution kernel), so they differ by
+    rounding: each sum has up to 3*3*64 = 576 terms and the focus CNN stacks seven layers, and
+    the measured differences are 3e-7 to 3e-6 of the output's largest magnitude. A real defect
+    (a kernel flipped or transposed, a tap or channel out of place, a bias missed) changes the
+    outputs by order one, far above 1e-5 (the same tolerance as the reference test above).
+    """
+    x = jax.random.normal(jax.random.key(0), (6,) + shape)
+    for im2col_model, lax_model in zip(_cnns(shape, conv="im2col"), _cnns(shape, conv="lax")):
+        params = im2col_model.init(jax.random.key(1), x)
+        theirs = lax_model.init(jax.random.key(1), x)
+        assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(theirs)
+        for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(theirs)):
+            assert a.shape == b.shape and a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+        params = _nonzero_biases(params, jax.random.key(3))
+        out = lax_model.apply(params, x)
+        assert out.dtype == jnp.float32 and _rel(out, im2col_model.apply(params, x)) < 1e-5
+
+        def objective(model):
+            return lambda p, x: jnp.sum(jnp.sin(3.0 * model.apply(p, x)))
+
+        got = jax.grad(objective(lax_model), argnums=(0, 1))(params, x)
+        want = jax.grad(objective(im2col_model), argnums=(0, 1))(params, x)
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+            assert _rel(a, b) < 1e-5
+
+
+def test_each_convolution_path_is_the_one_asked_for():
+    """``lax`` calls ``conv_general_dilated``, ``im2col`` never does (so the comparison above compares two paths)."""
+    x = jnp.zeros((2,) + SMALL)
+    for conv, calls in (("lax", True), ("im2col", False)):
+        for model in _cnns(SMALL, conv=conv):
+            params = model.init(jax.random.key(0), x)
+            text = str(jax.make_jaxpr(jax.grad(lambda p: jnp.sum(model.apply(p, x))))(params))
+            assert ("conv_general_dilated" in text) == calls, conv
+
+
+def test_auto_conv_is_decided_from_the_backend_when_the_models_are_built(monkeypatch):
+    """``auto``: im2col on CPU, lax.conv_general_dilated on GPU and TPU; the modules and the config's record
+    hold the concrete choice."""
+    from attnjax.train import TrainConfig
+
+    config = TrainConfig(model="cnn", segment_shape=SMALL)
+    for backend, want in (("cpu", "im2col"), ("gpu", "lax"), ("tpu", "lax")):
+        monkeypatch.setattr(jax, "default_backend", lambda: backend)
+        assert {m.conv for m in make_models("cnn", num_classes=3, segment_shape=SMALL)} == {want}
+        assert config.to_json()["conv"] == want
+    assert "conv" not in TrainConfig(model="mlp").to_json()  # no convolution: nothing to record
+
+
+def test_unknown_conv_is_a_config_error_naming_it():
+    from attnjax.train import TrainConfig
+
+    with pytest.raises(ConfigError, match="conv"):
+        make_models("cnn", num_classes=3, segment_shape=SMALL, conv="fft")
+    with pytest.raises(ConfigError, match="conv"):
+        TrainConfig(model="cnn", segment_shape=SMALL, conv="fft")
 
 
 @pytest.mark.parametrize("init", sorted(CLASSIFIER_INITS))
