@@ -17,7 +17,7 @@ from .protocol import DEFAULT_LOSSES, FIXED_FOCUS, FIXED_FOCUS_ALPHAS, PARADIGMS
 from .checkpoint import RunCheckpoints, run_settings
 from .loop import ChunkEnd, HostLoop, run_chunked
 from .programs import Programs, resolve_seed_map
-from .train import Hyper, TrainConfig, TrainResult, init_state, make_chunk, make_train
+from .train import Hyper, TrainConfig, init_state, make_chunk
 
 __all__ = [
     "SeedRuns",

@@ -286,7 +286,6 @@ def plot_progress(doc: dict, out_dir: Path, status: str) -> Path:
 def _curves(doc: dict, path: Path, *, status: str | None = None) -> Path:
     results = doc["results"]
     seeds = int(doc["config"]["seeds"])
-    unit = _unit(doc)
     title = f"{doc['config']['data']['name']}, m = {doc['config']['data']['m']}, {_seeds(doc)} per loss"
     switches = _switch_epochs(doc) if "hybrid" in results else []
     budget = hybrid_budget(doc)
