@@ -384,7 +384,8 @@ def make_models(
     Raises:
         ConfigError: unknown family, precision or conv, or a CNN on segments it cannot take.
     """
-    conv = resolve_conv(conv)
+    if conv not in CONVS:  # resolved (asking JAX for its backend) only where a CNN is built
+        raise ConfigError(f"unknown conv {conv!r}; choose from {', '.join(CONVS)}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     if classifier_init not in CLASSIFIER_INITS:
@@ -406,5 +407,6 @@ def make_models(
                 f"the paper's CNNs need image segments of at least 18x18 (H, W, C), "
                 f"got segment shape {tuple(segment_shape)}; use --model mlp"
             )
+        conv = resolve_conv(conv)
         return FocusCNN(precision, conv), LeNetClassifier(num_classes, classifier_init, precision, conv)
     raise ConfigError(f"unknown model family {family!r}; choose one of {', '.join(MODEL_FAMILIES)}")

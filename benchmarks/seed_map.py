@@ -98,8 +98,9 @@ def load(problem: Problem):
                                 default_model="cnn")
 
 
-def race(problem: Problem, seeds: int, conv: str, *, rounds: int) -> list[dict]:
-    """Every seed map of one (problem, S, conv): compile each, then ``rounds`` interleaved timed epochs."""
+def race(problem: Problem, seeds: int, conv: str, *, rounds: int, precision: str = "float32") -> list[dict]:
+    """Every seed map of one (problem, S, conv): compile each, then ``rounds`` interleaved timed epochs
+    (``precision``: the models' arithmetic, :func:`attnjax.models.make_models`)."""
     import jax
 
     from attnjax.programs import Programs
@@ -108,7 +109,7 @@ def race(problem: Problem, seeds: int, conv: str, *, rounds: int) -> list[dict]:
     data, info = load(problem)
     extra = {"conv": conv} if conv else {}
     config = TrainConfig.for_data(info, model=problem.model, epochs=1, batch_size=problem.batch_size,
-                                  hidden=problem.hidden, loss="soft", **extra)
+                                  hidden=problem.hidden, loss="soft", precision=precision, **extra)
     data = jax.device_put(data)
     keys = jax.random.split(jax.random.key(0), seeds)
     hparams = Hyper.tile(seeds, 0.05)
@@ -138,7 +139,7 @@ def race(problem: Problem, seeds: int, conv: str, *, rounds: int) -> list[dict]:
     rows = []
     for seed_map in maps:
         median = float(np.median(samples[seed_map]))
-        rows.append({"model": problem.model, "conv": config.to_json().get("conv"), "seeds": seeds,
+        rows.append({"model": problem.model, "conv": config.to_json().get("conv"), "precision": precision, "seeds": seeds,
                      "seed_map": seed_map, "compile_s": round(compiled[seed_map][2], 3), "samples_s": samples[seed_map],
                      "median_s": median, "per_seed_step_ms": 1e3 * median / (seeds * problem.steps),
                      "time_vs_vmap": median / base, "foreign_cpu_share": other})
