@@ -45,7 +45,6 @@ def guard_known_wrong_release(jaxlib_version: str | None = None) -> bool:
     return True
 
 
-
 def host_loop(args, info, configs: dict, runs_each: int):
     """A training command's host loop: checkpoints in ``--out``, ``history.jsonl``, TensorBoard.
 
@@ -102,15 +101,15 @@ def _interrupted_note(args, checkpoints) -> str:
     """What Ctrl-C leaves, and the command that continues the run."""
     import shlex
 
-
     argv = [a for a in getattr(args, "argv", []) if a not in ("--resume", "--overwrite")]
     again = "attnjax " + " ".join(shlex.quote(a) for a in argv) + " --resume"
-    if not checkpoints.written:
+    if not checkpoints.written and not checkpoints.folder.is_dir():
         return (f"interrupted before the first checkpoint (without --checkpoint-every, a run checkpoints once "
                 f"it has trained {checkpoints.auto_seconds / 60:g} minutes); {args.out / HISTORY_FILE} holds the "
                 f"epochs so far, and no result was saved")
-    name, step, _ = checkpoints.written[-1]
-    return (f"interrupted; the checkpoints in {checkpoints.folder} stay (newest: {name}, step {step}) and "
+    newest = (f"newest: {checkpoints.written[-1][0]}, step {checkpoints.written[-1][1]}" if checkpoints.written
+              else "written by an earlier session")
+    return (f"interrupted; the checkpoints in {checkpoints.folder} stay ({newest}) and "
             f"{args.out / HISTORY_FILE} holds the epochs so far; continue with: {again}")
 
 
