@@ -167,6 +167,7 @@ def use_compile_cache(args) -> None:
         raise ConfigError(f"--compile-cache {folder}: cannot create it ({err.strerror or err})") from None
     import jax
 
+    args.compile_cache = str(folder)  # the result files record the folder in use
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -124,7 +124,7 @@ def _long_run(args) -> dict | None:
     from .protocol import CHECKPOINT_SECONDS
 
     return {"checkpoint_every": f"auto ({CHECKPOINT_SECONDS:g} s)" if every is None else every,
-            "resumed": bool(args.resume), "compile_cache": args.compile_cache or "default"}
+            "resumed": bool(args.resume), "compile_cache": args.compile_cache or "off"}
 
 
 def _metrics_at(counts, rule: int, epoch: int | slice = -1) -> dict[str, np.ndarray]:
