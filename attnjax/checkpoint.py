@@ -173,6 +173,11 @@ class RunCheckpoints:
         self.seconds = float(meta.get("seconds", 0.0))
         return snapshot
 
+    def clear(self) -> None:
+        """Remove this run's snapshots (a retry in other seed chunks starts them over)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.owner.written[:] = [w for w in self.owner.written if w[0] != self.name]
+
     def on_chunk(self, end: ChunkEnd, seconds: float) -> None:
         """Write a snapshot if one is due (``seconds``: training time so far, this session)."""
         if self.owner.due(end):

@@ -274,7 +274,12 @@ def train_seeds(
     if checkpoints is not None and checkpoints.every and not epochs.every:
         epochs = dataclasses.replace(epochs, every=checkpoints.every)
 
+    attempts = []
+
     def run(chunk):
+        if attempts and saved is not None:  # a retry in smaller seed chunks: the first try's snapshots go
+            saved.clear()
+        attempts.append(chunk)
         return run_chunked(config, keys, hparams, data, programs=programs, chunk_size=chunk, devices=devices,
                            epochs=epochs, on_chunk=chunk_done, start=snapshot, seed_map=seed_map)
 
