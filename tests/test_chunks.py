@@ -269,3 +269,37 @@ def test_a_finished_run_resumes_without_training(data, tmp_path):
                                       on_chunk=lambda name, end: chunks.append(end)))
     assert chunks == [] and again.traces == 0
     _assert_same(again, first)
+
+
+def test_an_out_of_memory_retry_starts_its_checkpoints_over(data, tmp_path, monkeypatch):
+    """All seeds at once run out of memory after a checkpoint; the retry in smaller seed chunks
+    removes that snapshot, so every one left is of the chunk size that finished."""
+    from attnjax import experiments, parallel
+
+    data, info = data
+    config = _config(info, loss="soft", epochs=4)
+    real, calls = experiments.run_chunked, []
+
+    def flaky(*args, chunk_size, on_chunk, **kw):
+        calls.append(chunk_size)
+        if len(calls) > 1:
+            return real(*args, chunk_size=chunk_size, on_chunk=on_chunk, **kw)
+
+        def then_fail(end):
+            on_chunk(end)
+            if end.new.stop >= 2:
+                raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 4000000000 bytes.")
+        return real(*args, chunk_size=chunk_size, on_chunk=then_fail, **kw)
+
+    monkeypatch.setattr(experiments, "run_chunked", flaky)
+    monkeypatch.setattr(parallel, "available_memory", lambda device=None: 2**30)
+    checkpoints = Checkpoints(tmp_path, every=2)
+    runs = train_seeds(config, data, seeds=SEEDS, learning_rate=0.3, auto_chunk=True,
+                       host=HostLoop(checkpoints=checkpoints))
+    assert calls == [None, 1] and runs.chunk_size == 1
+    sizes = {json.loads((p / "meta.json").read_text())["chunk_size"] for p in (tmp_path / "soft").iterdir()}
+    assert sizes == {1}
+    # The same as a run in chunks of one seed from the start (one seed a program compiles to other
+    # kernels than several, so the reference is that run, not the all-seeds scan).
+    monkeypatch.setattr(experiments, "run_chunked", real)
+    _assert_same(runs, train_seeds(config, data, seeds=SEEDS, learning_rate=0.3, chunk_size=1))
