@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from .errors import ConfigError
-from .programs import Programs, chunk_length
+from .programs import Programs, _replicated, _seeds, chunk_length
 from .train import Hyper, TrainConfig, TrainResult, TrainState
 
 if TYPE_CHECKING:
@@ -207,9 +207,7 @@ def run_chunked(
     def place(x):
         if mesh is None:
             return x
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        return _global_array(x, NamedSharding(mesh, PartitionSpec(*(("seeds",) if np.ndim(x) else ()))))
+        return _global_array(x, _seeds(mesh) if np.ndim(x) else _replicated(mesh))
 
     shared = data if mesh is None else jax.tree_util.tree_map(
         lambda x: _global_array(x, _replicated(mesh)), data)
@@ -249,12 +247,6 @@ def run_chunked(
                 on_chunk(ChunkEnd(config, n_seeds, snapshot, (c * chunk, c * chunk + real), span, n_chunks,
                                   seconds, None if epoch == config.epochs else state))
     return done
-
-
-def _replicated(mesh):
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    return NamedSharding(mesh, PartitionSpec())
 
 
 def _with_keys(state: TrainState) -> TrainState:
