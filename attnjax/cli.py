@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from .cli_options import (
-    SWEEP_GRID_OPTIONS, Parser, add_data_options, add_out, add_train_options, apply_config_file, check_applicable,
+    SWEEP_GRID_OPTIONS, Parser, add_config_option, add_data_options, add_out, add_train_options, apply_config_file, check_applicable,
     check_devices, check_grid, check_out, hybrid_epochs_note,
 )
 from .cli_options import _alpha_list, _int_at_least, _list_of, _seed
@@ -95,8 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("verify", help="check the gradient-flow theory: ODEs, closed forms, gradient descent")
+    add_config_option(p)
     add_out(p, "runs/verify")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("recipes", help="list the paper's experiments as recipes (--config files), with their "
+                                       "budget and measured cost per seed")
+    p.set_defaults(func=cmd_recipes)
     return parser
 
 
@@ -494,6 +499,13 @@ def cmd_verify(args) -> int:
     if failed:
         print(f"attnjax: {len(failed)} check(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_recipes(args) -> int:
+    from .recipes import recipes_table
+
+    print(recipes_table())
     return 0
 
 

@@ -20,7 +20,7 @@ from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CON
                        ORTHOGONAL_CLASSES, SEED_MAP_DEFAULTS, SEEDS, get_protocol, parse_seed_map)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
-           "check_grid", "hybrid_epochs_note", "apply_config_file", "SWEEP_GRID_OPTIONS"]
+           "check_grid", "hybrid_epochs_note", "apply_config_file", "add_config_option", "SWEEP_GRID_OPTIONS"]
 
 
 def _int_at_least(low: int, what: str, high: int | None = None):
@@ -205,14 +205,20 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    help="image pixels scaled to LOW,HIGH (default: the protocol's: 0,1 or -1,1)")
 
 
+def add_config_option(p) -> None:
+    """``--config FILE``: a TOML file of the command's options, or a recipe (:mod:`attnjax.recipes`)."""
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML file of options (keys as the long option names), such as a recipe in recipes/; "
+                        "the command line overrides it")
+
+
 def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, sweep: bool = False) -> None:
     g = p.add_argument_group("training")
     default_losses = ",".join(FIXED_FOCUS if fixed_focus else DEFAULT_LOSSES)
     # A sweep takes comma-separated lists (a grid axis) where the others take one value.
     many = (lambda parse, what: _list_of(parse, what)) if sweep else (lambda parse, what: parse)
     each = "comma-separated values: a grid axis" if sweep else "one value"
-    g.add_argument("--config", type=Path, default=None,
-                   help="TOML file of options (keys as the long option names); the command line overrides it")
+    add_config_option(g)
     g.add_argument("--protocol", choices=tuple(PROTOCOLS), default="attnjax",
                    help="defaults of every option not given: attnjax's own, or the authors' "
                         "code (README: differences from the authors' code) (default: %(default)s)")
@@ -515,7 +521,9 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -
 
     Keys are the long option names (``lr`` or ``--lr``; ``batch-size`` or
     ``batch_size``); a list is a comma-separated value. Options on the command
-    line still win. An unknown key or a bad file is a one-line error.
+    line still win. An unknown key or a bad file is a one-line error. A
+    ``[recipe]`` table (``attnjax.recipes``) names the command the file is for;
+    run with another command, the file is refused.
     """
     import tomllib
 
@@ -535,6 +543,11 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -
         raise ConfigError(f"--config {known.config}: {err.strerror or err}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"--config {known.config}: not valid TOML ({err})") from None
+    recipe = table.pop("recipe", None)
+    if recipe is not None:
+        from attnjax.recipes import check_recipe_table
+
+        check_recipe_table(recipe, known.command, source=f"--config {known.config}")
     dests = {a.dest: a for a in sub._actions if a.option_strings}
     defaults = {}
     for key, value in table.items():
