@@ -221,7 +221,7 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
     add_config_option(g)
     g.add_argument("--protocol", choices=tuple(PROTOCOLS), default="attnjax",
                    help="defaults of every option not given: attnjax's own, or the authors' "
-                        "code (README: differences from the authors' code) (default: %(default)s)")
+                        "code (docs/protocol.md: differences from the authors' code) (default: %(default)s)")
     g.add_argument("--losses", type=_loss_list, default=_loss_list(default_losses),
                    help=f"comma-separated paradigms (default: {default_losses})")
     g.add_argument("--seeds", type=_positive_int, default=SEEDS, help="seeds per paradigm (default: %(default)s)")

@@ -54,7 +54,7 @@ _xavier = nn.initializers.xavier_uniform()
 #       normal), the authors' LeNet classifier. Their models.py is missing from
 #       their repository; this follows a copy of it with the exact class
 #       signatures their scripts import, found in another public repository
-#       (see the README's table of differences).
+#       (see the table of differences in docs/protocol.md).
 CLASSIFIER_INITS = {
     "uniform": nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
     "xavier": nn.initializers.variance_scaling(1.0, "fan_avg", "normal"),

@@ -2,7 +2,7 @@
 
 ``attnjax`` is this library's own protocol (the default). ``paper`` applies every
 choice of the authors' public PyTorch code that attnjax otherwise makes
-differently (README, "Differences from the authors' code"). An explicit
+differently (docs/protocol.md, "every difference from the authors' code"). An explicit
 argument always overrides its protocol's default.
 
 Every default of the library and the command line is read from here.

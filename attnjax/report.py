@@ -312,7 +312,7 @@ def signature_footnote(doc: Mapping[str, Any] | None = None) -> str:
         f"(test {unit}, mean over seeds. a_z: attention on the foreground segment. s_y: probability "
         "of the true label, under the paradigm's own rule (own) or softmax(g(Σ α_j x_j)) (pooled). "
         f"low a_z & high s_y: % of {unit} with a_z < 0.2 and s_y ≥ 0.8, mean ± std. seeds with shortcut: "
-        "seeds whose classifier labels most backgrounds as one class it then fails to locate, see README)"
+        "seeds whose classifier labels most backgrounds as one class it then fails to locate, see docs/results.md)"
     )
 
 

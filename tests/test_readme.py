@@ -1,6 +1,7 @@
-"""The README's command lines go through the real parser exactly as printed.
+"""The README's and the documentation's command lines go through the real parser exactly as printed.
 
-Three sources, all read from README.md itself so that a new example is tested too:
+Three sources, all read from README.md and the pages of docs/ themselves so that a new example is
+tested too:
 every ``attnjax ...`` line of a code block (backslash continuations joined), every
 inline ``--option VALUE`` span with a concrete value, and every concrete value printed
 in the options table beside its option (``--pixel-range`` ... ``-1,1``).
@@ -14,8 +15,9 @@ import pytest
 
 from attnjax.cli import build_parser
 
-README = (Path(__file__).parents[1] / "README.md").read_text()
-COMMANDS = ("compare", "signature", "fixed-focus", "sweep", "estimators", "plot", "verify")
+ROOT = Path(__file__).parents[1]
+README = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+COMMANDS = ("compare", "signature", "fixed-focus", "sweep", "estimators", "plot", "verify", "recipes")
 #: A value as a user would type it: numbers, names, comma-separated lists, a leading minus sign.
 CONCRETE = re.compile(r"^-?[a-z0-9.][a-z0-9.,_/-]*$")
 
