@@ -169,7 +169,7 @@ def plot_attention(maps: dict, segments: np.ndarray, path, *, seed: int = 0, tit
                    class_names=None) -> Path:
     """``attention.png``: a few test examples, each segment drawn with its attention.
 
-    One panel per example (side by side); in it one row per paradigm, one column per
+    One panel per example (one above the other); in it one row per paradigm, one column per
     segment. Each segment's title is its alpha; its frame is as thick as alpha is large and
     coloured by alpha (dark blue 0 to yellow 1, viridis); the most-attended segment's alpha is
     bold. A segment of the truth is labelled "truth" below it; padding is left blank. Each
@@ -205,8 +205,8 @@ def plot_attention(maps: dict, segments: np.ndarray, path, *, seed: int = 0, tit
     cmap = colormaps["viridis"]
     name_of = (lambda k: str(class_names[k])) if class_names is not None else str
 
-    fig = new_figure(figsize=(n_ex * (1.15 * m + 0.9), 1.35 * len(names) + 1.0), layout="constrained")
-    panels = np.atleast_1d(fig.subfigures(1, n_ex, wspace=0.04))
+    fig = new_figure(figsize=(max(1.2 * m + 1.2, 6.5), n_ex * (1.3 * len(names) + 0.5) + 0.4), layout="constrained")
+    panels = np.atleast_1d(fig.subfigures(n_ex, 1, hspace=0.03))
     for e, panel in enumerate(panels):
         axes = panel.subplots(len(names), m, squeeze=False)
         panel.suptitle(f"test example {e}: label {name_of(int(labels[e]))}", fontsize=10)
@@ -234,8 +234,8 @@ def plot_attention(maps: dict, segments: np.ndarray, path, *, seed: int = 0, tit
             guess = int(prediction[p, seed, e])
             axes[p][0].set_ylabel(f"{name}\npred {name_of(guess)}", fontsize=8,
                                   color="tab:green" if guess == int(labels[e]) else "tab:red")
-    fig.suptitle(title or f"test attention of seed {seed}: frame thickness and colour = α (viridis), "
-                          "bold = most attended; row label: prediction (green right, red wrong)", fontsize=10)
+    fig.suptitle(title or f"test attention, seed {seed}\nframe thickness and colour = α (viridis), bold = most "
+                          "attended\nrow label: prediction (green right, red wrong)", fontsize=10)
     return save_figure_atomic(fig, path)
 
 

@@ -48,11 +48,18 @@ def _open(path: Path) -> dict[str, np.ndarray]:
     if path.is_dir():
         raise DataError(f"{path}: a folder, not an .npz file")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if magic == b"\x93NUMPY":
+        raise DataError(f"{path}: a single .npy array, not an .npz archive of named arrays (np.savez)")
+    if not magic.startswith(b"PK"):  # an .npz is a zip file
+        raise DataError(f"{path}: not an .npz archive of named arrays (np.savez writes a zip file; this is not one)")
+    try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not an .npz archive of arrays (np.savez) ({' '.join(str(err).split())[:120]})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: a single .npy array, not an .npz archive of named arrays (np.savez)")
     with archive:
         arrays = {}
         for key in archive.files:
@@ -79,9 +86,10 @@ def _flags(path: Path, key: str, value: np.ndarray, shape: tuple[int, ...]) -> n
         return value
     if value.dtype.kind not in "iuf":
         raise DataError(f"{path}: {key!r} has dtype {value.dtype}; expected bool or 0/1 numbers")
-    if not np.all((value == 0) | (value == 1)):
-        bad = value[~((value == 0) | (value == 1))].flat[0]
-        raise DataError(f"{path}: {key!r} holds {bad!r}; expected bool or 0/1 values")
+    bad = ~((value == 0) | (value == 1))
+    if bad.any():
+        raise DataError(f"{path}: {key!r} holds {value[bad].flat[0].item()!r} ({_where(bad)}); "
+                        "expected bool or 0/1 values")
     return value == 1
 
 
