@@ -252,6 +252,7 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     # every paradigm's config is checked (batch size against the data, say) before anything runs
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol, fixed_focus=fixed_focus or None,
                                **options)
+    _check_models(configs)
     _announce(data, info, f"{_seeds(args.seeds)} per loss, protocol {args.protocol}, one compiled program each")
     if hybrid_epochs_note(args):
         print(f"attnjax: note: {hybrid_epochs_note(args)}", file=sys.stderr)
@@ -280,6 +281,15 @@ def _check_truth(args, info) -> None:
     if not info.has_truth and args.command in _NEEDS_TRUTH:
         raise DataError(f"--data-file {args.data_file}: no 'truth' key; {args.command} {_NEEDS_TRUTH[args.command]}, "
                         "so it needs one ('attnjax compare' trains without it)")
+
+
+def _check_models(configs) -> None:
+    """Build each paradigm's modules (no tracing): a model that cannot take the segments (``--model cnn``
+    on a bags file of vectors) is one line before any progress bar."""
+    from .focus import config_modules
+
+    for config in configs.values():
+        config_modules(config)
 
 
 def _attention_files(args, data, info, runs):
@@ -440,6 +450,7 @@ def cmd_sweep(args) -> int:
     from .experiments import paradigm_configs
 
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol, **options)
+    _check_models(configs)
     points_each = math.prod(len(v) for v in grid.values())
     progress, host = _progress_factory(), host_loop(args, info, configs, points_each * args.seeds)
     _ON_INTERRUPT[:] = [host.interrupted_note]

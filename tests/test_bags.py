@@ -200,6 +200,16 @@ def test_without_truth_the_focus_metrics_are_unavailable(tmp_path, capsys, compi
     with pytest.raises(DataError, match="focus_accuracy is null"):
         load_results(tmp_path / "bad.json")
 
+    # A sweep too: empty focus columns in sweep.csv, n/a in its table.
+    code, printed, err = run(["sweep", "--dataset", "bags", "--data-file", str(path), *TINY, "--losses", "soft",
+                              "--lr", "0.01,0.1", "--out", str(tmp_path / "sweep")], capsys)
+    assert code == 0, err
+    rows = [line.split(",") for line in (tmp_path / "sweep" / "sweep.csv").read_text().splitlines()]
+    focus = [i for i, name in enumerate(rows[0]) if name in ("test_focus_accuracy", "test_ftpt", "test_ffpf")]
+    assert len(rows) == 5 and len(focus) == 3 and all(row[i] == "" for row in rows[1:] for i in focus)
+    assert all(r["test_accuracy"] is not None for r in load_results(tmp_path / "sweep")["rows"])
+    assert sum("n/a" in line for line in printed.splitlines()) == 2
+
     # Redrawing works; signature and fixed-focus need the truth, and say so before compiling anything.
     assert run(["plot", str(out)], capsys)[0] == 0
     before = len(compiles)
@@ -363,6 +373,7 @@ OPTIONS = [
     (["--data-file", "{file}", "--fg", "0"], "--fg/--bg do not apply to --dataset bags"),
     (["--data-file", "{file}", "--data-dir", "x"], "--data-dir does not apply to --dataset bags"),
     (["--data-file", "{file}", "--model", "linear", "--hidden", "8"], "--hidden applies only to the mlp, gated"),
+    (["--data-file", "{file}", "--model", "cnn"], "the paper's CNNs need image segments of at least 18x18"),
 ]
 
 
