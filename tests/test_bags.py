@@ -387,3 +387,35 @@ def test_options_that_do_not_apply_to_bags(extra, fragment, tmp_path, capsys, co
     code, _, err = run(["compare", "--dataset", "digits", "--data-file", str(file), "--out", str(tmp_path / "o")],
                        capsys)
     assert code == 2 and "--data-file applies only to --dataset text or bags" in err
+
+
+def test_attention_from_the_library_leaves_matplotlib_alone(tmp_path):
+    """attention_maps / save_attention as a library: the caller's backend and pyplot figures stay."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from attnjax.attention import attention_maps, save_attention
+    from attnjax.experiments import compare
+
+    backend = matplotlib.get_backend()
+    matplotlib.use("pdf")
+    fig = plt.figure()
+    try:
+        data, info = load_dataset("digits", m=3, n_train=24, n_test=6, seed=1)
+        runs = compare(data, info, losses=["soft"], seeds=1, epochs=1, batch_size=8)
+        maps = attention_maps(runs, data, info)
+        written = save_attention(tmp_path, maps, data, info, examples=2)
+        assert [p.name for p in written] == ["attention.npz", "attention.png"]
+        assert matplotlib.get_backend() == "pdf" and plt.get_fignums() == [fig.number]
+        back = read_attention(tmp_path)
+        np.testing.assert_array_equal(back["attention"]["soft"], maps["attention"][0])
+        np.testing.assert_array_equal(back["prediction"]["soft"], maps["prediction"][0])
+        np.testing.assert_array_equal(back["labels"], np.asarray(data.test.labels))
+        np.testing.assert_array_equal(back["truth"], np.asarray(data.test.truth))
+        assert back["settings"]["data"]["name"] == "digits"
+        # the foreground of a mosaic is its one truth segment
+        assert (back["truth"].sum(1) == 1).all()
+        np.testing.assert_array_equal(back["truth"].argmax(1), np.asarray(data.test.fg_pos))
+    finally:
+        plt.close(fig)
+        matplotlib.use(backend)
