@@ -6,7 +6,7 @@ segments:
 
 * ``paradigms`` ``[P]`` and ``rules`` ``[P]``: names, and the inference rule each paradigm's
   prediction uses (``pooled`` for soft attention, ``expected`` for the others);
-* ``attention`` ``[P, S, N, m]`` float32: alpha, summing to 1 over a example's real segments,
+* ``attention`` ``[P, S, N, m]`` float32: alpha, summing to 1 over an example's real segments,
   exactly 0 on padding;
 * ``prediction`` ``[P, S, N]`` int32: the predicted class under the paradigm's own rule
   (what the reported test accuracy counts);

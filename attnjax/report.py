@@ -342,7 +342,8 @@ def signature_footnote(doc: Mapping[str, Any] | None = None) -> str:
     """The note under :func:`signature_table`, naming the examples after the document's data."""
     unit = _unit(doc) if doc else "mosaics"
     return (
-        f"(test {unit}, mean over seeds. a_z: attention on the foreground segment. s_y: probability "
+        f"(test {unit}, mean over seeds. a_z: attention on the "
+        f"{'truth segments' if unit == 'bags' else 'foreground segment'}. s_y: probability "
         "of the true label, under the paradigm's own rule (own) or softmax(g(Σ α_j x_j)) (pooled). "
         f"low a_z & high s_y: % of {unit} with a_z < 0.2 and s_y ≥ 0.8, mean ± std. seeds with shortcut: "
         "seeds whose classifier labels most backgrounds as one class it then fails to locate, see README)"
