@@ -56,6 +56,7 @@ _EXPORTS = {
     "Programs": "programs",
     "HistoryLog": "runlog",
     "load_results": "files",
+    "read_attention": "attention",
     "Protocol": "protocol",
     "PROTOCOLS": "protocol",
     "Diverged": "experiments",

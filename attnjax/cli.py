@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 
 from .cli_options import (
-    SWEEP_GRID_OPTIONS, Parser, add_config_option, add_data_options, add_out, add_train_options, apply_config_file, check_applicable,
+    SWEEP_GRID_OPTIONS, Parser, add_config_option, add_data_options, add_out, add_save_attention, add_train_options,
+    apply_config_file, check_applicable,
     check_devices, check_grid, check_out, hybrid_epochs_note,
 )
 from .cli_options import _alpha_list, _int_at_least, _list_of, _seed
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="train soft, hard, LVML and hybrid attention on many seeds")
     add_data_options(p)
     add_train_options(p)
+    add_save_attention(p)
     add_out(p, "runs/compare", long_runs=True)
     p.set_defaults(func=cmd_compare)
 
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_options(p)
     p.add_argument("--signature-s-y", choices=SIGNATURE_CONVENTIONS, default=None,
                    help="s_y convention the picture shows; the JSON has both (default: the protocol's)")
+    add_save_attention(p)
     add_out(p, "runs/signature", long_runs=True)
     p.set_defaults(func=cmd_signature)
 
@@ -226,6 +229,8 @@ def _announce(data, info, what: str) -> None:
 
     unit = unit_of(info.to_json())
     shape = (f"{info.num_classes} classes {list(info.class_names)}, up to {info.m} tokens a post" if unit == "posts"
+             else f"{info.num_classes} classes {list(info.class_names)}, up to {info.m} segments of shape "
+                  f"{tuple(info.segment_shape)} a bag" if unit == "bags"
              else f"{info.num_classes} foreground classes {list(info.class_names)}, m = {info.m}")
     print(f"{info.name}: {shape}, {data.train.index.shape[0]} train / {data.test.index.shape[0]} test {unit}; {what}",
           file=sys.stderr)
@@ -239,6 +244,7 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     check_out(args)
     check_devices(args)
     data, info = _load_data(args, fixed_focus=fixed_focus)
+    _check_truth(args, info)
     _checkpoint()
     options = _train_options(args)
     extra = {name: getattr(args, name) for name in ("switch_epoch", "init_scale", "temperature")
@@ -246,6 +252,7 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
     # every paradigm's config is checked (batch size against the data, say) before anything runs
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol, fixed_focus=fixed_focus or None,
                                **options)
+    _check_models(configs)
     _announce(data, info, f"{_seeds(args.seeds)} per loss, protocol {args.protocol}, one compiled program each")
     if hybrid_epochs_note(args):
         print(f"attnjax: note: {hybrid_epochs_note(args)}", file=sys.stderr)
@@ -262,6 +269,42 @@ def _train_paradigms(args, experiment, *, fixed_focus: bool = False, **kwargs):
         progress.close()
         close_watchers(host)
     return data, info, runs
+
+
+#: Why a command cannot run on data without truth (a bags file without 'truth').
+_NEEDS_TRUTH = {"signature": "bins the attention on the truth segments (a_z)",
+                "fixed-focus": "freezes the attention on a truth segment"}
+
+
+def _check_truth(args, info) -> None:
+    """signature and fixed-focus read the truth: refuse data without one (before anything compiles)."""
+    if not info.has_truth and args.command in _NEEDS_TRUTH:
+        raise DataError(f"--data-file {args.data_file}: no 'truth' key; {args.command} {_NEEDS_TRUTH[args.command]}, "
+                        "so it needs one ('attnjax compare' trains without it)")
+
+
+def _check_models(configs) -> None:
+    """Build each paradigm's modules (no tracing): a model that cannot take the segments (``--model cnn``
+    on a bags file of vectors) is one line before any progress bar."""
+    from .focus import config_modules
+
+    for config in configs.values():
+        config_modules(config)
+
+
+def _attention_files(args, data, info, runs):
+    """With --save-attention: ``write(out) -> [paths]`` of ``attention.npz`` (and ``attention.png``), else None."""
+    if not getattr(args, "save_attention", False):
+        return None
+    from .attention import attention_maps, save_attention
+    from .experiments import finished
+
+    done = finished(runs)
+    if not done:
+        print("attnjax: note: --save-attention: no paradigm finished, so no attention.npz", file=sys.stderr)
+        return None
+    maps = attention_maps(done, data, info)
+    return lambda out: save_attention(out, maps, data, info)
 
 
 def _write_run(out: Path, write, *, live: bool = False) -> list[Path]:
@@ -301,8 +344,10 @@ def _write_run(out: Path, write, *, live: bool = False) -> list[Path]:
     return written
 
 
-def _finish(args, runs, doc: dict, json_name: str, table: str, note: str, texts: dict | None = None) -> int:
-    """Print the table, write the JSON and ``texts`` ({name: content}), then the plots."""
+def _finish(args, runs, doc: dict, json_name: str, table: str, note: str, texts: dict | None = None,
+            more=None) -> int:
+    """Print the table, write the JSON and ``texts`` ({name: content}), then the plots, then ``more(out)``'s
+    files (the attention maps)."""
     from . import report
     from .files import write_json_atomic, write_text_atomic
     from .parallel import peak_memory
@@ -319,6 +364,8 @@ def _finish(args, runs, doc: dict, json_name: str, table: str, note: str, texts:
             written.append(write_text_atomic(args.out / name, text))
         if any(doc.get(k) for k in ("results", "heatmaps", "rows")):
             written.extend(report.plot_any(doc, args.out))
+        if more is not None:
+            written.extend(more(args.out))
 
     report_path, *plots = _write_run(args.out, write, live=True)
     from .experiments import finished as finished_runs
@@ -356,7 +403,7 @@ def cmd_compare(args) -> int:
     data, info, runs = _train_paradigms(args, compare)
     doc = report.compare_results_json(report.settings_json(args, info, runs), runs)
     return _finish(args, runs, doc, "results.json", report.compare_table(doc["results"]),
-                   report.compare_footnote(doc))
+                   report.compare_footnote(doc), more=_attention_files(args, data, info, runs))
 
 
 def cmd_signature(args) -> int:
@@ -371,7 +418,8 @@ def cmd_signature(args) -> int:
     doc = report.signature_json(report.settings_json(args, info, runs, signature_s_y=shown), signatures, runs)
     table = "\n\n".join([report.compare_table(doc["results"]), report.compare_footnote(doc),
                           report.signature_table(doc)])
-    return _finish(args, runs, doc, "signature.json", table, report.signature_footnote(doc))
+    return _finish(args, runs, doc, "signature.json", table, report.signature_footnote(doc),
+                   more=_attention_files(args, data, info, runs))
 
 
 def cmd_fixed_focus(args) -> int:
@@ -402,6 +450,7 @@ def cmd_sweep(args) -> int:
     from .experiments import paradigm_configs
 
     configs = paradigm_configs(data, info, args.losses, protocol=args.protocol, **options)
+    _check_models(configs)
     points_each = math.prod(len(v) for v in grid.values())
     progress, host = _progress_factory(), host_loop(args, info, configs, points_each * args.seeds)
     _ON_INTERRUPT[:] = [host.interrupted_note]
@@ -413,7 +462,7 @@ def cmd_sweep(args) -> int:
     finally:
         progress.close()
         close_watchers(host)
-    rows = sweep_rows(points, runs, args.seeds)
+    rows = sweep_rows(points, runs, args.seeds, focus=info.has_truth)
     settings = report.settings_json(args, info, runs)
     doc = report.sweep_json(settings, grid, points, runs, rows, args.seeds)
     code = _finish(args, runs, doc, "sweep.json", report.sweep_table(doc),

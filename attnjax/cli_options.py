@@ -19,7 +19,8 @@ from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CON
                        MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS, PRECISIONS, PROTOCOLS, SECOND_PHASES, M,
                        ORTHOGONAL_CLASSES, SEED_MAP_DEFAULTS, SEEDS, get_protocol, parse_seed_map)
 
-__all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "check_applicable", "check_out",
+__all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "add_save_attention",
+           "check_applicable", "check_out",
            "check_grid", "hybrid_epochs_note", "apply_config_file", "add_config_option", "SWEEP_GRID_OPTIONS"]
 
 
@@ -185,7 +186,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="data set (default: digits, bundled with scikit-learn)")
     g.add_argument("--data-file", type=Path, default=None,
-                   help="text only: your JSON file in the HateXplain layout (default: the bundled synthetic task)")
+                   help="text: your JSON file in the HateXplain layout (default: the bundled synthetic task); "
+                        "bags (required): your .npz file of bags of segments or feature vectors (docs/bags.md)")
     g.add_argument("--data-dir", default=None,
                    help="folder with your MNIST (IDX) or CIFAR (binary) files, or Fashion-MNIST")
     g.add_argument("--m", type=int, default=None, help=f"segments per mosaic (default: {M})")
@@ -235,9 +237,11 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help=f"factor on every initial parameter, {each} (default: 1)")
     g.add_argument("--batch-size", type=_positive_int, default=None, help="default: the protocol's")
     g.add_argument("--model", choices=MODEL_FAMILIES, default=None,
-                   help="model family (default: mlp for digits, cnn for 28x28/32x32 images, linear for orthogonal, "
-                        "embed for text)")
-    g.add_argument("--hidden", type=_width, default=None, help="MLP hidden width, at most 65536 (default: 64)")
+                   help="model family (default: mlp for digits and bags, cnn for 28x28/32x32 images, linear for "
+                        "orthogonal, embed for text); gated: Ilse et al.'s gated-attention focus "
+                        "w.(tanh(Vx)*sigmoid(Ux)) with the mlp classifier")
+    g.add_argument("--hidden", type=_width, default=None,
+                   help="MLP (and gated attention's V, U) hidden width, at most 65536 (default: 64)")
     g.add_argument("--classifier-init", choices=CLASSIFIER_INIT_NAMES, default=None,
                    help="classifier weight init (default: the protocol's)")
     g.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -272,6 +276,14 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help="how one program maps its seeds: vmap (all at once), map (one after another: less memory), "
                         "mix:G (groups of G at once); only the last bits of the numbers can change (default, from "
                         f"benchmarks/seed_map.py: {_seed_map_defaults()})")
+
+
+def add_save_attention(p: argparse.ArgumentParser) -> None:
+    """``--save-attention``: the test examples' attention maps in ``--out`` (:mod:`attnjax.attention`)."""
+    p.add_argument("--save-attention", action="store_true", default=False,
+                   help="also write attention.npz: every test example's attention [S, N, m], prediction [S, N] "
+                        "and label per paradigm (attnjax.read_attention reads it), and for image segments "
+                        "attention.png of a few test examples")
 
 
 def add_out(p: argparse.ArgumentParser, default: str, *, long_runs: bool = False) -> None:
@@ -338,10 +350,20 @@ def check_applicable(args) -> None:
     from .protocol import NOT_FOR_CNN, default_model
 
     family = args.model or default_model(args.dataset)
-    image = args.dataset not in ("orthogonal", "digits", "text")
-    text = args.dataset == "text"
+    image = args.dataset not in ("orthogonal", "digits", "text", "bags")
+    text, bags = args.dataset == "text", args.dataset == "bags"
     rules = [
-        ("--data-file", args.data_file is not None and not text, "applies only to --dataset text"),
+        ("--data-file", args.data_file is not None and not (text or bags), "applies only to --dataset text or bags"),
+        ("--dataset bags", bags and args.data_file is None, "needs --data-file FILE.npz (docs/bags.md)"),
+        ("--m/--m-range", (args.m is not None or args.m_range is not None) and bags,
+         "do not apply to --dataset bags (the file's segments give m; its 'mask' gives bags of several sizes)"),
+        ("--n-train/--n-test", (args.n_train is not None or args.n_test is not None) and bags,
+         "do not apply to --dataset bags (the file's 'split' decides)"),
+        ("--fg/--bg", (args.fg is not None or args.bg is not None) and bags,
+         "do not apply to --dataset bags (the file's labels are the classes)"),
+        ("--pixel-range", args.pixel_range is not None and bags, "does not apply to --dataset bags"),
+        ("--bg-replacement", args.bg_replacement is not None and bags, "does not apply to --dataset bags"),
+        ("--data-dir", args.data_dir is not None and bags, "does not apply to --dataset bags (give --data-file)"),
         ("--m/--m-range", (args.m is not None or args.m_range is not None) and text,
          "do not apply to --dataset text (a post's tokens are its segments)"),
         ("--fg/--bg", (args.fg is not None or args.bg is not None) and text, "do not apply to --dataset text"),
@@ -357,8 +379,8 @@ def check_applicable(args) -> None:
          "does not apply to --dataset orthogonal (its segments are not images)"),
         ("--bg-replacement", args.bg_replacement is not None and args.dataset == "orthogonal",
          "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
-        ("--hidden", args.hidden is not None and family not in ("mlp", "embed"),
-         f"applies only to the mlp and embed models, not {family}"),
+        ("--hidden", args.hidden is not None and family not in ("mlp", "embed", "gated"),
+         f"applies only to the mlp, gated and embed models, not {family}"),
         ("--conv", getattr(args, "conv", None) is not None and family != "cnn",
          f"applies only to --model cnn, not {family} (the other models have no convolution)"),
         ("--model cnn", family == "cnn" and args.dataset in NOT_FOR_CNN,

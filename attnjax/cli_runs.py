@@ -81,7 +81,7 @@ def host_loop(args, info, configs: dict, runs_each: int):
 
     watchers = [list_live_files, HistoryLog(out / HISTORY_FILE, header)]
     if getattr(args, "tensorboard", None) is not None:
-        watchers.append(TensorBoardLog(args.tensorboard))
+        watchers.append(TensorBoardLog(args.tensorboard, focus=info.has_truth))
     every = args.checkpoint_every
     checkpoints = Checkpoints(out / CHECKPOINTS, every=every, resume=args.resume)
     host = HostLoop(epochs=EpochChunks(every=every or None), checkpoints=checkpoints,

@@ -9,27 +9,45 @@ A spec is a list of ``(path, expected)`` pairs. A path is dotted; ``*`` stands
 for every key of a mapping (or every item of a list); a trailing ``?`` makes a
 field optional (its sub-fields are then checked only when it is there).
 ``expected`` is a type (``dict``, ``list``, ``str``, ``int``, ``float`` for any
-real number) or an integer n: a rectangular array of numbers with n axes.
+real number) or an integer n: a rectangular array of numbers with n axes; a pair
+``(expected, None)`` also accepts null (JSON's ``null``: a focus metric of data
+without truth, :func:`focus_available`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from .errors import DataError
 
-__all__ = ["KINDS", "check_document", "result_kind"]
+__all__ = ["KINDS", "FOCUS_METRICS", "focus_available", "check_document", "result_kind"]
+
+#: The metrics that read the truth (which segments carry the label): focus accuracy and the
+#: four focus/prediction cells. A document of data without truth holds null for each.
+FOCUS_METRICS = ("focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf")
+
+
+def focus_available(data: Mapping | None) -> bool:
+    """Whether a document's data (its ``config["data"]``, a ``DataInfo.to_json()``) has a truth.
+
+    False only for data recorded with ``has_truth`` false (a bags file without ``truth``):
+    its focus metrics are then null in the JSON and "n/a" in the tables. Documents written
+    before the field existed have truth.
+    """
+    return bool((data or {}).get("has_truth", True))
+
 
 _COMPARE = [
     ("config.data", dict), ("config.data.name", str), ("config.data.m", int), ("config.seeds", int),
     ("results", dict), ("results.*", dict), ("results.*.rule", str),
-    ("results.*.train", dict), ("results.*.train.*", 1), ("results.*.test", dict), ("results.*.test.*", 1),
+    ("results.*.train", dict), ("results.*.train.*", (1, None)), ("results.*.test", dict),
+    ("results.*.test.*", (1, None)),
     ("results.*.history", dict), ("results.*.history.loss", 2),
-    ("results.*.history.train", dict), ("results.*.history.train.*", 2),
-    ("results.*.history.test", dict), ("results.*.history.test.*", 2),
+    ("results.*.history.train", dict), ("results.*.history.train.*", (2, None)),
+    ("results.*.history.test", dict), ("results.*.history.test.*", (2, None)),
     ("diverged?", dict),
 ]
 
@@ -74,6 +92,10 @@ def _describe(value) -> str:
 
 def _check_value(value, want, where: str) -> str | None:
     """Why ``value`` is not what ``want`` describes, or None."""
+    if isinstance(want, tuple):  # (expected, None): null is accepted too
+        if value is None:
+            return None
+        want = want[0]
     if isinstance(want, int) and not isinstance(want, bool):
         try:
             array = np.asarray(value, dtype=float)
@@ -140,10 +162,25 @@ def check_document(doc: Any, path: str | Path) -> dict:
         problem = _walk(doc, field.split("."), want, "")
         if problem:
             raise DataError(f"{path}: damaged {kind} result: {problem}")
-    problem = _seed_counts(doc)
+    problem = _seed_counts(doc) or _nulls(doc)
     if problem:
         raise DataError(f"{path}: damaged {kind} result: {problem}")
     return doc
+
+
+def _nulls(doc: dict) -> str | None:
+    """Only the focus metrics may be null, and only of data without truth."""
+    focus = focus_available(doc["config"].get("data"))
+    for name, res in (doc.get("results") or {}).items():
+        if not isinstance(res, dict) or "history" not in res:
+            continue
+        for where, metrics in (("train", res["train"]), ("test", res["test"]), ("history.train", res["history"]["train"]),
+                               ("history.test", res["history"]["test"])):
+            for metric, values in metrics.items():
+                if values is None and (focus or metric not in FOCUS_METRICS):
+                    why = "the data has a truth" if metric in FOCUS_METRICS else "only the focus metrics may be"
+                    return f"results.{name}.{where}.{metric} is null ({why})"
+    return None
 
 
 def _seed_counts(doc: dict) -> str | None:
@@ -156,6 +193,6 @@ def _seed_counts(doc: dict) -> str | None:
                  **{f"{s}.{m}": v for s in ("train", "test") for m, v in res[s].items()},
                  **{f"history.{s}.{m}": v for s in ("train", "test") for m, v in res["history"][s].items()}}
         for where, values in lists.items():
-            if isinstance(seeds, int) and len(values) != seeds:
+            if isinstance(seeds, int) and values is not None and len(values) != seeds:
                 return f"results.{name}.{where} has {len(values)} seed(s), config.seeds says {seeds}"
     return None

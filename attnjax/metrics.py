@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .documents import FOCUS_METRICS
 from .paradigms import REGISTRY
 
 __all__ = [
@@ -36,8 +37,8 @@ __all__ = [
 RULES = ("argmax", "expected", "pooled")
 #: Index into RULES of the rule each paradigm is judged by.
 DEFAULT_RULE = {name: RULES.index(p.rule) for name, p in REGISTRY.items()}
-#: Metric names, all in percent of examples.
-METRICS = ("accuracy", "focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf")
+#: Metric names, all in percent of examples; all but accuracy read the truth (``FOCUS_METRICS``).
+METRICS = ("accuracy", *FOCUS_METRICS)
 
 
 class Predictions(NamedTuple):

@@ -10,6 +10,10 @@ Families:
         initialisation, as in the paper's simple setting.
     mlp: one hidden ReLU layer for each model (Xavier-initialised focus with no
         biases; the classifier's weights per ``CLASSIFIER_INITS``, zero biases).
+    gated: the gated attention of Ilse, Tomczak & Welling (2018, attention-based deep
+        multiple-instance learning): focus ``w . (tanh(V x) * sigmoid(U x))`` with
+        hidden width ``hidden`` (no biases, Xavier, as the formula has none), and the mlp
+        classifier. For bags of feature vectors.
     cnn: the paper's focus CNN (conv 32-64-64, fully connected 512-64-10-1, no
         bias, Xavier) and its LeNet-style classifier (conv 6-16, fully connected
         120-84-10-K). Valid convolutions, so 32x32x3 gives the paper's 1024 and
@@ -32,6 +36,7 @@ __all__ = [
     "LinearClassifier",
     "MLPFocus",
     "MLPClassifier",
+    "GatedFocus",
     "FocusCNN",
     "LeNetClassifier",
     "MODEL_FAMILIES",
@@ -264,6 +269,26 @@ class MLPClassifier(nn.Module):
                          precision=self.precision)
 
 
+class GatedFocus(nn.Module):
+    """Gated attention (Ilse et al. 2018): ``a(x) = w . (tanh(V x) * sigmoid(U x))``. ``[N, ...] -> [N]``.
+
+    ``V`` and ``U`` are ``[D, hidden]`` (D the flattened segment size), ``w`` ``[hidden]``;
+    no biases, Xavier initialisation. The softmax over a bag's segments is taken by the
+    caller, as for every focus model.
+    """
+
+    hidden: int = 64
+    precision: str = "float32"
+
+    @nn.compact
+    def __call__(self, x):
+        h = _flatten(x)
+        dense = dict(kernel_init=_xavier, use_bias=False, precision=self.precision)
+        v = jnp.tanh(_Dense(self.hidden, name="V", **dense)(h))
+        u = jax.nn.sigmoid(_Dense(self.hidden, name="U", **dense)(h))
+        return _Dense(1, name="w", **dense)(v * u)[:, 0]
+
+
 class FocusCNN(nn.Module):
     """The paper's focus CNN. ``[N, H, W, C] -> [N]``.
 
@@ -358,11 +383,11 @@ def make_models(
     """The (focus, classifier) pair of one family.
 
     Arguments:
-        family: one of ``"linear"``, ``"mlp"``, ``"cnn"``.
+        family: one of ``MODEL_FAMILIES``: ``"linear"``, ``"mlp"``, ``"cnn"``, ``"embed"``, ``"gated"``.
         num_classes: K, the classifier's output size.
         segment_shape: shape of one segment; the CNNs need ``(H, W, C)`` with
             H and W large enough for their valid convolutions (at least 18).
-        hidden: hidden width of the MLPs.
+        hidden: hidden width of the MLPs (and of gated attention's V and U).
         classifier_init: weight initialisation of the MLP and LeNet
             classifiers, a key of ``CLASSIFIER_INITS`` (the linear
             classifier always starts at zero, as in the paper's simple setting).
@@ -398,6 +423,11 @@ def make_models(
         if hidden < 1:
             raise ConfigError(f"hidden width must be positive, got {hidden}")
         return (MLPFocus((hidden,), precision),
+                MLPClassifier(num_classes, (hidden,), classifier_init, precision))
+    if family == "gated":
+        if hidden < 1:
+            raise ConfigError(f"hidden width must be positive, got {hidden}")
+        return (GatedFocus(hidden, precision),
                 MLPClassifier(num_classes, (hidden,), classifier_init, precision))
     if family == "embed":
         return EmbedFocus(hidden), EmbedClassifier(num_classes, hidden, classifier_init)

@@ -29,6 +29,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .documents import focus_available
 from .paradigms import REGISTRY
 from .files import new_figure, save_figure_atomic
 
@@ -52,7 +53,8 @@ DIVERGED_COLOR = "tab:red"
 
 
 def unit_of(data: Mapping | None) -> str:
-    """What one example of a data set is called: ``"posts"`` for text, else ``"mosaics"``.
+    """What one example of a data set is called: ``"posts"`` for text, ``"bags"`` for your own
+    bags (``--dataset bags``), else ``"mosaics"``.
 
     Arguments:
         data: a document's ``config["data"]`` (its ``name``, and for text data
@@ -60,6 +62,8 @@ def unit_of(data: Mapping | None) -> str:
     """
     data = data or {}
     name = str(data.get("name", ""))
+    if name == "bags":
+        return "bags"
     segments = str((data.get("settings") or {}).get("segments", ""))
     text = name in ("text", "hatexplain") or name.startswith("text") or segments.startswith("tokens")
     return "posts" if text else "mosaics"
@@ -264,13 +268,19 @@ def _mark_switch(ax, switches, *, line=None, label: bool = False):
 def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     """``curves.png`` (test and focus accuracy, and one loss panel per objective) and ``ftpt.png``.
 
+    Data without truth (:func:`attnjax.documents.focus_available`) has no focus metrics: the
+    focus-accuracy panel says so and there is no ``ftpt.png``.
+
     Seeds are shown as the module docstring says. The hybrid's switch is a dashed line in
     every panel with a vertical tick on the hybrid's curve; when the hybrid ran more
     epochs than the others (the paper protocol runs each phase for ``epochs``), its
     legend entry gives the ratio from the recorded epochs and the accuracy panels shade
     the epochs past the others' budget.
     """
-    return [_curves(doc, Path(out_dir) / "curves.png"), _focus_prediction_bars(doc, out_dir)]
+    curves = _curves(doc, Path(out_dir) / "curves.png")
+    if not focus_available(doc["config"].get("data")):
+        return [curves]
+    return [curves, _focus_prediction_bars(doc, out_dir)]
 
 
 def plot_progress(doc: dict, out_dir: Path, status: str) -> Path:
@@ -295,9 +305,10 @@ def _curves(doc: dict, path: Path, *, status: str | None = None) -> Path:
     axes = fig.subplots(-(-n // 3), min(n, 3), squeeze=False).ravel()
     hybrid_lines = {}
     any_log = False
+    focus = focus_available(doc["config"].get("data"))
     for name, res in results.items():
         label = _hybrid_label(budget) if name == "hybrid" else name
-        for i, key in enumerate(("accuracy", "focus_accuracy")):
+        for i, key in enumerate(("accuracy", "focus_accuracy") if focus else ("accuracy",)):
             line = _spread(axes[i], res["history"]["test"][key], label, PALETTE.get(name), limits=(0, 100),
                            shared=len(results))
             if name == "hybrid":
@@ -328,6 +339,13 @@ def _curves(doc: dict, path: Path, *, status: str | None = None) -> Path:
         _percent_axis(ax)
     for ax in axes[:n]:
         ax.grid(alpha=0.3)
+    if not focus:  # an empty panel that says why, rather than a curve of zeros
+        axes[1].clear()
+        axes[1].set_xticks([])
+        axes[1].set_yticks([])
+        axes[1].set_ylabel("test focus accuracy (%)")
+        axes[1].text(0.5, 0.5, "n/a: the data has no truth\n(which segments carry the label)", ha="center",
+                     va="center", transform=axes[1].transAxes, fontsize=10, color="0.35")
     for ax in axes[n:]:
         ax.set_visible(False)
     for name in doc.get("diverged") or {}:  # in the legend too, where the missing curve is looked for
@@ -467,6 +485,8 @@ def plot_sweep(doc: dict, out_dir: Path) -> Path:
     varying = [a for a, v in values.items() if len(v) > 1]
     fixed = [a for a, v in values.items() if len(v) == 1]
     metrics = (("test_focus_accuracy", "test focus accuracy (%)"), ("test_accuracy", "test accuracy (%)"))
+    if not focus_available(doc["config"].get("data")):  # no truth: no focus accuracy to draw
+        metrics = metrics[1:]
 
     def stats(v):
         v = np.asarray(v, np.float64)

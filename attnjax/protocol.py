@@ -18,7 +18,7 @@ from .paradigms import FIXED_FOCUS, REGISTRY, SECOND_PHASES
 __all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIMIZER_NAMES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
            "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS", "CONVS", "DEFAULT_CONV",
            "AUTO_CONV_RULE", "auto_conv", "SEED_MAP_DEFAULTS", "parse_seed_map", "default_seed_map",
-           "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "SEEDS", "FIXED_FOCUS_ALPHAS",
+           "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "BAGS_TEST_EVERY", "SEEDS", "FIXED_FOCUS_ALPHAS",
            "DATASETS", "DEFAULT_MODEL", "NOT_FOR_CNN", "default_model"]
 
 #: The training paradigms: the three exact losses, the soft-then-hard hybrid
@@ -40,7 +40,7 @@ SIGNATURE_CONVENTIONS = ("own", "pooled")
 # The names of the built-in model choices, here (free of jax) so that the command
 # line can offer them; ``attnjax.models`` defines what each one is.
 #: Model families of ``attnjax.models.make_models``.
-MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed")
+MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed", "gated")
 #: Classifier weight initialisations (the keys of ``attnjax.models.CLASSIFIER_INITS``).
 CLASSIFIER_INIT_NAMES = ("uniform", "xavier")
 #: Arithmetic of the built-in models' products (``attnjax.models.make_models(precision=)``).
@@ -217,11 +217,12 @@ PROTOCOLS = {
 DEFAULT_PROTOCOL = "attnjax"
 
 #: The data sets by name (``attnjax.data.load_dataset`` builds each).
-DATASETS = ("orthogonal", "digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "text")
+DATASETS = ("orthogonal", "digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "text", "bags")
 
 #: The model family each data set uses when none is chosen: 8x8 digits are too
-#: small for the paper's CNNs, which every other image set uses.
-DEFAULT_MODEL = {"orthogonal": "linear", "digits": "mlp", "text": "embed"}
+#: small for the paper's CNNs, which every other image set uses; your own bags
+#: (``--dataset bags``) are usually feature vectors.
+DEFAULT_MODEL = {"orthogonal": "linear", "digits": "mlp", "text": "embed", "bags": "mlp"}
 
 
 #: Data sets whose segments are not images of at least 18x18, the smallest the paper's CNNs take.
@@ -237,6 +238,9 @@ def default_model(name: str) -> str:
 M = 5
 #: Classes C of the orthogonal data set (the paper's simple setting).
 ORTHOGONAL_CLASSES = 20
+#: ``--dataset bags`` without a ``split`` array: bag i is a test bag when
+#: ``i % BAGS_TEST_EVERY == BAGS_TEST_EVERY - 1`` (every fifth bag), the others train.
+BAGS_TEST_EVERY = 5
 #: Posts per split of the bundled synthetic text task.
 TEXT_SIZES = {"n_train": 600, "n_val": 100, "n_test": 200}
 #: Runs per paradigm.

@@ -16,7 +16,7 @@ import numpy as np
 from .experiments import Diverged, finished
 from .files import format_table
 from .metrics import EDGE_TOLERANCE, METRICS, RULES
-from .documents import result_kind
+from .documents import FOCUS_METRICS, focus_available, result_kind
 from .paradigms import hyper_of
 from .plots import unit_of
 from .protocol import SIGNATURE_CONVENTIONS, get_protocol
@@ -47,7 +47,14 @@ __all__ = [
 EXPLODING_FACTOR = 2.0
 
 
+#: What a table shows for a metric the data cannot give (a focus metric without truth).
+UNAVAILABLE = "n/a"
+
+
 def mean_std(values) -> str:
+    """``"mean ± std"`` over seeds (one value: itself); :data:`UNAVAILABLE` for None (or a None among them)."""
+    if values is None or any(v is None for v in np.ravel(np.asarray(values, dtype=object))):
+        return UNAVAILABLE
     values = np.asarray(values, np.float64)
     if values.size == 1:
         return f"{values.item():.1f}"
@@ -127,17 +134,28 @@ def _long_run(args) -> dict | None:
             "resumed": bool(args.resume), "compile_cache": args.compile_cache or "off"}
 
 
-def _metrics_at(counts, rule: int, epoch: int | slice = -1) -> dict[str, np.ndarray]:
-    """``{metric: [S, ...]}`` under one inference rule at an epoch (or epochs)."""
+def _metrics_at(counts, rule: int, epoch: int | slice = -1, *, focus: bool = True) -> dict[str, np.ndarray | None]:
+    """``{metric: [S, ...]}`` under one inference rule at an epoch (or epochs); without ``focus``
+    (data without truth) the focus metrics are None."""
     out = {}
     for name in METRICS:
+        if not focus and name in FOCUS_METRICS:
+            out[name] = None
+            continue
         value = np.asarray(getattr(counts, name))[:, epoch]
         out[name] = value if name == "focus_accuracy" else value[..., rule]
     return out
 
 
-def run_summary(runs) -> dict:
-    """JSON-ready results of one paradigm: final metrics per seed and the history."""
+def run_summary(runs, *, focus: bool = True) -> dict:
+    """JSON-ready results of one paradigm: final metrics per seed and the history.
+
+    Arguments:
+        runs: the paradigm's :class:`~attnjax.experiments.SeedRuns`.
+        focus: False for data without truth (``DataInfo.has_truth``): the focus metrics
+            (``FOCUS_METRICS``) are then None (null in the JSON), not the zeros the program
+            counted against an empty truth.
+    """
     rule = runs.config.rule
     history = runs.history
     return {
@@ -146,16 +164,17 @@ def run_summary(runs) -> dict:
         "seconds": round(runs.seconds, 3),
         "compile_seconds": round(runs.compile_seconds, 3),
         "train_seconds": round(runs.train_seconds, 3),
-        "train": _metrics_at(history.train, rule),
-        "test": _metrics_at(history.test, rule),
+        "train": _metrics_at(history.train, rule, focus=focus),
+        "test": _metrics_at(history.test, rule, focus=focus),
         "by_rule": {
-            RULES[r]: {"train": _metrics_at(history.train, r), "test": _metrics_at(history.test, r)}
+            RULES[r]: {"train": _metrics_at(history.train, r, focus=focus),
+                       "test": _metrics_at(history.test, r, focus=focus)}
             for r in range(len(RULES))
         },
         "history": {
             "loss": np.asarray(history.loss),
-            "train": _metrics_at(history.train, rule, slice(None)),
-            "test": _metrics_at(history.test, rule, slice(None)),
+            "train": _metrics_at(history.train, rule, slice(None), focus=focus),
+            "test": _metrics_at(history.test, rule, slice(None), focus=focus),
         },
     }
 
@@ -180,18 +199,24 @@ def _health(runs: Mapping[str, Any]) -> dict:
     return {"diverged": diverged, "warnings": warnings}
 
 
-def metric_notes(unit: str = "mosaics") -> dict:
-    """The ``"metrics"`` entry of a document; ``unit`` names the examples (:func:`unit_of`)."""
-    return {
+def metric_notes(unit: str = "mosaics", *, focus: bool = True) -> dict:
+    """The ``"metrics"`` entry of a document; ``unit`` names the examples (:func:`unit_of`);
+    without ``focus`` (data without truth) it says why the focus metrics are null."""
+    notes = {
         "units": f"percent of {unit}",
         "names": list(METRICS),
         "accuracy": "the predicted class is the label",
-        "focus_accuracy": "the most-attended segment is the foreground",
+        "focus_accuracy": ("the most-attended segment is a truth segment" if unit == "bags"
+                           else "the most-attended segment is the foreground"),
         "ftpt": "focus true, prediction true",
         "ffpt": "focus false, prediction true",
         "ftpf": "focus true, prediction false",
         "ffpf": "focus false, prediction false",
     }
+    if not focus:
+        notes["unavailable"] = {"metrics": list(FOCUS_METRICS),
+                                "why": "the data has no truth (which segments carry the label), so these are null"}
+    return notes
 
 
 #: :func:`metric_notes` of image and orthogonal data (mosaics).
@@ -199,8 +224,13 @@ METRIC_NOTES = metric_notes()
 
 
 def _unit(settings: Mapping[str, Any]) -> str:
-    """``"posts"`` or ``"mosaics"``, from a document's (or its settings') recorded data."""
+    """``"posts"``, ``"bags"`` or ``"mosaics"``, from a document's (or its settings') recorded data."""
     return unit_of((settings.get("config", settings) or {}).get("data"))
+
+
+def _focus(settings: Mapping[str, Any]) -> bool:
+    """Whether a document's (or its settings') data has a truth (:func:`attnjax.documents.focus_available`)."""
+    return focus_available((settings.get("config", settings) or {}).get("data"))
 
 
 def compare_results_json(settings: Mapping[str, Any], runs: Mapping[str, Any]) -> dict:
@@ -215,8 +245,8 @@ def compare_results_json(settings: Mapping[str, Any], runs: Mapping[str, Any]) -
     return {
         "kind": "compare",
         "config": dict(settings),
-        "metrics": metric_notes(_unit(settings)),
-        "results": {name: run_summary(r) for name, r in finished(runs).items()},
+        "metrics": metric_notes(_unit(settings), focus=_focus(settings)),
+        "results": {name: run_summary(r, focus=_focus(settings)) for name, r in finished(runs).items()},
         **_health(runs),
     }
 
@@ -224,12 +254,15 @@ def compare_results_json(settings: Mapping[str, Any], runs: Mapping[str, Any]) -
 def compare_footnote(doc: Mapping[str, Any] | None = None) -> str:
     """The note under :func:`compare_table`, naming the examples after the document's data."""
     unit = _unit(doc) if doc else "mosaics"
+    focus = _focus(doc) if doc else True
+    truth = {"posts": "token is a rationale token", "bags": "segment is a truth segment"}.get(
+        unit, "segment is the foreground")
     return (
         "(final epoch, mean ± std over seeds. rule: the inference rule each loss is judged by "
         "(pooled: softmax(g(Σ α_j x_j)); expected: Σ α_j softmax(g(x_j))). train/test acc: % of "
-        f"{unit} classified right. focus acc: % whose most-attended "
-        f"{'token is a rationale token' if unit == 'posts' else 'segment is the foreground'}. "
+        f"{unit} classified right. focus acc: % whose most-attended {truth}. "
         f"FTPT/FFPT/FTPF/FFPF: focus true/false × prediction true/false, % of test {unit}. "
+        + ("" if focus else f"{UNAVAILABLE}: the data has no truth (which segments carry the label). ") +
         "final loss: mean training loss of the last epoch, each under its own objective.)"
     )
 
@@ -267,8 +300,8 @@ def signature_json(settings: Mapping[str, Any], signatures: Mapping[str, dict], 
     return {
         "kind": "signature",
         "config": dict(settings),
-        "metrics": metric_notes(unit),
-        "results": {name: run_summary(r) for name, r in finished(runs).items()},
+        "metrics": metric_notes(unit, focus=_focus(settings)),
+        "results": {name: run_summary(r, focus=_focus(settings)) for name, r in finished(runs).items()},
         "bins": {
             "edges": edges,
             "orientation": (
@@ -309,7 +342,8 @@ def signature_footnote(doc: Mapping[str, Any] | None = None) -> str:
     """The note under :func:`signature_table`, naming the examples after the document's data."""
     unit = _unit(doc) if doc else "mosaics"
     return (
-        f"(test {unit}, mean over seeds. a_z: attention on the foreground segment. s_y: probability "
+        f"(test {unit}, mean over seeds. a_z: attention on the "
+        f"{'truth segments' if unit == 'bags' else 'foreground segment'}. s_y: probability "
         "of the true label, under the paradigm's own rule (own) or softmax(g(Σ α_j x_j)) (pooled). "
         f"low a_z & high s_y: % of {unit} with a_z < 0.2 and s_y ≥ 0.8, mean ± std. seeds with shortcut: "
         "seeds whose classifier labels most backgrounds as one class it then fails to locate, see docs/results.md)"
@@ -400,7 +434,7 @@ def sweep_json(settings: Mapping[str, Any], grid: Mapping[str, Any], points, run
             "times each loss's training function was traced (compiled) for this sweep: 1 means the "
             "whole grid times seeds ran as one program (0: a program cached earlier in the process)"
         ),
-        "metrics": metric_notes(_unit(settings)),
+        "metrics": metric_notes(_unit(settings), focus=_focus(settings)),
         "rows": rows,
         **_health(runs),
     }

@@ -8,7 +8,7 @@ seed chunk and epoch::
      "test_accuracy": [...], "test_focus_accuracy": [...]}
 
 with one value per seed of ``seeds`` (first, stop), percentages under the paradigm's own
-inference rule, exactly the float32 values that ``results.json`` will hold. The whole file
+inference rule (the focus accuracy null for data without truth), exactly the float32 values that ``results.json`` will hold. The whole file
 is rewritten atomically after each chunk, so a kill never leaves a torn line, and a resumed
 run rewrites it from its checkpoint. :func:`read_history` reads it back for
 ``attnjax plot``.
@@ -34,15 +34,22 @@ _FIELDS = (("loss", None, None), ("train_accuracy", "train", "accuracy"), ("test
            ("test_focus_accuracy", "test", "focus_accuracy"))
 
 
-def _lines(name: str, history, rule: int, first: int, stop: int) -> list[str]:
-    """One JSON line per epoch of ``history`` (leaves ``[seeds, epochs]``), seeds ``first .. stop - 1``."""
+def _lines(name: str, history, rule: int, first: int, stop: int, focus: bool = True) -> list[str]:
+    """One JSON line per epoch of ``history`` (leaves ``[seeds, epochs]``), seeds ``first .. stop - 1``;
+    without ``focus`` (data without truth) the focus accuracy is null."""
     columns = {}
-    for field, split, metric in _FIELDS:
+    for field, split, metric in _fields(focus):
         values = np.asarray(history.loss if split is None else getattr(getattr(history, split), metric))
         columns[field] = values if values.ndim == 2 else values[..., rule]
     return [json.dumps({"paradigm": name, "epoch": e + 1, "seeds": [first, stop],
-                        **{k: [float(x) for x in v[:, e]] for k, v in columns.items()}})
+                        **{k: [float(x) for x in v[:, e]] for k, v in columns.items()},
+                        **({} if focus else {"test_focus_accuracy": [None] * (stop - first)})})
             for e in range(columns["loss"].shape[1])]
+
+
+def _fields(focus: bool):
+    """:data:`_FIELDS`, less the focus accuracy for data without truth."""
+    return _FIELDS if focus else tuple(f for f in _FIELDS if f[2] != "focus_accuracy")
 
 
 class HistoryLog:
@@ -57,6 +64,9 @@ class HistoryLog:
         self.path = Path(path)
         self.header = {"kind": "history", **header, "pid": os.getpid(), "host": socket.gethostname()}
         self.lines: dict[str, list[str]] = {}
+        from .documents import focus_available
+
+        self.focus = focus_available(header.get("data"))
 
     def __call__(self, name: str, end: ChunkEnd) -> None:
         snap, rule, chunk = end.snapshot, end.config.rule, end.snapshot.chunk_size
@@ -65,9 +75,9 @@ class HistoryLog:
             n_done = int(np.shape(snap.done.history.loss)[0])
             for first in range(0, n_done, chunk):
                 stop = min(first + chunk, n_done)
-                lines += _lines(name, _rows(snap.done.history, first, stop), rule, first, stop)
+                lines += _lines(name, _rows(snap.done.history, first, stop), rule, first, stop, self.focus)
         if snap.history is not None:
-            lines += _lines(name, snap.history, rule, *end.rows)
+            lines += _lines(name, snap.history, rule, *end.rows, self.focus)
         self.lines[name] = lines
         text = "".join(line + "\n" for line in [json.dumps(self.header), *(x for v in self.lines.values() for x in v)])
         write_text_atomic(self.path, text)
@@ -158,17 +168,18 @@ class TensorBoardLog:
         ImportError: tensorboardX is not installed.
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder, *, focus: bool = True):
         from tensorboardX import SummaryWriter
 
         self.writer = SummaryWriter(str(folder))
         self.offset: dict[str, int] = {}
+        self.focus = focus  # False: data without truth, no focus accuracy to log
 
     def __call__(self, name: str, end: ChunkEnd) -> None:
         snap = end.snapshot
         history = snap.history if snap.history is not None else _rows(snap.done.history, end.rows[0], end.rows[1])
         first_seed = end.rows[0]
-        for field, split, metric in _FIELDS:
+        for field, split, metric in _fields(self.focus):
             values = np.asarray(history.loss if split is None else getattr(getattr(history, split), metric))
             values = values if values.ndim == 2 else values[..., end.config.rule]
             tag = f"{name}/{field}" if first_seed == 0 else f"{name}/seeds_{first_seed}_on/{field}"

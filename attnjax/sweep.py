@@ -18,6 +18,7 @@ import numpy as np
 from .data.base import Dataset, DataInfo
 from .errors import ConfigError
 from .experiments import _run_each, finished, paradigm_configs
+from .documents import FOCUS_METRICS
 from .metrics import METRICS
 from .paradigms import get_paradigm
 from .protocol import Protocol, get_protocol
@@ -105,8 +106,9 @@ def sweep(
     return points, runs
 
 
-def sweep_rows(points: dict[str, np.ndarray], runs: dict, seeds: int) -> list[dict]:
-    """The tidy table: one row per (loss, grid point, seed), final-epoch test metrics in percent."""
+def sweep_rows(points: dict[str, np.ndarray], runs: dict, seeds: int, *, focus: bool = True) -> list[dict]:
+    """The tidy table: one row per (loss, grid point, seed), final-epoch test metrics in percent;
+    without ``focus`` (data without truth, ``DataInfo.has_truth``) the focus metrics are None."""
     rows = []
     for loss, r in finished(runs).items():
         rule = r.config.rule
@@ -116,6 +118,9 @@ def sweep_rows(points: dict[str, np.ndarray], runs: dict, seeds: int) -> list[di
             point, s = divmod(run, seeds)
             row = {"loss": loss, **{k: v[point].item() for k, v in points.items()}, "seed": s}
             for name in METRICS:
+                if not focus and name in FOCUS_METRICS:
+                    row[f"test_{name}"] = None
+                    continue
                 value = np.asarray(getattr(test, name))[run, -1]
                 row[f"test_{name}"] = float(value if name == "focus_accuracy" else value[rule])
             row["train_accuracy"] = float(np.asarray(train.accuracy)[run, -1, rule])

@@ -125,6 +125,9 @@ class DataInfo:
         default_model: the model family used when none is chosen.
         settings: how the mosaics were built, resolved (sizes, seed, the
             background draw, pixel range, foreground position, noise, pools).
+        has_truth: whether the splits' ``truth`` says which segments carry the label. False
+            for a bags file without a ``truth`` array: the focus metrics (focus accuracy,
+            FTPT/FFPT/FTPF/FFPF, a_z) are then unavailable and reported as null / "n/a".
     """
 
     name: str
@@ -135,6 +138,7 @@ class DataInfo:
     background_names: tuple[str, ...] = ()
     default_model: str = "mlp"
     settings: dict = dataclasses.field(default_factory=dict, compare=False, hash=False)
+    has_truth: bool = True
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

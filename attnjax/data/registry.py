@@ -54,8 +54,11 @@ def load_dataset(
             protocol's choice for fixed-focus runs, which the caller passes).
         m_range: image data: ``(low, high)``, a varying number of real
             segments per mosaic, padded (and masked) to ``m = high``.
-        data_file: text only: your JSON file in the HateXplain layout; without
+        data_file: text: your JSON file in the HateXplain layout; without
             it, the bundled synthetic task (``n_train``/``n_test`` posts).
+            bags (required): your ``.npz`` file of bags (:mod:`attnjax.data.bags`,
+            ``docs/bags.md``); the file decides m, the classes and the split, so
+            the other options do not apply.
 
     Returns:
         ``(dataset, info)``.
@@ -72,6 +75,12 @@ def load_dataset(
             raise ConfigError(f"--m {m} and --m-range {m_range[0]},{m_range[1]}: give one of them")
         m = m_range[1]
     m = M if m is None else m
+    if name == "bags":
+        if data_file is None:
+            raise ConfigError("--dataset bags needs --data-file FILE.npz (docs/bags.md)", field="data_file")
+        from .bags import load_bags
+
+        return load_bags(data_file)
     if name == "text":
         from .text import load_hatexplain, load_synthetic_text, text_dataset
 
