@@ -55,3 +55,15 @@ def test_the_theory_example_prints_the_paper_s_numbers():
     paper = {"soft": (0.175, 0.961), "hard": (0.152, 0.997)}
     for kind, values in paper.items():
         np.testing.assert_allclose(out[kind], values, atol=5e-4)  # the paper prints three decimals
+
+
+def test_your_own_bags_example():
+    """The attention read back is an attention over each bag's real instances (rows sum to 1, padding 0)."""
+    out = _run("own_bags", tiny=True)
+    assert out["code"] == 0
+    test = out["written"]["split"] == "test"
+    mask = out["written"]["mask"][test]
+    for attention in out["maps"]["attention"].values():  # [S, N, m]
+        np.testing.assert_allclose(attention.sum(-1), 1.0, rtol=1e-5)
+        assert np.all(attention[:, ~mask] == 0)
+    assert set(out["focus"]) == {"soft", "hard"}
