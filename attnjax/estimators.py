@@ -172,7 +172,7 @@ def estimator_diagnostics(
             if options.get("replace", True) is False:
                 options["num_samples"] = min(options["num_samples"], m)  # k = m is exact
             step = jax.jit(jax.value_and_grad(objective(loss_fn, options)))
-            draw = jax.jit(jax.vmap(lambda k: ravel_pytree(step(params, k)[1])[0]))
+            draw = jax.jit(jax.vmap(lambda k, step=step, params=params: ravel_pytree(step(params, k)[1])[0]))
             keys = jax.random.split(jax.random.fold_in(key, m), num_draws)
             g = np.concatenate([np.asarray(draw(c), np.float64)
                                 for c in np.array_split(keys, -(-num_draws // chunk))])

@@ -217,7 +217,7 @@ def run_chunked(
     for c in range(first, n_chunks):
         rows = np.minimum(np.arange(c * chunk, (c + 1) * chunk), n_seeds - 1)  # padding repeats the last seed
         real = min(chunk, n_seeds - c * chunk)
-        chunk_keys, chunk_h = keys[rows], jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], hparams)
+        chunk_keys, chunk_h = keys[rows], jax.tree_util.tree_map(lambda x, rows=rows: np.asarray(x)[rows], hparams)
         chunk_keys, chunk_h = place(chunk_keys), jax.tree_util.tree_map(place, chunk_h)
         resumed = start is not None and c == start.seed_chunk and start.state is not None
         if resumed:
@@ -231,14 +231,15 @@ def run_chunked(
             stop = min(epochs.stop(epoch, config.epochs, rate), epoch + chunk_length(config))
             began = time.perf_counter()
             state, new = advance(state, chunk_h, shared, np.int32(epoch), np.int32(stop))
-            new = jax.tree_util.tree_map(lambda x: np.asarray(x)[:real, : stop - epoch], jax.device_get(new))
+            new = jax.tree_util.tree_map(
+                lambda x, real=real, stop=stop, epoch=epoch: np.asarray(x)[:real, : stop - epoch], jax.device_get(new))
             seconds = time.perf_counter() - began
             rate = seconds / (stop - epoch)
             history = new if history is None else jax.tree_util.tree_map(
                 lambda a, b: np.concatenate([a, b], 1), history, new)
             span, epoch = range(epoch, stop), stop
             if epoch == config.epochs:  # this seed chunk is done
-                params = jax.tree_util.tree_map(lambda x: np.asarray(x)[:real], jax.device_get(state.params))
+                params = jax.tree_util.tree_map(lambda x, real=real: np.asarray(x)[:real], jax.device_get(state.params))
                 done = _cat(done, TrainResult(params, history))
                 snapshot = Snapshot(c + 1, chunk, 0, None, None, done)
             else:

@@ -217,7 +217,7 @@ def run_seeds(
         rows = np.minimum(np.arange(c * chunk, (c + 1) * chunk), n_seeds - 1)
         chunk_keys = _global_array(keys[rows], seed_sharding)
         chunk_hparams = jax.tree_util.tree_map(
-            lambda x: _global_array(x[rows], seed_sharding), hparams
+            lambda x, rows=rows: _global_array(x[rows], seed_sharding), hparams
         )
         if pending is not None and between_chunks is not None:  # the previous chunk finishes first
             pieces.append(fetch(*pending))
