@@ -16,7 +16,7 @@ flattened):
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, cast
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +56,7 @@ def _problem(m, *, batch, dim, num_classes, hidden, seed):
 
     def objective(loss, options):
         def f(p, key):
-            logits = focus.apply(p["focus"], segments.reshape(batch * m, dim)).reshape(batch, m)
+            logits = cast(jax.Array, focus.apply(p["focus"], segments.reshape(batch * m, dim))).reshape(batch, m)
             kw = options if loss is hard_attention_loss else dict(options, key=key)
             return jnp.mean(loss(logits, segments, labels, lambda x: clf.apply(p["classifier"], x), **kw))
         return f

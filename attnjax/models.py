@@ -277,7 +277,7 @@ class FocusCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        conv = dict(kernel_size=(3, 3), kernel_init=_xavier, use_bias=False,
+        conv: dict[str, Any] = dict(kernel_size=(3, 3), kernel_init=_xavier, use_bias=False,
                     precision=self.precision, conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(32, name="Conv_0", **conv)(x)))
         h = nn.relu(max_pool_2x2(_Conv(64, name="Conv_1", **conv)(h)))
@@ -302,7 +302,7 @@ class LeNetClassifier(nn.Module):
     @nn.compact
     def __call__(self, x):
         kernel_init = CLASSIFIER_INITS[self.weight_init]
-        conv = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision, conv=self.conv)
+        conv: dict[str, Any] = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision, conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(6, name="Conv_0", **conv)(x)))
         h = nn.relu(max_pool_2x2(_Conv(16, name="Conv_1", **conv)(h)))
         return _mlp_head(h, (120, 84, 10, self.num_classes), kernel_init=kernel_init,
