@@ -253,6 +253,6 @@ def run_chunked(
 def _with_keys(state: TrainState) -> TrainState:
     """A host state (raw key data, as a checkpoint holds it) with typed PRNG keys again."""
     key = state.key
-    if not jax.dtypes.issubdtype(getattr(key, "dtype", np.float32), jax.dtypes.prng_key):
+    if not jax.numpy.issubdtype(getattr(key, "dtype", np.float32), jax.dtypes.prng_key):
         key = jax.random.wrap_key_data(np.asarray(key))
     return state._replace(key=key)

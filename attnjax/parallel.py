@@ -112,7 +112,7 @@ def _global_array(x, sharding: NamedSharding) -> jax.Array:
     """
     if jax.process_count() == 1:
         return jax.device_put(x, sharding)
-    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    if isinstance(x, jax.Array) and jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key):
         impl = jax.random.key_impl(x)
         data = _global_array(jax.random.key_data(x), sharding)
         return jax.random.wrap_key_data(data, impl=impl)
