@@ -11,11 +11,12 @@ temperature), so grids of them vmap like seeds. Defaults come from
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 import optax
 
 from .data.base import DataInfo
@@ -279,8 +280,9 @@ class Hyper(NamedTuple):
     temperature: jax.Array | np.ndarray | float = 1.0
 
     @classmethod
-    def checked(cls, n: int, *, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None,
-                init_scale=1.0, optimizer=None, temperature=1.0) -> "Hyper":
+    def checked(cls, n: int, *, learning_rate: npt.ArrayLike = _ATTNJAX.learning_rate, alpha: npt.ArrayLike = 1.0,
+                switch_epoch: npt.ArrayLike | None = None, init_scale: npt.ArrayLike = 1.0,
+                optimizer: Mapping[str, npt.ArrayLike] | None = None, temperature: npt.ArrayLike = 1.0) -> "Hyper":
         """n runs' values exactly as given: ``[n]`` float64 NumPy arrays (switch epochs int32), each checked.
 
         A scalar is repeated; a sequence of length n is used as is. Record these; train with

@@ -221,6 +221,7 @@ def run_chunked(
         chunk_keys, chunk_h = place(chunk_keys), jax.tree_util.tree_map(place, chunk_h)
         resumed = start is not None and c == start.seed_chunk and start.state is not None
         if resumed:
+            assert start is not None  # resumed says so
             state = jax.tree_util.tree_map(place, _with_keys(start.state))
             epoch, history = start.epoch, start.history
         else:
@@ -247,6 +248,7 @@ def run_chunked(
             if on_chunk is not None:
                 on_chunk(ChunkEnd(config, n_seeds, snapshot, (c * chunk, c * chunk + real), span, n_chunks,
                                   seconds, None if epoch == config.epochs else state))
+    assert done is not None  # every seed chunk has run
     return done
 
 
@@ -254,5 +256,6 @@ def _with_keys(state: TrainState) -> TrainState:
     """A host state (raw key data, as a checkpoint holds it) with typed PRNG keys again."""
     key = state.key
     if not jax.numpy.issubdtype(getattr(key, "dtype", np.float32), jax.dtypes.prng_key):
-        key = jax.random.wrap_key_data(np.asarray(key))
+        # jax annotates key_bits_array as jax.Array; it takes NumPy key data (what a checkpoint holds) as well
+        key = jax.random.wrap_key_data(np.asarray(key))  # pyright: ignore[reportArgumentType]
     return state._replace(key=key)
