@@ -15,7 +15,7 @@ real number) or an integer n: a rectangular array of numbers with n axes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -72,8 +72,8 @@ def _describe(value) -> str:
                                                                            else "a list")
 
 
-def _check_value(value, want, where: str) -> str | None:
-    """Why ``value`` is not what ``want`` describes, or None."""
+def _check_value(value, want: type | int, where: str) -> str | None:
+    """Why ``value`` is not what ``want`` (a type, or a list's nesting depth) describes, or None."""
     if isinstance(want, int) and not isinstance(want, bool):
         try:
             array = np.asarray(value, dtype=float)
@@ -92,7 +92,7 @@ def _check_value(value, want, where: str) -> str | None:
     elif want is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
-        ok = isinstance(value, want)
+        ok = isinstance(value, cast(type, want))  # a type here: the depths were handled above
     names = {dict: "an object", list: "a list", str: "text", int: "an integer", float: "a number"}
     return None if ok else f"{where} must be {names[want]}, got {_describe(value)}"
 

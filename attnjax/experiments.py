@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -425,7 +425,7 @@ class Diverged:
     seconds: float
 
 
-def finished(runs: dict) -> dict:
+def finished(runs: Mapping[str, Any]) -> dict:
     """``{loss: SeedRuns}`` of the paradigms that did not diverge (``Diverged`` records dropped)."""
     return {name: r for name, r in runs.items() if not isinstance(r, Diverged)}
 
