@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jaxtyping import Float  # shape annotations; not checked at run time
 
 from .errors import ConfigError
 from .protocol import CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, MODEL_FAMILIES, PRECISIONS, auto_conv
@@ -220,7 +221,7 @@ class LinearFocus(nn.Module):
     precision: str = "float32"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, " N *segment"]) -> Float[jax.Array, " N"]:
         return _mlp_head(x, (1,), kernel_init=nn.initializers.zeros, use_bias=False,
                          precision=self.precision)[:, 0]
 
@@ -232,7 +233,7 @@ class LinearClassifier(nn.Module):
     precision: str = "float32"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, " N *segment"]) -> Float[jax.Array, "N K"]:
         return _mlp_head(x, (self.num_classes,), kernel_init=nn.initializers.zeros,
                          use_bias=True, precision=self.precision)
 
@@ -244,7 +245,7 @@ class MLPFocus(nn.Module):
     precision: str = "float32"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, " N *segment"]) -> Float[jax.Array, " N"]:
         return _mlp_head(x, tuple(self.hidden) + (1,), kernel_init=_xavier, use_bias=False,
                          precision=self.precision)[:, 0]
 
@@ -258,7 +259,7 @@ class MLPClassifier(nn.Module):
     precision: str = "float32"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, " N *segment"]) -> Float[jax.Array, "N K"]:
         return _mlp_head(x, tuple(self.hidden) + (self.num_classes,),
                          kernel_init=CLASSIFIER_INITS[self.weight_init], use_bias=True,
                          precision=self.precision)
@@ -276,7 +277,7 @@ class FocusCNN(nn.Module):
     conv: str = DEFAULT_CONV
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, "N H W C"]) -> Float[jax.Array, " N"]:
         conv: dict[str, Any] = dict(kernel_size=(3, 3), kernel_init=_xavier, use_bias=False,
                     precision=self.precision, conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(32, name="Conv_0", **conv)(x)))
@@ -300,7 +301,7 @@ class LeNetClassifier(nn.Module):
     conv: str = DEFAULT_CONV
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, "N H W C"]) -> Float[jax.Array, "N K"]:
         kernel_init = CLASSIFIER_INITS[self.weight_init]
         conv: dict[str, Any] = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision, conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(6, name="Conv_0", **conv)(x)))
@@ -319,7 +320,7 @@ class EmbedFocus(nn.Module):
     width: int = 64
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, "N V"]) -> Float[jax.Array, " N"]:
         embedding = nn.Dense(self.width, use_bias=False, kernel_init=_xavier, name="embed")(_flatten(x))
         return nn.Dense(1, use_bias=False, kernel_init=_xavier)(embedding)[:, 0]
 
@@ -337,7 +338,7 @@ class EmbedClassifier(nn.Module):
     weight_init: str = "uniform"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, "N V"]) -> Float[jax.Array, "N K"]:
         kernel_init = CLASSIFIER_INITS[self.weight_init]
         embedding = nn.Dense(self.width, use_bias=False, kernel_init=kernel_init, name="embed")(_flatten(x))
         return nn.Dense(self.num_classes, kernel_init=kernel_init)(embedding)
