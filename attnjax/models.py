@@ -303,7 +303,8 @@ class LeNetClassifier(nn.Module):
     @nn.compact
     def __call__(self, x: Float[jax.Array, "N H W C"]) -> Float[jax.Array, "N K"]:
         kernel_init = CLASSIFIER_INITS[self.weight_init]
-        conv: dict[str, Any] = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision, conv=self.conv)
+        conv: dict[str, Any] = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision,
+                                    conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(6, name="Conv_0", **conv)(x)))
         h = nn.relu(max_pool_2x2(_Conv(16, name="Conv_1", **conv)(h)))
         return _mlp_head(h, (120, 84, 10, self.num_classes), kernel_init=kernel_init,
