@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numbers
+from typing import SupportsInt, cast
 
 import jax
+import jax.core
 import jax.numpy as jnp
 
 from attnjax.losses import LOSSES
@@ -55,7 +57,7 @@ def check_size(name: str, value, *, minimum: int = 2) -> int:
     else:
         if not float(value).is_integer():
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-        out = int(value)
+        out = int(cast(SupportsInt, value))  # numbers.Real declares no __int__; float and NumPy floats have one
     if out < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return out

@@ -84,7 +84,7 @@ def start_identities(*, quick: bool) -> Measured:
         for kind in KINDS:
             dmu, dnu = (float(v) for v in reduced_flow(kind, 0.0, 0.0, m=m, C=C))
             loss = float(reduced_loss(kind, 0.0, 0.0, m=m, C=C))
-            slope = float(jax.grad(lambda x, k=kind: reduced_flow(k, x, 0.0, m=m, C=C)[1])(0.0))
+            slope = float(jax.grad(lambda x, k=kind, m=m, C=C: reduced_flow(k, x, 0.0, m=m, C=C)[1])(0.0))
             worst = max(worst, abs(dmu * m * C - 1.0), abs(dnu),
                         abs(loss - math.log(C)) / math.log(C), abs(slope - expect) / expect,
                         abs(float(invariant(kind, 0.0, 0.0, m=m, C=C))),

@@ -9,7 +9,7 @@ chained solves, so the result is differentiable with respect to ``switch_time``.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import diffrax
 import jax
@@ -106,6 +106,7 @@ def _segment(kind_idx, y0, t0, t1, ts, m, C, focus_rate, *, solver, rtol, atol, 
         num_fev=per_step * steps + _INITIAL_EVALUATIONS,
         success=ok,
     )
+    assert sol.ys is not None  # saveat=SaveAt(ts=ts) always saves
     ys = jnp.where(ok, sol.ys, jnp.nan)  # flag failures visibly under jit/vmap/grad
     return ys, stats
 
@@ -208,7 +209,7 @@ def solve_flow(
     return_stats: bool = False,
     on_failure: str = "raise",
     adjoint: str = "reverse",
-):
+) -> tuple[Any, ...]:
     """Integrate the reduced gradient flow from time 0 and report (mu, nu) at ``ts``.
 
     The vector field is :func:`analytic.reduced_flow` (full-parameter time). Adaptive

@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -45,7 +46,7 @@ _KEEP = 2
 def _digest(arrays) -> str:
     h = hashlib.sha256()
     for x in jax.tree_util.tree_leaves(arrays):
-        x = np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+        x = np.asarray(jax.random.key_data(x) if jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
         h.update(str((x.shape, x.dtype.str)).encode())
         h.update(np.ascontiguousarray(x).tobytes())
     return h.hexdigest()
@@ -222,7 +223,7 @@ def _commit(incoming: Path, final: Path, meta: str) -> None:
 
 def _key_free(tree):
     return jax.tree_util.tree_map(
-        lambda x: np.asarray(jax.random.key_data(x)) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+        lambda x: np.asarray(jax.random.key_data(x)) if jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key)
         else np.asarray(x), tree)
 
 
@@ -244,7 +245,7 @@ def _flatten(snapshot: Snapshot) -> tuple[dict, dict]:
 
 
 def _unflatten(flat: dict, meta: dict, template_state, template_history) -> Snapshot:
-    def part(name, template):
+    def part(name, template) -> Any:  # a pytree shaped like template, or None
         if name not in meta["shapes"]:
             return None
         treedef = jax.tree_util.tree_structure(template)

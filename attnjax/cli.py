@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from .cli_options import (
     SWEEP_GRID_OPTIONS, Parser, add_config_option, add_data_options, add_out, add_save_attention, add_train_options,
@@ -40,7 +41,7 @@ def _version() -> str:
     return f"attnjax {__version__} (jax {jax.__version__})"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     parser = Parser(
         prog="attnjax",
         description="Learning dynamics of soft, hard and latent-variable attention (Vashisht & Ramaswamy, ECAI 2023).",
@@ -116,7 +117,7 @@ def _progress_factory(quiet: bool = False):
     """
     from tqdm.auto import tqdm
 
-    state = {"bar": None}
+    state: dict[str, Any] = {"bar": None}
 
     def factory(name: str, total: int):
         if state["bar"] is not None:
@@ -182,7 +183,7 @@ def _load_data(args, *, fixed_focus: bool = False):
     try:
         return _build_data(args, fixed_focus=fixed_focus)
     except ConfigError as err:
-        option = DATA_OPTIONS.get(err.field)
+        option = None if err.field is None else DATA_OPTIONS.get(err.field)
         if option is None or str(err).startswith("--"):
             raise
         raise ConfigError(f"{option}: {err}", field=err.field) from None

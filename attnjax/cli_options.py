@@ -13,6 +13,7 @@ import struct
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, Callable, Mapping, cast
 
 from .errors import ConfigError
 from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, DEFAULT_LOSSES, FIXED_FOCUS,
@@ -320,6 +321,8 @@ class Parser(argparse.ArgumentParser):
     takes ``-1,1`` for an option, since it is not a plain negative number).
     """
 
+    commands: Mapping[str, argparse.ArgumentParser]  # the top-level parser's subcommands (set by build_parser)
+
     def error(self, message):
         self.exit(2, f"attnjax: error: {message} (see '{self.prog} --help')\n")
 
@@ -538,7 +541,7 @@ def check_out(args) -> None:
 # ----------------------------------------------------------------------------- running
 
 
-def apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -> None:
+def apply_config_file(parser: Parser, argv: list[str] | None) -> None:
     """``--config FILE``: a TOML table of options becomes the command's defaults.
 
     Keys are the long option names (``lr`` or ``--lr``; ``batch-size`` or
@@ -585,7 +588,7 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -
             value = ",".join(str(v) for v in value)
         if action.type is not None:
             try:
-                value = action.type(str(value))
+                value = cast(Callable[[str], Any], action.type)(str(value))  # every option's type is a callable
             except argparse.ArgumentTypeError as err:
                 raise ConfigError(f"--config {known.config}: {key}: {err}") from None
         elif action.choices is not None and value not in action.choices:

@@ -14,9 +14,19 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, cast
 
 from .errors import ConfigError, DataError
 from .files import HISTORY_FILE
+
+if TYPE_CHECKING:
+    from .loop import HostLoop
+
+    class CliHostLoop(HostLoop):
+        """For the type checker: the HostLoop :func:`host_loop` returns, with what it attaches."""
+
+        watchers: list
+        interrupted_note: Callable[[], str]
 
 #: jaxlib releases known to compute wrong numbers on CPU, and XLA's flag that avoids it: 0.10.2's
 #: YNNPACK fusion gets "vmap a matrix-vector product, then reduce" wrong (jax-ml/jax#39103).
@@ -45,7 +55,7 @@ def guard_known_wrong_release(jaxlib_version: str | None = None) -> bool:
     return True
 
 
-def host_loop(args, info, configs: dict, runs_each: int):
+def host_loop(args, info, configs: dict, runs_each: int) -> "CliHostLoop":
     """A training command's host loop: checkpoints in ``--out``, ``history.jsonl``, TensorBoard.
 
     Before the first epoch, ``--overwrite`` removes the earlier run's checkpoints and history,
@@ -84,8 +94,13 @@ def host_loop(args, info, configs: dict, runs_each: int):
         watchers.append(TensorBoardLog(args.tensorboard, focus=info.has_truth))
     every = args.checkpoint_every
     checkpoints = Checkpoints(out / CHECKPOINTS, every=every, resume=args.resume)
-    host = HostLoop(epochs=EpochChunks(every=every or None), checkpoints=checkpoints,
-                    on_chunk=lambda name, end: [watch(name, end) for watch in watchers], seed_map=args.seed_map)
+
+    def on_chunk(name, end) -> None:
+        for watch in watchers:
+            watch(name, end)
+
+    host = cast("CliHostLoop", HostLoop(epochs=EpochChunks(every=every or None), checkpoints=checkpoints,
+                                        on_chunk=on_chunk, seed_map=args.seed_map))
     host.watchers = watchers
     host.interrupted_note = lambda: _interrupted_note(args, checkpoints)
     return host

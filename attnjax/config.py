@@ -11,11 +11,12 @@ temperature), so grids of them vmap like seeds. Defaults come from
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 import optax
 
 from .data.base import DataInfo
@@ -191,7 +192,7 @@ class TrainConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         hybrid_epochs = given.pop("hybrid_epochs", None)
         fixed = given.get("fixed_focus", False)
-        values = dict(
+        values: dict[str, Any] = dict(
             model=info.default_model, classifier_init=p.classifier_init, batch_size=p.batch_size,
             epochs=p.fixed_focus_epochs if fixed else p.epochs, momentum=p.momentum,
             hybrid_reset=p.hybrid_reset,
@@ -271,16 +272,17 @@ class Hyper(NamedTuple):
         temperature: ``hard-gumbel`` only: the Gumbel-softmax temperature.
     """
 
-    learning_rate: jax.Array | float = _ATTNJAX.learning_rate
-    alpha: jax.Array | float = 1.0
-    switch_epoch: jax.Array | int | None = None
-    init_scale: jax.Array | float = 1.0
-    optimizer: dict[str, jax.Array | float] | None = None
-    temperature: jax.Array | float = 1.0
+    learning_rate: jax.Array | np.ndarray | float = _ATTNJAX.learning_rate
+    alpha: jax.Array | np.ndarray | float = 1.0
+    switch_epoch: jax.Array | np.ndarray | int | None = None
+    init_scale: jax.Array | np.ndarray | float = 1.0
+    optimizer: dict[str, jax.Array | np.ndarray | float] | None = None
+    temperature: jax.Array | np.ndarray | float = 1.0
 
     @classmethod
-    def checked(cls, n: int, *, learning_rate=_ATTNJAX.learning_rate, alpha=1.0, switch_epoch=None,
-                init_scale=1.0, optimizer=None, temperature=1.0) -> "Hyper":
+    def checked(cls, n: int, *, learning_rate: npt.ArrayLike = _ATTNJAX.learning_rate, alpha: npt.ArrayLike = 1.0,
+                switch_epoch: npt.ArrayLike | None = None, init_scale: npt.ArrayLike = 1.0,
+                optimizer: Mapping[str, npt.ArrayLike] | None = None, temperature: npt.ArrayLike = 1.0) -> "Hyper":
         """n runs' values exactly as given: ``[n]`` float64 NumPy arrays (switch epochs int32), each checked.
 
         A scalar is repeated; a sequence of length n is used as is. Record these; train with
@@ -315,7 +317,7 @@ class Hyper(NamedTuple):
 
     def traced(self) -> "Hyper":
         """The values as the program takes them: float32 arrays (int32 switch epochs)."""
-        def f32(x):
+        def f32(x) -> Any:
             return None if x is None else jnp.asarray(np.asarray(x, np.float64).astype(np.float32))
 
         return Hyper(f32(self.learning_rate), f32(self.alpha),
@@ -331,7 +333,7 @@ class Hyper(NamedTuple):
         A scalar is repeated; an array of length n (a grid) is used as is.
         """
 
-        def column(x, dtype):
+        def column(x, dtype) -> Any:
             return None if x is None else jnp.broadcast_to(jnp.asarray(x, dtype), (n,))
 
         return cls(

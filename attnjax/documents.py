@@ -17,7 +17,7 @@ without truth, :func:`focus_available`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import numpy as np
 
@@ -90,8 +90,9 @@ def _describe(value) -> str:
                                                                            else "a list")
 
 
-def _check_value(value, want, where: str) -> str | None:
-    """Why ``value`` is not what ``want`` describes, or None."""
+def _check_value(value, want: type | int | tuple, where: str) -> str | None:
+    """Why ``value`` is not what ``want`` (a type, a list's nesting depth, or ``(either, None)``: null
+    accepted too) describes, or None."""
     if isinstance(want, tuple):  # (expected, None): null is accepted too
         if value is None:
             return None
@@ -114,7 +115,7 @@ def _check_value(value, want, where: str) -> str | None:
     elif want is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
-        ok = isinstance(value, want)
+        ok = isinstance(value, cast(type, want))  # a type here: the depths were handled above
     names = {dict: "an object", list: "a list", str: "text", int: "an integer", float: "a number"}
     return None if ok else f"{where} must be {names[want]}, got {_describe(value)}"
 

@@ -25,6 +25,11 @@ class DataError(AttnjaxError, ValueError):
 class NonFiniteLossError(AttnjaxError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
 
+    # set where it is raised (attnjax.experiments.check_finite)
+    seed: int
+    epoch: int
+    loss: str
+
 
 class NonFiniteResultError(AttnjaxError, ValueError):
     """A result to be saved holds NaN or infinity; it is not written."""

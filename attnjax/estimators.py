@@ -16,7 +16,7 @@ flattened):
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, cast
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +56,7 @@ def _problem(m, *, batch, dim, num_classes, hidden, seed):
 
     def objective(loss, options):
         def f(p, key):
-            logits = focus.apply(p["focus"], segments.reshape(batch * m, dim)).reshape(batch, m)
+            logits = cast(jax.Array, focus.apply(p["focus"], segments.reshape(batch * m, dim))).reshape(batch, m)
             kw = options if loss is hard_attention_loss else dict(options, key=key)
             return jnp.mean(loss(logits, segments, labels, lambda x: clf.apply(p["classifier"], x), **kw))
         return f
@@ -172,7 +172,7 @@ def estimator_diagnostics(
             if options.get("replace", True) is False:
                 options["num_samples"] = min(options["num_samples"], m)  # k = m is exact
             step = jax.jit(jax.value_and_grad(objective(loss_fn, options)))
-            draw = jax.jit(jax.vmap(lambda k: ravel_pytree(step(params, k)[1])[0]))
+            draw = jax.jit(jax.vmap(lambda k, step=step, params=params: ravel_pytree(step(params, k)[1])[0]))
             keys = jax.random.split(jax.random.fold_in(key, m), num_draws)
             g = np.concatenate([np.asarray(draw(c), np.float64)
                                 for c in np.array_split(keys, -(-num_draws // chunk))])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -246,7 +246,8 @@ def train_seeds(
     name = paradigm_name(config.loss)
     saved = None if checkpoints is None else checkpoints.run(
         name, run_settings(config, given, keys, data, devices=devices, seed_map=seed_map))
-    snapshot = _restore(saved, config, keys, hparams, data) if saved is not None and checkpoints.resume else None
+    snapshot = (_restore(saved, config, keys, hparams, data)
+                if saved is not None and checkpoints is not None and checkpoints.resume else None)
     if snapshot is not None:  # the seed chunks the checkpoint was written with
         chunk_size = snapshot.chunk_size if snapshot.chunk_size < seeds else None
         if progress is not None:
@@ -255,9 +256,9 @@ def train_seeds(
 
     def said(why: str, chunk: int) -> None:  # a chunk size chosen for memory: tell the caller at once
         notes.append(why)
-        if hasattr(progress, "note"):
+        if progress is not None and hasattr(progress, "note"):
             progress.note(why)
-        if hasattr(progress, "reset"):
+        if progress is not None and hasattr(progress, "reset"):
             progress.reset(config.epochs * -(-seeds // chunk))
 
     def chunk_done(end: ChunkEnd) -> None:
@@ -309,8 +310,10 @@ def _restore(saved: RunCheckpoints, config: TrainConfig, keys, hparams, data):
 def _check_chunk(config: TrainConfig, end: ChunkEnd) -> None:
     """NonFiniteLossError naming the first seed and epoch, as soon as a chunk's loss is not finite."""
     snap, first = end.snapshot, end.rows[0]
-    history = snap.history if snap.history is not None else jax.tree_util.tree_map(
-        lambda x: x[first:], snap.done.history)  # the chunk finished its seeds: the last rows of ``done``
+    history = snap.history
+    if history is None:  # the chunk finished its seeds: the last rows of ``done``
+        assert snap.done is not None
+        history = jax.tree_util.tree_map(lambda x: x[first:], snap.done.history)
     check_finite(config, np.asarray(history.loss), first_seed=first)
     if config.fixed_focus:
         check_finite(config, np.asarray(history.fixed_focus_loss).max(-1), first_seed=first)
@@ -422,7 +425,7 @@ class Diverged:
     seconds: float
 
 
-def finished(runs: dict) -> dict:
+def finished(runs: Mapping[str, Any]) -> dict:
     """``{loss: SeedRuns}`` of the paradigms that did not diverge (``Diverged`` records dropped)."""
     return {name: r for name, r in runs.items() if not isinstance(r, Diverged)}
 
@@ -462,7 +465,7 @@ def fixed_focus(
     data: Dataset,
     info: DataInfo,
     *,
-    alphas: Sequence[float] = FIXED_FOCUS_ALPHAS,
+    alphas: Sequence[float] | np.ndarray = FIXED_FOCUS_ALPHAS,
     losses: Sequence[str] = FIXED_FOCUS,
     seeds: int = SEEDS,
     protocol: str | Protocol | None = None,

@@ -7,8 +7,11 @@ True on real segments, and padding gets the logit -inf, so zero attention.
 
 from __future__ import annotations
 
+from typing import Callable, cast
+
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from .config import Hyper, TrainConfig
 from .metrics import Predictions, predict
@@ -44,16 +47,17 @@ def make_apply(config: TrainConfig):
     """``(focus_fn, classify_fn)`` builders: ``focus_fn(params)`` maps segments to scores."""
     focus, classifier = config_modules(config)
 
-    def focus_fn(params):
-        return lambda x: focus.apply(params["focus"], x)
+    # cast: flax types apply() as "output, or (output, state) when mutable=" and mutable is not used here
+    def focus_fn(params) -> Callable[[jax.Array], jax.Array]:
+        return lambda x: cast(jax.Array, focus.apply(params["focus"], x))
 
-    def classify_fn(params):
-        return lambda x: classifier.apply(params["classifier"], x)
+    def classify_fn(params) -> Callable[[jax.Array], jax.Array]:
+        return lambda x: cast(jax.Array, classifier.apply(params["classifier"], x))
 
     return focus_fn, classify_fn
 
 
-def fixed_focus_attention(alpha: jax.Array, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
+def fixed_focus_attention(alpha: ArrayLike, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
     """``[B, m]`` weights: alpha on the foreground, (1 - alpha)/(n - 1) on each of the other
     n - 1 real segments (``mask`` True), 0 on padding."""
     alpha = jnp.asarray(alpha, jnp.float32)
@@ -62,7 +66,7 @@ def fixed_focus_attention(alpha: jax.Array, fg_pos: jax.Array, mask: jax.Array) 
     return jnp.where(is_fg, alpha, jnp.where(mask, (1.0 - alpha) / others, 0.0))
 
 
-def fixed_focus_logits(alpha: jax.Array, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
+def fixed_focus_logits(alpha: ArrayLike, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
     """Logits whose softmax is :func:`fixed_focus_attention` (-inf where a weight is 0)."""
     return jnp.log(fixed_focus_attention(alpha, fg_pos, mask))
 

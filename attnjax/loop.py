@@ -217,10 +217,11 @@ def run_chunked(
     for c in range(first, n_chunks):
         rows = np.minimum(np.arange(c * chunk, (c + 1) * chunk), n_seeds - 1)  # padding repeats the last seed
         real = min(chunk, n_seeds - c * chunk)
-        chunk_keys, chunk_h = keys[rows], jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], hparams)
+        chunk_keys, chunk_h = keys[rows], jax.tree_util.tree_map(lambda x, rows=rows: np.asarray(x)[rows], hparams)
         chunk_keys, chunk_h = place(chunk_keys), jax.tree_util.tree_map(place, chunk_h)
         resumed = start is not None and c == start.seed_chunk and start.state is not None
         if resumed:
+            assert start is not None  # resumed says so
             state = jax.tree_util.tree_map(place, _with_keys(start.state))
             epoch, history = start.epoch, start.history
         else:
@@ -231,14 +232,15 @@ def run_chunked(
             stop = min(epochs.stop(epoch, config.epochs, rate), epoch + chunk_length(config))
             began = time.perf_counter()
             state, new = advance(state, chunk_h, shared, np.int32(epoch), np.int32(stop))
-            new = jax.tree_util.tree_map(lambda x: np.asarray(x)[:real, : stop - epoch], jax.device_get(new))
+            new = jax.tree_util.tree_map(
+                lambda x, real=real, stop=stop, epoch=epoch: np.asarray(x)[:real, : stop - epoch], jax.device_get(new))
             seconds = time.perf_counter() - began
             rate = seconds / (stop - epoch)
             history = new if history is None else jax.tree_util.tree_map(
                 lambda a, b: np.concatenate([a, b], 1), history, new)
             span, epoch = range(epoch, stop), stop
             if epoch == config.epochs:  # this seed chunk is done
-                params = jax.tree_util.tree_map(lambda x: np.asarray(x)[:real], jax.device_get(state.params))
+                params = jax.tree_util.tree_map(lambda x, real=real: np.asarray(x)[:real], jax.device_get(state.params))
                 done = _cat(done, TrainResult(params, history))
                 snapshot = Snapshot(c + 1, chunk, 0, None, None, done)
             else:
@@ -246,12 +248,14 @@ def run_chunked(
             if on_chunk is not None:
                 on_chunk(ChunkEnd(config, n_seeds, snapshot, (c * chunk, c * chunk + real), span, n_chunks,
                                   seconds, None if epoch == config.epochs else state))
+    assert done is not None  # every seed chunk has run
     return done
 
 
 def _with_keys(state: TrainState) -> TrainState:
     """A host state (raw key data, as a checkpoint holds it) with typed PRNG keys again."""
     key = state.key
-    if not jax.dtypes.issubdtype(getattr(key, "dtype", np.float32), jax.dtypes.prng_key):
-        key = jax.random.wrap_key_data(np.asarray(key))
+    if not jax.numpy.issubdtype(getattr(key, "dtype", np.float32), jax.dtypes.prng_key):
+        # jax annotates key_bits_array as jax.Array; it takes NumPy key data (what a checkpoint holds) as well
+        key = jax.random.wrap_key_data(np.asarray(key))  # pyright: ignore[reportArgumentType]
     return state._replace(key=key)

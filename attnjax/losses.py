@@ -26,8 +26,10 @@ from typing import Callable
 import chex
 import jax
 import jax.numpy as jnp
+from jaxtyping import Float, Int  # shape annotations for the reader and the type checker; not checked at run time
 
-Classifier = Callable[[jax.Array], jax.Array]
+#: ``[N, *segment_shape] -> [N, K]`` logits.
+Classifier = Callable[[Float[jax.Array, " N *segment"]], Float[jax.Array, "N K"]]
 
 __all__ = [
     "soft_attention_loss",
@@ -57,7 +59,9 @@ def _label_log_prob(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return jnp.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
 
 
-def segment_log_probs(segments: jax.Array, labels: jax.Array, classify: Classifier) -> jax.Array:
+def segment_log_probs(
+    segments: Float[jax.Array, "B m *segment"], labels: Int[jax.Array, " B"], classify: Classifier
+) -> Float[jax.Array, "B m"]:
     """log softmax(g(x_j))_y for every segment.
 
     Arguments:
@@ -74,7 +78,10 @@ def segment_log_probs(segments: jax.Array, labels: jax.Array, classify: Classifi
     return _label_log_prob(logits, labels[:, None])
 
 
-def soft_attention_loss(focus_logits, segments, labels, classify: Classifier) -> jax.Array:
+def soft_attention_loss(
+    focus_logits: Float[jax.Array, "B m"], segments: Float[jax.Array, "B m *segment"], labels: Int[jax.Array, " B"],
+    classify: Classifier,
+) -> Float[jax.Array, " B"]:
     r"""Soft attention: the classifier sees the attention-weighted average segment.
 
     .. math::
@@ -89,7 +96,10 @@ def soft_attention_loss(focus_logits, segments, labels, classify: Classifier) ->
     return -_label_log_prob(classify(pooled), labels)
 
 
-def hard_attention_loss(focus_logits, segments, labels, classify: Classifier) -> jax.Array:
+def hard_attention_loss(
+    focus_logits: Float[jax.Array, "B m"], segments: Float[jax.Array, "B m *segment"], labels: Int[jax.Array, " B"],
+    classify: Classifier,
+) -> Float[jax.Array, " B"]:
     r"""Hard attention: the exact expectation of the per-segment cross-entropy.
 
     .. math::
@@ -103,7 +113,10 @@ def hard_attention_loss(focus_logits, segments, labels, classify: Classifier) ->
     return -jnp.sum(alpha * segment_log_probs(segments, labels, classify), axis=-1)
 
 
-def lvml_loss(focus_logits, segments, labels, classify: Classifier) -> jax.Array:
+def lvml_loss(
+    focus_logits: Float[jax.Array, "B m"], segments: Float[jax.Array, "B m *segment"], labels: Int[jax.Array, " B"],
+    classify: Classifier,
+) -> Float[jax.Array, " B"]:
     r"""Latent-variable marginal likelihood: the segment is a latent variable.
 
     .. math::
@@ -126,8 +139,9 @@ LOSSES = {
 
 
 def loss_at_attention(
-    kind: str, attention: jax.Array, segments, labels, classify: Classifier
-) -> jax.Array:
+    kind: str, attention: Float[jax.Array, "B m"], segments: Float[jax.Array, "B m *segment"],
+    labels: Int[jax.Array, " B"], classify: Classifier,
+) -> Float[jax.Array, " B"]:
     r"""A paradigm's loss at explicit attention weights instead of focus logits.
 
     Used by the fixed-focus experiment, which needs L(alpha) and L(alpha + 0.01)

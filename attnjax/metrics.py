@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Bool, Float, Int  # shape annotations; not checked at run time
 
 from .documents import FOCUS_METRICS
 from .paradigms import REGISTRY
@@ -50,9 +51,9 @@ class Predictions(NamedTuple):
         segment_pred: ``[B, m]`` class the classifier gives each segment alone.
     """
 
-    alpha: jax.Array
-    probs: jax.Array
-    segment_pred: jax.Array
+    alpha: Float[jax.Array, "B m"]
+    probs: Float[jax.Array, "3 B K"]
+    segment_pred: Int[jax.Array, "B m"]
 
 
 class MetricCounts(NamedTuple):
@@ -73,9 +74,9 @@ class MetricCounts(NamedTuple):
 
 
 def predict(
-    focus_logits: jax.Array,
-    segments: jax.Array,
-    classify: Callable[[jax.Array], jax.Array],
+    focus_logits: Float[jax.Array, "B m"],
+    segments: Float[jax.Array, "B m *segment"],
+    classify: Callable[[Float[jax.Array, " N *segment"]], Float[jax.Array, "N K"]],
 ) -> Predictions:
     """Attention and class probabilities under the three rules.
 
@@ -101,8 +102,8 @@ def predict(
 
 
 def count_metrics(
-    pred: Predictions, labels: jax.Array, fg_pos: jax.Array, weight: jax.Array | None = None, *,
-    truth: jax.Array | None = None,
+    pred: Predictions, labels: Int[jax.Array, " B"], fg_pos: Int[jax.Array, " B"],
+    weight: Float[jax.Array, " B"] | None = None, *, truth: Bool[jax.Array, "B m"] | None = None,
 ) -> MetricCounts:
     """Count correct predictions and focus/prediction cells.
 
@@ -149,7 +150,9 @@ def to_percent(counts: MetricCounts, n: int) -> MetricCounts:
 EDGE_TOLERANCE = 1e-6
 
 
-def signature_histogram(a_z, s_y, *, bins: int = 5) -> np.ndarray:
+def signature_histogram(
+    a_z: Float[ArrayLike, " N"], s_y: Float[ArrayLike, " N"], *, bins: int = 5
+) -> Float[np.ndarray, "bins bins"]:
     """The paper's signature: a 2-D histogram of (a_z, s_y) in percent.
 
     Arguments:

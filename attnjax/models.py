@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jaxtyping import Float  # shape annotations; not checked at run time
 
 from .errors import ConfigError
 from .protocol import CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, MODEL_FAMILIES, PRECISIONS, auto_conv
@@ -225,7 +226,7 @@ class LinearFocus(nn.Module):
     precision: str = "float32"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, " N *segment"]) -> Float[jax.Array, " N"]:
         return _mlp_head(x, (1,), kernel_init=nn.initializers.zeros, use_bias=False,
                          precision=self.precision)[:, 0]
 
@@ -237,7 +238,7 @@ class LinearClassifier(nn.Module):
     precision: str = "float32"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, " N *segment"]) -> Float[jax.Array, "N K"]:
         return _mlp_head(x, (self.num_classes,), kernel_init=nn.initializers.zeros,
                          use_bias=True, precision=self.precision)
 
@@ -249,7 +250,7 @@ class MLPFocus(nn.Module):
     precision: str = "float32"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, " N *segment"]) -> Float[jax.Array, " N"]:
         return _mlp_head(x, tuple(self.hidden) + (1,), kernel_init=_xavier, use_bias=False,
                          precision=self.precision)[:, 0]
 
@@ -263,7 +264,7 @@ class MLPClassifier(nn.Module):
     precision: str = "float32"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, " N *segment"]) -> Float[jax.Array, "N K"]:
         return _mlp_head(x, tuple(self.hidden) + (self.num_classes,),
                          kernel_init=CLASSIFIER_INITS[self.weight_init], use_bias=True,
                          precision=self.precision)
@@ -301,8 +302,8 @@ class FocusCNN(nn.Module):
     conv: str = DEFAULT_CONV
 
     @nn.compact
-    def __call__(self, x):
-        conv = dict(kernel_size=(3, 3), kernel_init=_xavier, use_bias=False,
+    def __call__(self, x: Float[jax.Array, "N H W C"]) -> Float[jax.Array, " N"]:
+        conv: dict[str, Any] = dict(kernel_size=(3, 3), kernel_init=_xavier, use_bias=False,
                     precision=self.precision, conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(32, name="Conv_0", **conv)(x)))
         h = nn.relu(max_pool_2x2(_Conv(64, name="Conv_1", **conv)(h)))
@@ -325,9 +326,10 @@ class LeNetClassifier(nn.Module):
     conv: str = DEFAULT_CONV
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, "N H W C"]) -> Float[jax.Array, "N K"]:
         kernel_init = CLASSIFIER_INITS[self.weight_init]
-        conv = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision, conv=self.conv)
+        conv: dict[str, Any] = dict(kernel_size=(5, 5), kernel_init=kernel_init, precision=self.precision,
+                                    conv=self.conv)
         h = nn.relu(max_pool_2x2(_Conv(6, name="Conv_0", **conv)(x)))
         h = nn.relu(max_pool_2x2(_Conv(16, name="Conv_1", **conv)(h)))
         return _mlp_head(h, (120, 84, 10, self.num_classes), kernel_init=kernel_init,
@@ -344,7 +346,7 @@ class EmbedFocus(nn.Module):
     width: int = 64
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, "N V"]) -> Float[jax.Array, " N"]:
         embedding = nn.Dense(self.width, use_bias=False, kernel_init=_xavier, name="embed")(_flatten(x))
         return nn.Dense(1, use_bias=False, kernel_init=_xavier)(embedding)[:, 0]
 
@@ -362,7 +364,7 @@ class EmbedClassifier(nn.Module):
     weight_init: str = "uniform"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x: Float[jax.Array, "N V"]) -> Float[jax.Array, "N K"]:
         kernel_init = CLASSIFIER_INITS[self.weight_init]
         embedding = nn.Dense(self.width, use_bias=False, kernel_init=kernel_init, name="embed")(_flatten(x))
         return nn.Dense(self.num_classes, kernel_init=kernel_init)(embedding)

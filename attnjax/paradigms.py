@@ -52,7 +52,7 @@ class Paradigm(NamedTuple):
     """One training paradigm (see the module docstring for the interface)."""
 
     name: str
-    make_loss: Callable[[Any, Any], Callable]
+    make_loss: Callable[[Any, Any, Any], Callable]
     rule: str = "expected"
     objective: str = ""
     color: str | None = None

@@ -61,7 +61,8 @@ SEED_AXIS = "seeds"
 TrainFn = Callable[[jax.Array, Hyper, Any], TrainResult]
 
 
-def _pick_devices(devices: int | Sequence[jax.Device] | None) -> list[jax.Device]:
+# jax.Device is jaxlib's compiled class, which ships no stubs: the type checker sees a variable (the ignores below)
+def _pick_devices(devices: int | Sequence[jax.Device] | None) -> list[jax.Device]:  # pyright: ignore[reportInvalidTypeForm]
     available = jax.devices()
     if devices is None:
         return list(available)
@@ -86,7 +87,7 @@ def _pick_devices(devices: int | Sequence[jax.Device] | None) -> list[jax.Device
     return list(available[:n])
 
 
-def seed_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh:
+def seed_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh:  # pyright: ignore[reportInvalidTypeForm]
     """A one-dimensional mesh over ``devices`` (a count, a list, or None for all) named "seeds".
 
     Raises:
@@ -112,7 +113,7 @@ def _global_array(x, sharding: NamedSharding) -> jax.Array:
     """
     if jax.process_count() == 1:
         return jax.device_put(x, sharding)
-    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    if isinstance(x, jax.Array) and jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key):
         impl = jax.random.key_impl(x)
         data = _global_array(jax.random.key_data(x), sharding)
         return jax.random.wrap_key_data(data, impl=impl)
@@ -217,7 +218,7 @@ def run_seeds(
         rows = np.minimum(np.arange(c * chunk, (c + 1) * chunk), n_seeds - 1)
         chunk_keys = _global_array(keys[rows], seed_sharding)
         chunk_hparams = jax.tree_util.tree_map(
-            lambda x: _global_array(x[rows], seed_sharding), hparams
+            lambda x, rows=rows: _global_array(x[rows], seed_sharding), hparams
         )
         if pending is not None and between_chunks is not None:  # the previous chunk finishes first
             pieces.append(fetch(*pending))
@@ -227,6 +228,7 @@ def run_seeds(
         if pending is not None:  # copy the previous chunk out while this one runs
             pieces.append(fetch(*pending))
         pending = (out, min(chunk, n_seeds - c * chunk))
+    assert pending is not None  # n_seeds >= 1, so there was a chunk
     pieces.append(fetch(*pending))
     if len(pieces) == 1:
         return pieces[0]
@@ -254,7 +256,7 @@ class PeakMemory(NamedTuple):
         return f"{self.bytes / 2**20:.1f} MiB ({where})"
 
 
-def peak_memory(devices: Sequence[jax.Device] | None = None) -> PeakMemory:
+def peak_memory(devices: Sequence[jax.Device] | None = None) -> PeakMemory:  # pyright: ignore[reportInvalidTypeForm]
     """Peak memory use: each device's peak where it reports one, else the process's max RSS.
 
     Arguments:
@@ -278,11 +280,12 @@ def peak_memory(devices: Sequence[jax.Device] | None = None) -> PeakMemory:
     return PeakMemory(int(rss) * scale, "rss")
 
 
-def available_memory(device: jax.Device | None = None) -> int | None:
+def available_memory(device: jax.Device | None = None) -> int | None:  # pyright: ignore[reportInvalidTypeForm]
     """Bytes free for new buffers: the device's limit minus its use; on the host the least of
     MemAvailable, the cgroup's memory limit less its use, and the address-space limit less
     this process's mappings."""
     device = jax.local_devices()[0] if device is None else device
+    assert device is not None  # (the type checker cannot see jax.Device's type, so it keeps None)
     try:
         stats = device.memory_stats()
     except Exception:

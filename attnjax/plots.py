@@ -333,6 +333,7 @@ def _curves(doc: dict, path: Path, *, status: str | None = None) -> Path:
     for i, ax in enumerate(axes[:2]):
         _mark_switch(ax, switches, line=hybrid_lines.get(i), label=i == 0)
         if past:
+            assert budget is not None  # past says so
             ax.axvspan(budget["others"] + 0.5, budget["hybrid"] + 0.5, color="0.93", zorder=0, linewidth=0,
                        label=f"past the others' {budget['others']} epochs" if i == 0 else None)
         _epoch_axis(ax, longest)

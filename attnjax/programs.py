@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -155,7 +155,8 @@ class Programs:
         if key not in self._compiled:
             start = time.perf_counter()
             self._compiled[key] = build()
-            self.compile_seconds[config] += time.perf_counter() - start
+            # float seconds in a Counter: typeshed's Counter counts in ints only
+            self.compile_seconds[config] += time.perf_counter() - start  # pyright: ignore[reportArgumentType]
             while len(self._compiled) > self.max_size:
                 self._compiled.popitem(last=False)
         self._compiled.move_to_end(key)
@@ -170,7 +171,7 @@ class Programs:
 
         def build():
             fn = map_seeds(lambda key, h: init_state(config, key, h), seed_map, (0, 0), blocks=_blocks(mesh))
-            shardings = {} if mesh is None else dict(
+            shardings: dict[str, Any] = {} if mesh is None else dict(
                 in_shardings=(_seeds(mesh), _seeds(mesh)), out_shardings=_seeds(mesh))
             return jax.jit(fn, **shardings).lower(keys, hparams).compile()
 
@@ -195,7 +196,7 @@ class Programs:
                 return chunk(state, hparams, data, start, stop)
 
             fn = map_seeds(counted, seed_map, (0, 0, None, None, None), blocks=_blocks(mesh))
-            shardings = {} if mesh is None else dict(
+            shardings: dict[str, Any] = {} if mesh is None else dict(
                 in_shardings=(_seeds(mesh), _seeds(mesh), _replicated(mesh), _replicated(mesh), _replicated(mesh)),
                 out_shardings=_seeds(mesh))
             bound = np.int32(0)

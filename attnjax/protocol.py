@@ -114,7 +114,7 @@ def default_seed_map(model: str | None, backend: str) -> str:
     Returns:
         The table's entry; ``"vmap"`` for a backend or family it does not list, and for None.
     """
-    return SEED_MAP_DEFAULTS.get(backend, {}).get(model, "vmap")
+    return "vmap" if model is None else SEED_MAP_DEFAULTS.get(backend, {}).get(model, "vmap")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -469,6 +469,7 @@ def plot_any(doc: dict, out_dir) -> list:
 
         plot_estimators(doc, Path(out_dir) / "estimators.png")
         return [Path(out_dir) / "estimators.png"]
+    assert draw is not None, f"no figures for a {result_kind(doc)!r} document"  # KINDS' other four
     paths = draw(doc, out_dir)
     paths = paths if isinstance(paths, list) else [paths]
     if result_kind(doc) == "signature" and doc.get("results"):  # signature files also hold compare's results

@@ -30,6 +30,8 @@ from .loop import ChunkEnd
 
 __all__ = ["HISTORY_FILE", "HistoryLog", "TensorBoardLog", "read_history", "history_document", "history_status"]
 
+#: (field, split, metric); split and metric are None together, for the loss
+_FIELDS: tuple[tuple[str, Any, Any], ...]
 _FIELDS = (("loss", None, None), ("train_accuracy", "train", "accuracy"), ("test_accuracy", "test", "accuracy"),
            ("test_focus_accuracy", "test", "focus_accuracy"))
 
@@ -115,7 +117,7 @@ def read_history(path) -> tuple[dict, dict[str, dict[str, Any]]]:
         for name, chunks in by.items():
             longest = max(len(epochs) for epochs in chunks.values())
             rows = [c for c in sorted(chunks) if len(chunks[c]) == longest]
-            entry = {"epochs_done": longest, "seeds": sum(stop - first for first, stop in rows)}
+            entry: dict[str, Any] = {"epochs_done": longest, "seeds": sum(stop - first for first, stop in rows)}
             for field, _, _ in _FIELDS:
                 entry[field] = np.concatenate(
                     [np.array([chunks[c][e][field] for e in sorted(chunks[c])], np.float64).T for c in rows])
@@ -177,7 +179,10 @@ class TensorBoardLog:
 
     def __call__(self, name: str, end: ChunkEnd) -> None:
         snap = end.snapshot
-        history = snap.history if snap.history is not None else _rows(snap.done.history, end.rows[0], end.rows[1])
+        history = snap.history
+        if history is None:  # the chunk finished its seeds: their rows of ``done``
+            assert snap.done is not None
+            history = _rows(snap.done.history, end.rows[0], end.rows[1])
         first_seed = end.rows[0]
         for field, split, metric in _fields(self.focus):
             values = np.asarray(history.loss if split is None else getattr(getattr(history, split), metric))

@@ -6,6 +6,8 @@ NumPy results (nothing prints).
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import numpy as np
 
@@ -17,7 +19,7 @@ from .train import make_predict
 __all__ = ["evaluate_examples", "shortcut_report", "signature"]
 
 
-def evaluate_examples(runs, data: Dataset, *, split: str = "test") -> dict[str, np.ndarray]:
+def evaluate_examples(runs, data: Dataset, *, split: str = "test") -> dict[str, Any]:
     """Per-example attention and true-label probability for every seed.
 
     Arguments:

@@ -210,7 +210,7 @@ def make_train(
             state, record = epoch(state, hparams, data, index)
             if progress is not None:
                 # The record is an argument so that the call waits for the epoch's work.
-                io_callback(lambda i, _record: progress(i), None, index, record)
+                io_callback(lambda i, _record, progress=progress: progress(i), None, index, record)
             return state, record
 
         state, history = jax.lax.scan(one_epoch, init_state(config, key, hparams), jnp.arange(config.epochs))

@@ -196,11 +196,11 @@ def matmul_peak(sizes=(1024, 2048, 3072), repeats: int = 3) -> dict:
         a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
         b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
         dot(a, b).block_until_ready()
-        best = min(timed(lambda: dot(a, b).block_until_ready())[1] for _ in range(repeats))
+        best = min(timed(lambda a=a, b=b: dot(a, b).block_until_ready())[1] for _ in range(repeats))
         out["jax"][n] = 2 * n**3 / best
         ta, tb = torch.randn(n, n), torch.randn(n, n)
         ta @ tb
-        best = min(timed(lambda: ta @ tb)[1] for _ in range(repeats))
+        best = min(timed(lambda ta=ta, tb=tb: ta @ tb)[1] for _ in range(repeats))
         out["torch"][n] = 2 * n**3 / best
     out["best_flops"] = max(max(out["jax"].values()), max(out["torch"].values()))
     out["jax"] = {str(k): v for k, v in out["jax"].items()}

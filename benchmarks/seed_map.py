@@ -131,8 +131,8 @@ def race(problem: Problem, seeds: int, conv: str, *, rounds: int, precision: str
         for seed_map in order:
             init, advance, _ = compiled[seed_map]
             state = jax.block_until_ready(init(keys, hparams))  # advance donates its state: a fresh one
-            _, seconds = timed(lambda: jax.block_until_ready(advance(state, hparams, data, np.int32(0),
-                                                                     np.int32(1))))
+            _, seconds = timed(lambda advance=advance, state=state: jax.block_until_ready(
+                advance(state, hparams, data, np.int32(0), np.int32(1))))
             samples[seed_map].append(seconds)
     other = foreign.fraction(before, foreign.snapshot())  # other processes' share of our cores meanwhile
     base = float(np.median(samples["vmap"]))

@@ -53,8 +53,8 @@ from attnjax.protocol import PRECISIONS
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # this folder's modules, also when seeds is imported from elsewhere
 
-from contenders import CONTENDERS, Problem
-from measure import (
+from contenders import CONTENDERS, Problem  # noqa: E402 (after the sys.path line above)
+from measure import (  # noqa: E402 (after the sys.path line above)
     ForeignLoad,
     PeakRSS,
     count_flops,
@@ -288,7 +288,7 @@ def race(regime: Regime, *, loader: str, matmul: dict | None, rounds: int,
         finals[c.name] = {"test_accuracy": summary(acc), "train_accuracy": summary(train_acc),
                           "final_loss": summary(loss)}
     ref = finals["attnjax_vmap"]
-    for name, f in finals.items():
+    for f in finals.values():
         acc_ok = agrees(f["test_accuracy"], ref["test_accuracy"], slack=1.0)
         loss_ok = agrees(f["final_loss"], ref["final_loss"], slack=1e-3)
         f["agrees_with_attnjax_vmap"] = None if acc_ok is None else bool(acc_ok and loss_ok)

@@ -24,7 +24,7 @@ def main(tiny: bool = False) -> dict:
         # [alphas * seeds, epochs, 2]: L(alpha) and L(alpha) - L(alpha + 0.01); run a * seeds + s
         final = np.asarray(r.history.fixed_focus_loss)[:, -1].reshape(len(alphas), seeds, 2).mean(1)
         out[loss] = final
-        print(loss, "  ".join(f"alpha {a}: L {l:.3f}, gain {g:+.4f}" for a, (l, g) in zip(alphas, final)))
+        print(loss, "  ".join(f"alpha {a}: L {L:.3f}, gain {g:+.4f}" for a, (L, g) in zip(alphas, final)))
     return out
 
 

@@ -67,12 +67,12 @@ def test_optax_factory_hyperparameters_are_traced_and_match_optax():
         state = tx.init(params)
         seg = data.pool[data.train.index]
         for _ in range(2):  # full batch: the permutation does not change the mean loss
-            def loss(p):
+            def loss(p, seg=seg):
                 logits = focus_fn(p)(seg.reshape(-1, seg.shape[-1])).reshape(seg.shape[:2])
                 return jnp.mean(LOSSES["hard"](logits, seg, data.train.labels, classify_fn(p)))
             updates, state = tx.update(jax.grad(loss)(params), state, params)
             params = optax.apply_updates(params, updates)
-        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a[s], b, rtol=1e-4, atol=1e-6),
+        jax.tree_util.tree_map(lambda a, b, s=s: np.testing.assert_allclose(a[s], b, rtol=1e-4, atol=1e-6),
                                got.params, params)
 
 

@@ -104,7 +104,8 @@ def test_gradients_match_finite_differences(problem):
     for name in ("soft", "hard", "lvml"):
         W, b = jnp.asarray(p["W"], jnp.float32), jnp.asarray(p["b"], jnp.float32)
         seg, lab = jnp.asarray(p["segments"], jnp.float32), jnp.asarray(p["labels"])
-        grad = jax.grad(lambda f: LOSSES[name](f, seg, lab, lambda x: x @ W.T + b).sum())(
+        grad = jax.grad(
+            lambda f, name=name, seg=seg, lab=lab, W=W, b=b: LOSSES[name](f, seg, lab, lambda x: x @ W.T + b).sum())(
             jnp.asarray(p["focus"], jnp.float32)
         )
         numeric = np.zeros((B, M))

@@ -47,7 +47,8 @@ def test_masked_losses_equal_unpadded_losses(padded_problem, name):
         c = counts[i]
         one = (jnp.asarray(logits[i:i + 1, :c]), jnp.asarray(segments[i:i + 1, :c]), jnp.asarray(labels[i:i + 1]))
         want.append(float(LOSSES[name](*one, _classify(jnp.asarray(W)))[0]))
-        want_grad += np.asarray(jax.grad(lambda W_: jnp.sum(LOSSES[name](*one, _classify(W_))))(jnp.asarray(W)))
+        want_grad += np.asarray(
+            jax.grad(lambda W_, one=one: jnp.sum(LOSSES[name](*one, _classify(W_))))(jnp.asarray(W)))
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(got_grad), want_grad, rtol=1e-4, atol=1e-5)
     # The gradient never reaches the padding's logits (and is finite everywhere).

@@ -153,18 +153,18 @@ def test_vmap_over_seeds_equals_each_seed():
     x = jax.random.normal(jax.random.key(0), (5,) + SMALL)
     keys = jax.random.split(jax.random.key(1), 3)
     for model in (focus, classifier):
-        params = jax.vmap(lambda k: model.init(k, x))(keys)
-        loss = lambda p, x: jnp.sum(model.apply(p, x) ** 2)  # noqa: E731
+        params = jax.vmap(lambda k, model=model: model.init(k, x))(keys)
+        loss = lambda p, x, model=model: jnp.sum(model.apply(p, x) ** 2)  # noqa: E731
         shared = jax.vmap(jax.value_and_grad(loss), in_axes=(0, None))(params, x)
         xs = jnp.stack([x * (s + 1) for s in range(3)])
         batched = jax.vmap(jax.value_and_grad(loss))(params, xs)
         for s in range(3):
-            p = jax.tree_util.tree_map(lambda a: a[s], params)
+            p = jax.tree_util.tree_map(lambda a, s=s: a[s], params)
             for out, xx in ((shared, x), (batched, xs[s])):
                 one = jax.value_and_grad(loss)(p, xx)
                 for a, b in zip(jax.tree_util.tree_leaves(one),
                                 jax.tree_util.tree_leaves(jax.tree_util.tree_map(
-                                    lambda a: a[s], out))):
+                                    lambda a, s=s: a[s], out))):
                     assert _rel(a, b) < 1e-5
 
 
@@ -200,7 +200,7 @@ def test_precisions_keep_parameters_and_float32_outputs(precision, conv):
         assert tree == jax.tree_util.tree_structure(params)
         out = model.apply(params, x)
         assert out.dtype == jnp.float32
-        grads = jax.grad(lambda p: jnp.sum(model.apply(p, x)))(params)
+        grads = jax.grad(lambda p, model=model: jnp.sum(model.apply(p, x)))(params)
         assert all(g.dtype == jnp.float32 for g in jax.tree_util.tree_leaves(grads))
         tol = 5e-2 if precision == "bfloat16" else 1e-5  # tf32 is float32 on CPU
         if precision != "tensorfloat32" or jax.default_backend() == "cpu":
@@ -261,7 +261,7 @@ def test_each_convolution_path_is_the_one_asked_for():
     for conv, calls in (("lax", True), ("im2col", False)):
         for model in _cnns(SMALL, conv=conv):
             params = model.init(jax.random.key(0), x)
-            text = str(jax.make_jaxpr(jax.grad(lambda p: jnp.sum(model.apply(p, x))))(params))
+            text = str(jax.make_jaxpr(jax.grad(lambda p, model=model: jnp.sum(model.apply(p, x))))(params))
             assert ("conv_general_dilated" in text) == calls, conv
 
 
@@ -272,7 +272,7 @@ def test_auto_conv_is_decided_from_the_backend_when_the_models_are_built(monkeyp
 
     config = TrainConfig(model="cnn", segment_shape=SMALL)
     for backend, want in (("cpu", "im2col"), ("gpu", "lax"), ("tpu", "lax")):
-        monkeypatch.setattr(jax, "default_backend", lambda: backend)
+        monkeypatch.setattr(jax, "default_backend", lambda backend=backend: backend)
         assert {m.conv for m in make_models("cnn", num_classes=3, segment_shape=SMALL)} == {want}
         assert config.to_json()["conv"] == want
     assert "conv" not in TrainConfig(model="mlp").to_json()  # no convolution: nothing to record

@@ -206,7 +206,7 @@ def test_signature_under_the_paper_protocol(tmp_path):
     hybrid = config["paradigms"]["hybrid"]
     # --epochs 3 under the paper protocol: soft 3 epochs, then a separate 3-epoch hard run.
     assert (hybrid["epochs"], hybrid["switch_epoch"], hybrid["hybrid_reset"]) == (6, 3, True)
-    for name, p in config["paradigms"].items():
+    for p in config["paradigms"].values():
         assert p["learning_rate"] == pytest.approx(paper.learning_rate)
         assert p["batch_size"] == paper.batch_size and p["classifier_init"] == "xavier"
     assert config["data"]["settings"]["bg_replacement"] is True

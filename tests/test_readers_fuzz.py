@@ -124,7 +124,7 @@ def run_idx_mutations(tmp_path, count: int, seed: int) -> dict[str, int]:
         try:
             ok = check_idx(path, expected)
         except Exception as e:  # noqa: BLE001 - reported with the mutation
-            raise AssertionError(f"IDX mutation {i} ({form}, {what}): {type(e).__name__}: {e}")
+            raise AssertionError(f"IDX mutation {i} ({form}, {what}): {type(e).__name__}: {e}") from e
         outcomes["accepted" if ok else "DataError"] += 1
     return outcomes
 
@@ -148,7 +148,7 @@ def run_pair_mutations(tmp_path, count: int, seed: int) -> dict[str, int]:
             outcomes["DataError"] += 1
             continue
         except Exception as e:  # noqa: BLE001
-            raise AssertionError(f"pair mutation {i} ({role}, {what}): {type(e).__name__}: {e}")
+            raise AssertionError(f"pair mutation {i} ({role}, {what}): {type(e).__name__}: {e}") from e
         outcomes["accepted"] += 1
         images, labels = expected_idx(VALID_IDX["images"] if role == "labels" else data), \
             expected_idx(VALID_IDX["labels"] if role == "images" else data)
@@ -226,7 +226,7 @@ def run_cifar_mutations(tmp_path, count: int, seed: int, hundred: bool) -> dict[
             outcomes["DataError"] += 1
             continue
         except Exception as e:  # noqa: BLE001
-            raise AssertionError(f"CIFAR mutation {i} ({name}, {what}): {type(e).__name__}: {e}")
+            raise AssertionError(f"CIFAR mutation {i} ({name}, {what}): {type(e).__name__}: {e}") from e
         assert expected is not None, f"mutation {i} ({name}, {what}): invalid files accepted"
         outcomes["accepted"] += 1
         train = np.concatenate([expected[n] for n in names[:-1]])

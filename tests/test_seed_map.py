@@ -111,7 +111,7 @@ ALIKE = [("linear", "soft", True), ("linear", "hard-reinforce", True), ("mlp", "
          ("mlp", "hard", False)]
 
 
-@pytest.mark.parametrize("model, loss, exact", ALIKE, ids=[f"{m}-{l}" for m, l, _ in ALIKE])
+@pytest.mark.parametrize("model, loss, exact", ALIKE, ids=[f"{m}-{loss}" for m, loss, _ in ALIKE])
 def test_linear_and_mlp_train_alike_under_every_seed_map(tiny, model, loss, exact):
     """5 seeds (mix:2 pads them to 6), 3 epochs: vmap's parameters and history, bit for bit for the linear
     models, to float32 rounding for the MLP (:data:`ALIKE` says why)."""

@@ -50,7 +50,7 @@ def test_vmap_over_seeds_equals_python_loop(tiny):
         one = single(keys[s], Hyper(learning_rate=lrs[s]), data)
         # Same arithmetic, different batching: XLA may reorder float32 sums, so allow rounding.
         chex.assert_trees_all_close(
-            jax.tree_util.tree_map(lambda x: x[s], batched), one, rtol=1e-4, atol=1e-5
+            jax.tree_util.tree_map(lambda x, s=s: x[s], batched), one, rtol=1e-4, atol=1e-5
         )
 
 
@@ -141,7 +141,7 @@ def test_final_epoch_metrics_match_numpy(tiny):
     assert h.test.accuracy.shape == (2, 3, 3)  # seeds, epochs, inference rules
     assert h.test.focus_accuracy.shape == (2, 3)
     for s in range(2):
-        params = jax.tree_util.tree_map(lambda x: x[s], runs.params)
+        params = jax.tree_util.tree_map(lambda x, s=s: x[s], runs.params)
         for split in ("train", "test"):
             want = _numpy_metrics(config, params, data, split)
             got = getattr(h, split)

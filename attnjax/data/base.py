@@ -83,11 +83,11 @@ class MosaicSplit(NamedTuple):
             text (``fg_pos`` is then the first of them).
     """
 
-    index: jax.Array
-    labels: jax.Array
-    fg_pos: jax.Array
-    mask: jax.Array
-    truth: jax.Array
+    index: jax.Array | np.ndarray
+    labels: jax.Array | np.ndarray
+    fg_pos: jax.Array | np.ndarray
+    mask: jax.Array | np.ndarray
+    truth: jax.Array | np.ndarray
 
     @property
     def size(self) -> int:
@@ -104,7 +104,7 @@ class Dataset(NamedTuple):
             for image data).
     """
 
-    pool: jax.Array
+    pool: jax.Array | np.ndarray
     train: MosaicSplit
     test: MosaicSplit
 

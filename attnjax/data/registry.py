@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from ..errors import ConfigError
 from ..protocol import DATASETS, M, ORTHOGONAL_CLASSES, TEXT_SIZES, Protocol, get_protocol
@@ -120,6 +121,6 @@ def load_dataset(
         seed=seed, name=name, class_names=names,
         default_model=default_model(name),
         bg_replacement=p.bg_replacement if bg_replacement is None else bg_replacement,
-        pixel_range=p.pixel_range if pixel_range is None else tuple(pixel_range),
-        fg_first=bool(fg_first), m_range=None if m_range is None else tuple(m_range),
+        pixel_range=p.pixel_range if pixel_range is None else cast("tuple[float, float]", tuple(pixel_range)),
+        fg_first=bool(fg_first), m_range=None if m_range is None else cast("tuple[int, int]", tuple(m_range)),
     )

@@ -10,6 +10,7 @@ MNIST-like data, :mod:`.idx`; the "binary version" of CIFAR-10/100,
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def load_digits_images() -> ImageSet:
     """
     from sklearn.datasets import load_digits
 
-    digits = load_digits()
+    digits: Any = load_digits()  # a Bunch (scikit-learn's return type also allows an (X, y) tuple)
     images = (np.asarray(digits.images, dtype=np.float32) / np.float32(16.0))[..., None]
     labels = np.asarray(digits.target, dtype=np.int32)
     if images.shape[1:] != (8, 8, 1) or labels.shape != images.shape[:1]:

@@ -229,7 +229,7 @@ def build_text_data(splits, class_names, *, max_len=None, min_count=1, settings=
     truncated = sum(len(p.tokens) > length for s in splits for p in s)
     settings = dict(settings or {}, max_len=length, min_count=min_count, truncated=truncated,
                     sizes=[len(s) for s in splits])
-    return TextData(*map(encode, splits), vocabulary, tuple(class_names), settings)
+    return TextData._make([*map(encode, splits), vocabulary, tuple(class_names), settings])
 
 
 def load_synthetic_text(*, num_classes=3, triggers_per_class=3, filler=50, length=(8, 16),

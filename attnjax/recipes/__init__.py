@@ -69,7 +69,7 @@ def check_recipe_table(table: object, command: str | None, *, source: str) -> No
             raise ConfigError(f"{source}: [recipe] has unknown key {key!r} (known: {', '.join(RECIPE_KEYS)})")
         want = (int, float) if key.endswith("_per_seed") else str
         if not isinstance(value, want) or isinstance(value, bool):
-            raise ConfigError(f"{source}: [recipe] {key} must be {'a number' if want != str else 'a string'}")
+            raise ConfigError(f"{source}: [recipe] {key} must be {'a number' if want is not str else 'a string'}")
     if command is not None and table["command"] != command:
         raise ConfigError(f"{source} is a recipe for 'attnjax {table['command']}', not '{command}'")
 
