@@ -206,7 +206,7 @@ def plot_attention(maps: dict, segments: np.ndarray, path, *, seed: int = 0, tit
     name_of = (lambda k: str(class_names[k])) if class_names is not None else str
 
     fig = new_figure(figsize=(max(1.2 * m + 1.2, 6.5), n_ex * (1.3 * len(names) + 0.5) + 0.4), layout="constrained")
-    panels = np.atleast_1d(fig.subfigures(n_ex, 1, hspace=0.03))
+    panels = np.atleast_1d(np.asarray(fig.subfigures(n_ex, 1, hspace=0.03), dtype=object))  # one or an array
     for e, panel in enumerate(panels):
         axes = panel.subplots(len(names), m, squeeze=False)
         panel.suptitle(f"test example {e}: label {name_of(int(labels[e]))}", fontsize=10)

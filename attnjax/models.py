@@ -284,7 +284,7 @@ class GatedFocus(nn.Module):
     @nn.compact
     def __call__(self, x):
         h = _flatten(x)
-        dense = dict(kernel_init=_xavier, use_bias=False, precision=self.precision)
+        dense: dict[str, Any] = dict(kernel_init=_xavier, use_bias=False, precision=self.precision)
         v = jnp.tanh(_Dense(self.hidden, name="V", **dense)(h))
         u = jax.nn.sigmoid(_Dense(self.hidden, name="U", **dense)(h))
         return _Dense(1, name="w", **dense)(v * u)[:, 0]

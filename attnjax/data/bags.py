@@ -159,7 +159,7 @@ def read_bags(path) -> dict:
         raise DataError(f"{path}: 'labels' has {k} class; classification needs at least 2")
 
     mask = np.ones((n, m), bool) if "mask" not in arrays else _flags(path, "mask", arrays["mask"], (n, m))
-    empty = ~mask.any(1)
+    empty = np.asarray(~mask.any(1))
     if empty.any():
         raise DataError(f"{path}: 'mask': {_where(empty)} is empty (no real segment; its mask row is all false)")
 
