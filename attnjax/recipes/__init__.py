@@ -7,8 +7,10 @@ one extra table, ``[recipe]``::
     command = "signature"          # the attnjax command it is for (required)
     summary = "one line"           # what it runs (required)
     needs = "..."                  # optional: files the user must supply
-    cpu_seconds_per_seed = 1200.0  # optional: measured wall time of one seed of
-    cpu = "AMD EPYC, 2 cores"      #   one paradigm, on the CPU named here
+    cpu_seconds_per_seed = 1200.0  # optional: wall time of one seed of the whole recipe
+    cpu = "AMD EPYC, 2 cores"      #   (every paradigm), on the CPU named here
+    measured = "..."               # optional: where that number comes from ("estimate: ..."
+                                   #   is shown as an estimate)
     gpu_seconds_per_seed = 60.0    # optional: the same on the GPU named in gpu
     gpu = "NVIDIA H200"
 
@@ -158,6 +160,8 @@ def steps_per_seed(recipe: Recipe) -> int | None:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "not measured"
+    if value >= 7200:
+        return f"{value / 3600:.0f} h"
     return f"{value / 60:.0f} min" if value >= 90 else f"{value:.0f} s"
 
 
@@ -167,6 +171,8 @@ def recipes_table() -> str:
     for r in load_recipes():
         steps = steps_per_seed(r)
         cpu = _seconds(r.meta.get("cpu_seconds_per_seed"))
+        if "cpu_seconds_per_seed" in r.meta and r.meta.get("measured", "").startswith("estimate"):
+            cpu = "est. " + cpu
         if "cpu" in r.meta and "cpu_seconds_per_seed" in r.meta:
             cpu += f" ({r.meta['cpu']})"
         gpu = _seconds(r.meta.get("gpu_seconds_per_seed"))
@@ -177,6 +183,7 @@ def recipes_table() -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    summaries = [f"  {r.name}: {r.meta['summary']}" for r in load_recipes()]
+    summaries = [f"  {r.name}: {r.meta['summary']}" + (f"\n    cost: {r.meta['measured']}" if "measured" in r.meta else "")
+                 for r in load_recipes()]
     return "\n".join(lines + ["", "run one: attnjax COMMAND --config recipes/NAME.toml (the folder "
                                f"{_folder()}); options given after it win", "", *summaries])
