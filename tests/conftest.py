@@ -24,6 +24,23 @@ def tiny():
                            random_position=True, seed=2)
 
 
+@pytest.fixture
+def compiles():
+    """The XLA programs compiled while the test runs (JAX's own monitoring events): a test of a
+    refusal checks the list is empty, that is, nothing was compiled before the error."""
+    import jax
+
+    events = []
+
+    def listen(name, duration, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            events.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    yield events
+    jax.monitoring.unregister_event_duration_listener(listen)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _own_compile_cache(tmp_path_factory):
     """The command turns on JAX's persistent compilation cache in ``$XDG_CACHE_HOME/attnjax``: point that at

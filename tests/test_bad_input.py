@@ -19,20 +19,6 @@ from attnjax.files import MANIFEST
 ORTHO = ["--dataset", "orthogonal", "--classes", "3", "--m", "3", "--seeds", "1", "--epochs", "1"]
 
 
-@pytest.fixture
-def compiles():
-    """The number of XLA programs compiled while the test runs (JAX's own monitoring events)."""
-    events = []
-
-    def listen(name, duration, **kwargs):
-        if name == "/jax/core/compile/backend_compile_duration":
-            events.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    yield events
-    jax.monitoring.unregister_event_duration_listener(listen)
-
-
 def run(argv, capsys):
     try:
         code = main(argv)

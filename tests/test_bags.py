@@ -40,20 +40,6 @@ def write(path, **arrays):
     return path
 
 
-@pytest.fixture
-def compiles():
-    """The number of XLA programs compiled while the test runs (JAX's own monitoring events)."""
-    events = []
-
-    def listen(name, duration, **kwargs):
-        if name == "/jax/core/compile/backend_compile_duration":
-            events.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    yield events
-    jax.monitoring.unregister_event_duration_listener(listen)
-
-
 def run(argv, capsys):
     try:
         code = main(argv)
