@@ -13,7 +13,7 @@ claims = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(claims)
 
 VERDICTS = ("reproduced", "not reproduced", "not reproduced (the difference is within the seed spread)",
-            "reproduced at 30 epochs", "reproduced late, not early")
+            "reproduced at 30 epochs", "reproduced at 100 epochs", "reproduced late, not early")
 
 
 def test_a_difference_counts_only_beyond_the_seed_spread():
