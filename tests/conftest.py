@@ -24,6 +24,18 @@ def tiny():
                            random_position=True, seed=2)
 
 
+def run_cli(argv, capsys):
+    """``attnjax`` in-process: ``(exit status, stdout, stderr stripped)``; argparse's own exits included."""
+    from attnjax.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
 @pytest.fixture
 def compiles():
     """The XLA programs compiled while the test runs (JAX's own monitoring events): a test of a

@@ -15,17 +15,14 @@ import pytest
 
 from attnjax.cli import main
 from attnjax.files import MANIFEST
+from conftest import run_cli
 
 ORTHO = ["--dataset", "orthogonal", "--classes", "3", "--m", "3", "--seeds", "1", "--epochs", "1"]
 
 
 def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.err.strip()
+    code, _, err = run_cli(argv, capsys)
+    return code, err
 
 
 def assert_one_line(code, err, fragment):

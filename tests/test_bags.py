@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from attnjax.attention import read_attention
-from attnjax.cli import main
 from attnjax.data import load_dataset
 from attnjax.errors import DataError
 from attnjax.files import load_results
+from conftest import run_cli
 
 K, D, M, N = 3, 6, 5, 40
 
@@ -40,13 +40,7 @@ def write(path, **arrays):
     return path
 
 
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err.strip()
+run = run_cli  # (exit status, stdout, stderr)
 
 
 TINY = ["--seeds", "2", "--epochs", "3", "--batch-size", "8", "--compile-cache", "off"]
