@@ -2,6 +2,7 @@
 
 The public surface is small; the modules behind it are focused:
 ``losses`` (the three paradigms), ``models`` (focus and classifier families),
+``encoders`` (segments to representations: embeddings, MLP/CNN features, self-attention),
 ``data`` (mosaics), ``metrics``, ``train`` (one compiled program per run,
 vmappable over seeds), ``loop`` (the host loop over chunks of epochs),
 ``checkpoint`` (orbax checkpoints) and ``experiments`` (many seeds, plain results).
@@ -42,6 +43,9 @@ _EXPORTS = {
     "Paradigm": "paradigms",
     "get_paradigm": "paradigms",
     "make_step": "train",
+    "make_batch_loss": "train",
+    "make_encode": "focus",
+    "make_models": "models",
     "make_optimizer": "optim",
     "make_evaluate": "evaluation",
     "Hyper": "train",

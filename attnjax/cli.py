@@ -209,6 +209,7 @@ def _train_options(args) -> dict:
     options = dict(
         epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden, model=args.model,
         classifier_init=args.classifier_init, optimizer=args.optimizer, precision=args.precision, conv=args.conv,
+        encoder=args.encoder, encoder_width=args.encoder_width, heads=args.heads, layers=args.layers,
         momentum=args.momentum if not isinstance(args.momentum, list) else None,
     )
     if getattr(args, "hybrid_epochs", None) is not None:

@@ -18,7 +18,9 @@ from typing import Any, Callable, Mapping, cast
 from .errors import ConfigError
 from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, DEFAULT_LOSSES, FIXED_FOCUS,
                        MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS, PRECISIONS, PROTOCOLS, SECOND_PHASES, M,
-                       ORTHOGONAL_CLASSES, SEED_MAP_DEFAULTS, SEEDS, get_protocol, parse_seed_map)
+                       ORTHOGONAL_CLASSES, SEED_MAP_DEFAULTS, SEEDS, get_protocol, parse_seed_map, DEFAULT_HIDDEN,
+                       HIDDEN, ENCODERS, ENCODER_WIDTHS, TEXT_FAMILIES, TRANSFORMER_HEAD_WIDTH, TRANSFORMER_HEADS,
+                       TRANSFORMER_LAYERS)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "add_save_attention",
            "check_applicable", "check_out",
@@ -240,9 +242,24 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
     g.add_argument("--model", choices=MODEL_FAMILIES, default=None,
                    help="model family (default: mlp for digits and bags, cnn for 28x28/32x32 images, linear for "
                         "orthogonal, embed for text); gated: Ilse et al.'s gated-attention focus "
-                        "w.(tanh(Vx)*sigmoid(Ux)) with the mlp classifier")
+                        "w.(tanh(Vx)*sigmoid(Ux)) with the mlp classifier; text: embed (the authors' simple model: "
+                        "a shared embedding, MLP heads) or transformer (embedding, sinusoidal positions, masked "
+                        "self-attention, the same heads)")
     g.add_argument("--hidden", type=_width, default=None,
-                   help="MLP (and gated attention's V, U) hidden width, at most 65536 (default: 64)")
+                   help=f"hidden width of the MLP heads (and of gated attention's V, U), at most 65536 (default: "
+                        f"{', '.join(f'{v} for {k}' for k, v in DEFAULT_HIDDEN.items())}, {HIDDEN} for the others)")
+    g.add_argument("--encoder", choices=ENCODERS, default=None,
+                   help="images and bags: what maps each segment to the features the focus and the classifier see: "
+                        "none (the segments), mlp (one ReLU layer), cnn (AttentionDeepMIL's conv 20-50 extractor); "
+                        "text always embeds its tokens (default: none)")
+    g.add_argument("--encoder-width", type=_width, default=None,
+                   help=f"the encoder's (text: the embedding's) width d (default: "
+                        f"{', '.join(f'{v} for {k}' for k, v in ENCODER_WIDTHS.items())})")
+    g.add_argument("--heads", type=_positive_int, default=None,
+                   help=f"--model transformer: self-attention heads of width {TRANSFORMER_HEAD_WIDTH} "
+                        f"(default: {TRANSFORMER_HEADS})")
+    g.add_argument("--layers", type=_positive_int, default=None,
+                   help=f"--model transformer: self-attention layers (default: {TRANSFORMER_LAYERS})")
     g.add_argument("--classifier-init", choices=CLASSIFIER_INIT_NAMES, default=None,
                    help="classifier weight init (default: the protocol's)")
     g.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -353,6 +370,7 @@ def check_applicable(args) -> None:
     from .protocol import NOT_FOR_CNN, default_model
 
     family = args.model or default_model(args.dataset)
+    encoder = args.encoder or "none"
     image = args.dataset not in ("orthogonal", "digits", "text", "bags")
     text, bags = args.dataset == "text", args.dataset == "bags"
     rules = [
@@ -382,10 +400,22 @@ def check_applicable(args) -> None:
          "does not apply to --dataset orthogonal (its segments are not images)"),
         ("--bg-replacement", args.bg_replacement is not None and args.dataset == "orthogonal",
          "does not apply to --dataset orthogonal (its backgrounds are zero vectors)"),
-        ("--hidden", args.hidden is not None and family not in ("mlp", "embed", "gated"),
-         f"applies only to the mlp, gated and embed models, not {family}"),
-        ("--conv", getattr(args, "conv", None) is not None and family != "cnn",
-         f"applies only to --model cnn, not {family} (the other models have no convolution)"),
+        ("--hidden", args.hidden is not None and family not in ("mlp", "gated", *TEXT_FAMILIES),
+         f"applies only to the mlp, gated, embed and transformer models, not {family}"),
+        ("--conv", getattr(args, "conv", None) is not None and family != "cnn" and encoder != "cnn",
+         f"applies only to --model cnn or --encoder cnn, not {family} (the other models have no convolution)"),
+        ("--encoder", args.encoder is not None and text, "does not apply to --dataset text (the text models "
+         "embed their tokens; --encoder-width sets the embedding's width)"),
+        (f"--model {family}", text and family not in TEXT_FAMILIES,
+         f"does not take token ids: --dataset text needs --model {' or '.join(TEXT_FAMILIES)}"),
+        (f"--model {family}", not text and family in TEXT_FAMILIES,
+         f"takes token ids: it applies only to --dataset text, not {args.dataset}"),
+        ("--model cnn", family == "cnn" and encoder != "none",
+         f"takes images, and --encoder {encoder} gives it feature vectors (use --model mlp, gated or linear)"),
+        ("--encoder-width", args.encoder_width is not None and not text and encoder == "none",
+         "applies only with an --encoder (or to --dataset text's embedding)"),
+        ("--heads/--layers", (args.heads is not None or args.layers is not None) and family != "transformer",
+         f"apply only to --model transformer, not {family}"),
         ("--model cnn", family == "cnn" and args.dataset in NOT_FOR_CNN,
          f"needs images of at least 18x18 (fashion-mnist, mnist, cifar10, cifar100); --dataset {args.dataset} "
          f"has {NOT_FOR_CNN.get(args.dataset)} (use --model mlp)"),

@@ -25,7 +25,8 @@ from .metrics import RULES
 from .models import CLASSIFIER_INITS, CONVS, MODEL_FAMILIES, resolve_conv
 from .optim import OPTIMIZERS  # re-exported from its old home
 from .paradigms import ALL_OPTIONS, Paradigm, get_paradigm, options_of, paradigm_name
-from .protocol import DEFAULT_CONV, DEFAULT_PROTOCOL, M, PROTOCOLS, SECOND_PHASES, Protocol, get_protocol
+from .protocol import (DEFAULT_CONV, DEFAULT_PROTOCOL, ENCODER_WIDTHS, ENCODERS, M, PROTOCOLS, SECOND_PHASES,
+                       TEXT_FAMILIES, TRANSFORMER_HEADS, TRANSFORMER_LAYERS, Protocol, default_hidden, get_protocol)
 
 __all__ = ["TrainConfig", "Hyper", "OPTIMIZERS"]
 
@@ -53,9 +54,15 @@ class TrainConfig:
         num_classes: K.
         m: segments per mosaic.
         segment_shape: shape of one segment.
-        model: model family for focus and classifier (``linear``, ``mlp``, ``cnn``);
-            ignored when ``modules`` is given.
-        hidden: MLP hidden width.
+        model: model family for focus and classifier (``linear``, ``mlp``, ``cnn``, ``gated``, and for
+            token ids ``embed`` and ``transformer``); ignored when ``modules`` is given.
+        hidden: hidden width of the MLP heads; None: the family's
+            (:func:`attnjax.protocol.default_hidden`: 200 for the text families, else 64).
+        encoder: ``none``, ``mlp`` or ``cnn`` (:data:`attnjax.protocol.ENCODERS`): what maps the
+            segments to the representations the heads see (the text families always embed).
+        encoder_width: d, the encoder's output width; None: ``ENCODER_WIDTHS``' for the encoder.
+        vocab_size: V when the segments are token ids (the text data sets); None otherwise.
+        heads, layers: the transformer family's self-attention heads and layers.
         classifier_init: weight initialisation of the classifier
             (``attnjax.models.CLASSIFIER_INITS``).
         precision: arithmetic of the built-in models' products
@@ -64,11 +71,13 @@ class TrainConfig:
             :func:`attnjax.models.make_models`); ``auto`` is decided from the backend when the
             models are built, and :meth:`to_json` records what it decided. Other families
             have no convolution and ignore it.
-        modules: your own ``(focus, classifier)`` Flax modules, with the
-            built-in families' contract: the focus maps ``[N, *segment_shape]``
-            to scores ``[N]``, the classifier to logits ``[N, K]``. The
-            built-in families are built by :func:`attnjax.models.make_models`
-            and go through the same path.
+        modules: your own ``(focus, classifier)`` or ``(encoder, focus, classifier)`` Flax
+            modules, with the built-in families' contract: the encoder (None: none) maps
+            ``segments [B, m, *segment_shape], mask [B, m]`` to representations ``[B, m, d]``,
+            each example on its own (:mod:`attnjax.encoders`); the focus maps ``[N, d]`` (or,
+            without an encoder, ``[N, *segment_shape]``) to scores ``[N]``, the classifier to
+            logits ``[N, K]``. The built-in families are built by
+            :func:`attnjax.models.make_models` and go through the same path.
         optimizer: ``"sgd"``, ``"adam"`` or any optax optimizer factory (for
             example ``optax.adamw``) whose numeric arguments are traced through
             ``optax.inject_hyperparams``: ``learning_rate`` from
@@ -106,11 +115,16 @@ class TrainConfig:
     m: int = M
     segment_shape: tuple[int, ...] = (8, 8, 1)
     model: str = "mlp"
-    hidden: int = 64
+    hidden: int | None = None
+    encoder: str = "none"
+    encoder_width: int | None = None
+    vocab_size: int | None = None
+    heads: int = TRANSFORMER_HEADS
+    layers: int = TRANSFORMER_LAYERS
     classifier_init: str = _ATTNJAX.classifier_init
     precision: str = "float32"
     conv: str = DEFAULT_CONV
-    modules: tuple[Any, Any] | None = None
+    modules: tuple[Any, ...] | None = None
     optimizer: str | Callable[..., optax.GradientTransformation] = "sgd"
     epochs: int = _ATTNJAX.epochs
     batch_size: int = _ATTNJAX.batch_size
@@ -127,8 +141,14 @@ class TrainConfig:
 
     def __post_init__(self):
         get_paradigm(self.loss)  # raises ConfigError naming the choices
-        if self.modules is not None and len(self.modules) != 2:
-            raise ConfigError("modules must be a (focus, classifier) pair of Flax modules")
+        if self.modules is not None and len(self.modules) not in (2, 3):
+            raise ConfigError("modules must be (focus, classifier) or (encoder, focus, classifier) Flax modules")
+        if self.hidden is None:  # the family's default, resolved once so that to_json records it
+            object.__setattr__(self, "hidden", default_hidden(self.model))
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"unknown encoder {self.encoder!r}; choose from {', '.join(ENCODERS)}")
+        if self.vocab_size is not None and self.vocab_size < 2:
+            raise ConfigError(f"vocab_size must be at least 2 (padding and one token), got {self.vocab_size}")
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)} "
@@ -147,9 +167,11 @@ class TrainConfig:
             raise ConfigError(f"unknown conv {self.conv!r}; choose from {', '.join(CONVS)}")
         if self.m < 2:
             raise ConfigError(f"m must be at least 2 segments, got {self.m}")
-        for name in ("num_classes", "epochs", "batch_size", "hidden"):
+        for name in ("num_classes", "epochs", "batch_size", "hidden", "heads", "layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.encoder_width is not None and self.encoder_width < 1:
+            raise ConfigError(f"encoder_width must be positive, got {self.encoder_width}")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ConfigError(f"eval_batch_size must be positive, got {self.eval_batch_size}")
         if self.num_classes < 2:
@@ -188,7 +210,7 @@ class TrainConfig:
         ``epochs`` epochs, then the second phase for ``epochs`` more, as two
         separate runs would.
         """
-        p = get_protocol(protocol)
+        p = get_protocol(protocol).for_data(info.vocab_size is not None)
         given = {k: v for k, v in overrides.items() if v is not None}
         hybrid_epochs = given.pop("hybrid_epochs", None)
         fixed = given.get("fixed_focus", False)
@@ -201,7 +223,8 @@ class TrainConfig:
             epochs, switch = p.hybrid_schedule(given.get("epochs"), given.get("switch_epoch"), hybrid_epochs)
             given.update(epochs=epochs, switch_epoch=switch)
         values.update(given)
-        return cls(num_classes=info.num_classes, m=info.m, segment_shape=tuple(info.segment_shape), **values)
+        return cls(num_classes=info.num_classes, m=info.m, segment_shape=tuple(info.segment_shape),
+                   vocab_size=info.vocab_size, **values)
 
     @property
     def rule(self) -> int:
@@ -224,11 +247,24 @@ class TrainConfig:
         out["eval_batch_size"] = self.eval_chunk
         out["optimizer"] = self.optimizer if isinstance(self.optimizer, str) else _qualname(self.optimizer)
         if self.modules is not None:
-            out["modules"] = [_qualname(type(m)) for m in self.modules]
-            for name in ("model", "hidden", "classifier_init", "precision", "conv"):
+            out["modules"] = [None if m is None else _qualname(type(m)) for m in self.modules]
+            for name in ("model", "hidden", "classifier_init", "precision", "conv", "encoder", "encoder_width",
+                         "heads", "layers"):
                 out.pop(name)
         else:
             out.pop("modules")
+            text = self.model in TEXT_FAMILIES
+            if text or self.encoder != "none":
+                out["encoder"] = self.model if text else self.encoder  # what ran
+                out["encoder_width"] = (ENCODER_WIDTHS[out["encoder"]] if self.encoder_width is None
+                                        else self.encoder_width)
+            else:
+                out.pop("encoder_width")
+            if self.model != "transformer":
+                out.pop("heads")
+                out.pop("layers")
+        if self.vocab_size is None:
+            out.pop("vocab_size")
         if self.optimizer != "sgd":
             out.pop("momentum")
         out["loss"] = paradigm_name(self.loss)
@@ -240,10 +276,10 @@ class TrainConfig:
             out["switch_epoch"] = self.default_switch_epoch
         if not self.fixed_focus:
             out.pop("incentive_step")
-        if self.modules is None and self.model not in ("mlp", "embed"):
+        if self.modules is None and self.model not in ("mlp", "gated", *TEXT_FAMILIES):
             out.pop("hidden")
-        if self.modules is None and self.model == "linear":
-            out.pop("classifier_init")
+        if self.modules is None and self.model in ("linear", *TEXT_FAMILIES):
+            out.pop("classifier_init")  # zero for linear; PyTorch's default for the text heads
         if self.modules is None:  # what ran: "auto" resolved for this backend
             if self.model == "cnn":
                 out["conv"] = resolve_conv(self.conv)

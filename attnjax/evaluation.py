@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from .config import Hyper, TrainConfig
 from .data.base import Dataset, MosaicSplit
-from .focus import fixed_focus_attention, make_apply, make_predict
+from .focus import fixed_focus_attention, make_apply, make_encode, make_predict
 from .losses import loss_at_attention
 from .metrics import MetricCounts, count_metrics, to_percent
 
@@ -71,6 +71,7 @@ def make_fixed_focus_losses(config: TrainConfig):
     L(alpha - d) - L(alpha).
     """
     _, classify_fn = make_apply(config)
+    encode = make_encode(config)
     from .paradigms import paradigm_name
 
     loss_name = paradigm_name(config.loss)
@@ -81,9 +82,11 @@ def make_fixed_focus_losses(config: TrainConfig):
         alphas = jnp.stack([hparams.alpha, lower, lower + step])
 
         def losses(segments, labels, fg_pos, mask, truth, weight):
+            reps = encode(params, segments, mask)
+
             def at(alpha):
                 attention = fixed_focus_attention(alpha, fg_pos, mask)
-                per_example = loss_at_attention(loss_name, attention, segments, labels, classify_fn(params))
+                per_example = loss_at_attention(loss_name, attention, reps, labels, classify_fn(params))
                 return jnp.sum(weight * per_example)
 
             return jax.vmap(at)(alphas)

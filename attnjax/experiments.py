@@ -344,7 +344,8 @@ def paradigm_configs(
         )
     n_train = data.train.index.shape[0]
     if train_options.get("batch_size") is None:
-        train_options["batch_size"] = min(get_protocol(protocol).batch_size, n_train)
+        train_options["batch_size"] = min(get_protocol(protocol).for_data(info.vocab_size is not None).batch_size,
+                                          n_train)
     elif train_options["batch_size"] > n_train:
         raise ConfigError(
             f"--batch-size {train_options['batch_size']} exceeds the {n_train} training mosaics"
@@ -394,6 +395,7 @@ def compare(
         ``{loss: SeedRuns}`` in the order given.
     """
     hyper, train_options = _split(options)
+    protocol = get_protocol(protocol).for_data(info.vocab_size is not None)  # text: the text_* defaults
     configs = paradigm_configs(data, info, losses, protocol=protocol, **train_options)
     return _run_each(configs, data, progress, seeds=seeds, protocol=protocol, seed=seed, devices=devices,
                      chunk_size=chunk_size, keep_diverged=keep_diverged, host=host, **hyper)
@@ -501,6 +503,7 @@ def fixed_focus(
     if len(np.unique(alphas)) != alphas.size:
         raise ConfigError(f"alphas must be distinct, got {alphas.tolist()}")
     hyper, train_options = _split(options)
+    protocol = get_protocol(protocol).for_data(info.vocab_size is not None)
     configs = paradigm_configs(data, info, losses, protocol=protocol, fixed_focus=True, **train_options)
     return _run_each(
         configs, data, progress, seeds=len(alphas) * seeds, protocol=protocol,

@@ -18,6 +18,12 @@ Families:
         bias, Xavier) and its LeNet-style classifier (conv 6-16, fully connected
         120-84-10-K). Valid convolutions, so 32x32x3 gives the paper's 1024 and
         400 flattened sizes; other image sizes give other sizes.
+    embed, transformer: the authors' text models on token ids; their encoders and MLP heads
+        live in :mod:`attnjax.encoders`.
+
+:func:`make_models` returns ``(encoder, focus, classifier)``: an encoder
+(:mod:`attnjax.encoders`) maps an example's raw segments to the representations the focus
+and the classifier see; None means the segments themselves.
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ import jax.numpy as jnp
 from jaxtyping import Float  # shape annotations; not checked at run time
 
 from .errors import ConfigError
-from .protocol import CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, MODEL_FAMILIES, PRECISIONS, auto_conv
+from .protocol import (CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, ENCODER_WIDTHS, ENCODERS, MIN_IMAGE_SIDE,
+                       MODEL_FAMILIES, PRECISIONS, TEXT_FAMILIES, TRANSFORMER_HEAD_WIDTH, TRANSFORMER_HEADS,
+                       TRANSFORMER_LAYERS, auto_conv,
+                       default_hidden)
 
 __all__ = [
     "LinearFocus",
@@ -336,63 +345,37 @@ class LeNetClassifier(nn.Module):
                          use_bias=True, precision=self.precision)
 
 
-class EmbedFocus(nn.Module):
-    """Token focus: an embedding, then a linear score. ``[N, V] -> [N]``.
-
-    A token arrives as its one-hot row of the vocabulary, so the first
-    (bias-free) Dense layer is an embedding lookup.
-    """
-
-    width: int = 64
-
-    @nn.compact
-    def __call__(self, x: Float[jax.Array, "N V"]) -> Float[jax.Array, " N"]:
-        embedding = nn.Dense(self.width, use_bias=False, kernel_init=_xavier, name="embed")(_flatten(x))
-        return nn.Dense(1, use_bias=False, kernel_init=_xavier)(embedding)[:, 0]
-
-
-class EmbedClassifier(nn.Module):
-    """Token classifier: an embedding, then a linear layer. ``[N, V] -> [N, K]``.
-
-    On one token's one-hot row it classifies that token's embedding; on soft
-    attention's pooled input sum_j alpha_j x_j it classifies the pooled
-    embedding sum_j alpha_j E x_j, because the embedding is linear.
-    """
-
-    num_classes: int
-    width: int = 64
-    weight_init: str = "uniform"
-
-    @nn.compact
-    def __call__(self, x: Float[jax.Array, "N V"]) -> Float[jax.Array, "N K"]:
-        kernel_init = CLASSIFIER_INITS[self.weight_init]
-        embedding = nn.Dense(self.width, use_bias=False, kernel_init=kernel_init, name="embed")(_flatten(x))
-        return nn.Dense(self.num_classes, kernel_init=kernel_init)(embedding)
-
-
-
-
 def make_models(
     family: str,
     *,
     num_classes: int,
     segment_shape: Sequence[int],
-    hidden: int = 64,
+    hidden: int | None = None,
     classifier_init: str = "uniform",
     precision: str = "float32",
     conv: str = DEFAULT_CONV,
-) -> tuple[nn.Module, nn.Module]:
-    """The (focus, classifier) pair of one family.
+    encoder: str = "none",
+    encoder_width: int | None = None,
+    vocab_size: int | None = None,
+    heads: int = TRANSFORMER_HEADS,
+    layers: int = TRANSFORMER_LAYERS,
+) -> tuple[nn.Module | None, nn.Module, nn.Module]:
+    """The ``(encoder, focus, classifier)`` modules of one family.
 
     Arguments:
-        family: one of ``MODEL_FAMILIES``: ``"linear"``, ``"mlp"``, ``"cnn"``, ``"embed"``, ``"gated"``.
+        family: one of ``MODEL_FAMILIES``: ``"linear"``, ``"mlp"``, ``"cnn"``, ``"gated"``, or for
+            token ids ``"embed"`` (the authors' simple text model: a shared embedding, then MLP heads
+            d-hidden-1 and d-hidden-K) and ``"transformer"`` (embedding, sinusoidal positions and
+            masked self-attention, then the same heads).
         num_classes: K, the classifier's output size.
-        segment_shape: shape of one segment; the CNNs need ``(H, W, C)`` with
-            H and W large enough for their valid convolutions (at least 18).
-        hidden: hidden width of the MLPs (and of gated attention's V and U).
+        segment_shape: shape of one segment (``()`` for token ids); the CNNs need ``(H, W, C)`` with
+            H and W large enough for their valid convolutions (:data:`attnjax.protocol.MIN_IMAGE_SIDE`).
+        hidden: hidden width of the MLP heads (and of gated attention's V and U); default
+            :func:`attnjax.protocol.default_hidden` (200 for the text families, else 64).
         classifier_init: weight initialisation of the MLP and LeNet
             classifiers, a key of ``CLASSIFIER_INITS`` (the linear
-            classifier always starts at zero, as in the paper's simple setting).
+            classifier always starts at zero, as in the paper's simple setting; the text
+            families' heads use PyTorch's default, as the authors' models do).
         precision: the arithmetic of every convolution and dense layer, one of
             ``PRECISIONS``: ``"float32"`` (default; full float32 products, also on
             GPUs with TF32), ``"tensorfloat32"`` (the backend's default precision:
@@ -404,13 +387,24 @@ def make_models(
             ``attnjax.protocol.AUTO_CONV_RULE``, decided here from ``jax.default_backend()``, so the
             modules hold the concrete choice). The parameters do not depend on it; the outputs
             agree to float32 rounding. The other families have no convolution and ignore it.
+        encoder: for the non-text families, one of ``ENCODERS``: ``"none"`` (default: the heads see
+            the segments), ``"mlp"`` or ``"cnn"`` (:mod:`attnjax.encoders`); the heads then see
+            ``encoder_width``-dimensional representations (embedding-level attention, as in MIL).
+        encoder_width: d, the representations' width (default ``ENCODER_WIDTHS``: 100 for text, 64
+            for the mlp encoder, 500 for the cnn encoder).
+        vocab_size: V, for the text families (token ids in ``[0, V)``).
+        heads, layers: the transformer family's attention heads (each of width
+            ``TRANSFORMER_HEAD_WIDTH``) and layers.
 
     Returns:
-        ``(focus_model, classifier_model)`` as Flax modules.
+        ``(encoder, focus_model, classifier_model)`` as Flax modules; ``encoder`` is None for
+        ``encoder="none"``.
 
     Raises:
-        ConfigError: unknown family, precision or conv, or a CNN on segments it cannot take.
+        ConfigError: unknown family, encoder, precision or conv, or a model that cannot take the segments.
     """
+    from .encoders import CNNEncoder, MLPEncoder, TextClassifier, TextFocus, TokenEmbedding, TransformerEncoder
+
     if conv not in CONVS:  # resolved (asking JAX for its backend) only where a CNN is built
         raise ConfigError(f"unknown conv {conv!r}; choose from {', '.join(CONVS)}")
     if precision not in PRECISIONS:
@@ -419,26 +413,61 @@ def make_models(
         raise ConfigError(
             f"unknown classifier init {classifier_init!r}; choose from {', '.join(CLASSIFIER_INITS)}"
         )
+    if family not in MODEL_FAMILIES:
+        raise ConfigError(f"unknown model family {family!r}; choose one of {', '.join(MODEL_FAMILIES)}")
+    if encoder not in ENCODERS:
+        raise ConfigError(f"unknown encoder {encoder!r}; choose from {', '.join(ENCODERS)}")
+    hidden = default_hidden(family) if hidden is None else hidden
+    if hidden < 1:
+        raise ConfigError(f"hidden width must be positive, got {hidden}")
+    text = family in TEXT_FAMILIES
+    width = ENCODER_WIDTHS[family if text else encoder] if encoder_width is None and (text or encoder != "none") \
+        else encoder_width
+    if width is not None and width < 1:
+        raise ConfigError(f"the encoder width must be positive, got {width}")
+    if text != (vocab_size is not None):
+        raise ConfigError(f"--model {family} takes token ids (--dataset text); the text data sets take "
+                          f"--model {' or '.join(TEXT_FAMILIES)}" if text else
+                          f"token ids (--dataset text) need --model {' or '.join(TEXT_FAMILIES)}, not {family}")
+    if text:
+        if encoder != "none":
+            raise ConfigError(f"--encoder does not apply to --model {family} (its encoder is the token embedding)")
+        if family == "transformer":
+            if width % 2:
+                raise ConfigError(f"the transformer's width must be even (sinusoidal positions), got {width}")
+            if heads < 1 or layers < 1:
+                raise ConfigError(f"the transformer needs at least one head and one layer, got {heads} and {layers}")
+            encoder_module: nn.Module = TransformerEncoder(vocab_size, width, heads, TRANSFORMER_HEAD_WIDTH, layers)
+        else:
+            encoder_module = TokenEmbedding(vocab_size, width)
+        return encoder_module, TextFocus(hidden), TextClassifier(num_classes, hidden)
+    encoder_module = None
+    if encoder == "mlp":
+        encoder_module = MLPEncoder(width, precision)
+    elif encoder == "cnn":
+        side = MIN_IMAGE_SIDE["cnn encoder"]
+        if len(segment_shape) != 3 or min(segment_shape[:2]) < side:
+            raise ConfigError(f"--encoder cnn needs image segments of at least {side}x{side} (H, W, C), "
+                              f"got segment shape {tuple(segment_shape)}; use --encoder mlp")
+        encoder_module = CNNEncoder(width, precision, resolve_conv(conv))
+    if encoder_module is not None:
+        if family == "cnn":
+            raise ConfigError(f"--model cnn takes images, but --encoder {encoder} gives it {width}-wide vectors; "
+                              "use --model mlp, gated or linear on the encoder's features")
+        segment_shape = (width,)
     if family == "linear":
-        return LinearFocus(precision), LinearClassifier(num_classes, precision)
+        return encoder_module, LinearFocus(precision), LinearClassifier(num_classes, precision)
     if family == "mlp":
-        if hidden < 1:
-            raise ConfigError(f"hidden width must be positive, got {hidden}")
-        return (MLPFocus((hidden,), precision),
+        return (encoder_module, MLPFocus((hidden,), precision),
                 MLPClassifier(num_classes, (hidden,), classifier_init, precision))
     if family == "gated":
-        if hidden < 1:
-            raise ConfigError(f"hidden width must be positive, got {hidden}")
-        return (GatedFocus(hidden, precision),
+        return (encoder_module, GatedFocus(hidden, precision),
                 MLPClassifier(num_classes, (hidden,), classifier_init, precision))
-    if family == "embed":
-        return EmbedFocus(hidden), EmbedClassifier(num_classes, hidden, classifier_init)
-    if family == "cnn":
-        if len(segment_shape) != 3 or min(segment_shape[:2]) < 18:
-            raise ConfigError(
-                f"the paper's CNNs need image segments of at least 18x18 (H, W, C), "
-                f"got segment shape {tuple(segment_shape)}; use --model mlp"
-            )
-        conv = resolve_conv(conv)
-        return FocusCNN(precision, conv), LeNetClassifier(num_classes, classifier_init, precision, conv)
-    raise ConfigError(f"unknown model family {family!r}; choose one of {', '.join(MODEL_FAMILIES)}")
+    side = MIN_IMAGE_SIDE["cnn"]
+    if len(segment_shape) != 3 or min(segment_shape[:2]) < side:
+        raise ConfigError(
+            f"the paper's CNNs need image segments of at least {side}x{side} (H, W, C), "
+            f"got segment shape {tuple(segment_shape)}; use --model mlp"
+        )
+    conv = resolve_conv(conv)
+    return None, FocusCNN(precision, conv), LeNetClassifier(num_classes, classifier_init, precision, conv)

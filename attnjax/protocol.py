@@ -17,9 +17,10 @@ from .paradigms import FIXED_FOCUS, REGISTRY, SECOND_PHASES
 
 __all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIMIZER_NAMES", "Protocol", "PROTOCOLS", "DEFAULT_PROTOCOL", "get_protocol",
            "SIGNATURE_CONVENTIONS", "MODEL_FAMILIES", "CLASSIFIER_INIT_NAMES", "PRECISIONS", "CONVS", "DEFAULT_CONV",
-           "AUTO_CONV_RULE", "auto_conv", "SEED_MAP_DEFAULTS", "parse_seed_map", "default_seed_map",
+           "AUTO_CONV_RULE", "auto_conv", "TEXT_FAMILIES", "ENCODERS", "ENCODER_WIDTHS", "DEFAULT_HIDDEN",
+           "HIDDEN", "TRANSFORMER_HEADS", "TRANSFORMER_HEAD_WIDTH", "TRANSFORMER_LAYERS", "default_hidden", "SEED_MAP_DEFAULTS", "parse_seed_map", "default_seed_map",
            "M", "ORTHOGONAL_CLASSES", "TEXT_SIZES", "BAGS_TEST_EVERY", "SEEDS", "FIXED_FOCUS_ALPHAS",
-           "DATASETS", "DEFAULT_MODEL", "NOT_FOR_CNN", "default_model"]
+           "DATASETS", "DEFAULT_MODEL", "NOT_FOR_CNN", "MIN_IMAGE_SIDE", "default_model"]
 
 #: The training paradigms: the three exact losses, the soft-then-hard hybrid
 #: schedule, then the sampled estimators of hard attention and LVML by EM.
@@ -40,7 +41,23 @@ SIGNATURE_CONVENTIONS = ("own", "pooled")
 # The names of the built-in model choices, here (free of jax) so that the command
 # line can offer them; ``attnjax.models`` defines what each one is.
 #: Model families of ``attnjax.models.make_models``.
-MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed", "gated")
+MODEL_FAMILIES = ("linear", "mlp", "cnn", "embed", "gated", "transformer")
+#: The families whose segments are token ids: their encoder is an embedding lookup
+#: (``transformer``: then positional encoding and masked self-attention).
+TEXT_FAMILIES = ("embed", "transformer")
+#: Encoders a non-text family can put in front of its focus and classifier
+#: (``attnjax.encoders``): ``none`` (the segments themselves), ``mlp`` (one ReLU layer per
+#: segment) or ``cnn`` (AttentionDeepMIL's convolutional feature extractor).
+ENCODERS = ("none", "mlp", "cnn")
+#: The representation width d an encoder gives when none is chosen: the authors' 100-wide
+#: text embedding, AttentionDeepMIL's 500 features for the cnn encoder, 64 for the mlp one.
+ENCODER_WIDTHS = {"embed": 100, "transformer": 100, "mlp": 64, "cnn": 500}
+#: The hidden width of the heads when none is chosen: the authors' 200 for the text models' MLP
+#: heads (100-200-1 focus, 100-200-K classifier), 64 for every other family.
+DEFAULT_HIDDEN = {"embed": 200, "transformer": 200}
+HIDDEN = 64
+#: The transformer family's self-attention: the authors' 2 heads of width 50 and one layer.
+TRANSFORMER_HEADS, TRANSFORMER_HEAD_WIDTH, TRANSFORMER_LAYERS = 2, 50, 1
 #: Classifier weight initialisations (the keys of ``attnjax.models.CLASSIFIER_INITS``).
 CLASSIFIER_INIT_NAMES = ("uniform", "xavier")
 #: Arithmetic of the built-in models' products (``attnjax.models.make_models(precision=)``).
@@ -77,6 +94,11 @@ def auto_conv(backend: str) -> str:
 #: S = 16, 0.72 GiB of temporaries against vmap's 9.13). ``embed`` is unmeasured: ``vmap``, like the
 #: other dense models. A backend not listed gets ``vmap``: on GPUs and TPUs that is unmeasured.
 SEED_MAP_DEFAULTS = {"cpu": {"linear": "vmap", "mlp": "vmap", "cnn": "map", "embed": "vmap"}}
+
+
+def default_hidden(model: str | None) -> int:
+    """The heads' hidden width of a model family when none is chosen (:data:`DEFAULT_HIDDEN`, else :data:`HIDDEN`)."""
+    return DEFAULT_HIDDEN.get(model or "", HIDDEN)
 
 
 def parse_seed_map(text: str) -> str:
@@ -143,6 +165,8 @@ class Protocol:
             position 0 instead of a uniform position.
         orthogonal_noise: standard deviation of the orthogonal data's
             background noise in the last coordinate.
+        text_epochs, text_learning_rate, text_batch_size: what ``epochs``, ``learning_rate`` and
+            ``batch_size`` are for text (:meth:`for_data`); None: the image values.
         test_pool: ``"disjoint"``: test mosaics draw from base images no training
             mosaic uses (attnjax under both protocols; the authors instead cut
             train and test from one list of mosaics).
@@ -164,10 +188,22 @@ class Protocol:
     hybrid_phase_epochs: str
     fixed_focus_fg_first: bool
     orthogonal_noise: float
+    text_epochs: int | None = None
+    text_learning_rate: float | None = None
+    text_batch_size: int | None = None
     test_pool: str = "disjoint"
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    def for_data(self, text: bool) -> "Protocol":
+        """This protocol as a data set sees it: for text (``text`` true), ``epochs``,
+        ``learning_rate`` and ``batch_size`` are the ``text_*`` values where those are set."""
+        if not text:
+            return self
+        changes = {name: getattr(self, f"text_{name}") for name in ("epochs", "learning_rate", "batch_size")
+                   if getattr(self, f"text_{name}") is not None}
+        return dataclasses.replace(self, **changes)
 
     def hybrid_schedule(self, epochs: int | None = None, switch_epoch: int | None = None,
                         phases: tuple[int, int] | None = None) -> tuple[int, int | None]:
@@ -211,6 +247,9 @@ PROTOCOLS = {
         pixel_range=(-1.0, 1.0), classifier_init="xavier", signature_s_y="pooled",
         hybrid_reset=True, hybrid_phase_epochs="each", fixed_focus_fg_first=True,
         orthogonal_noise=0.1,
+        # The authors' simple text models (HateXplain/Simple/): SGD at lr 0.1, momentum 0.9,
+        # batch 256, 550 epochs (their two optimizers act on disjoint parameters: one SGD).
+        text_epochs=550, text_learning_rate=0.1, text_batch_size=256,
     ),
 }
 
@@ -227,6 +266,8 @@ DEFAULT_MODEL = {"orthogonal": "linear", "digits": "mlp", "text": "embed", "bags
 
 #: Data sets whose segments are not images of at least 18x18, the smallest the paper's CNNs take.
 NOT_FOR_CNN = {"orthogonal": "vectors", "digits": "8x8 images", "text": "tokens"}
+#: The smallest image side each convolutional model takes (valid convolutions and pools).
+MIN_IMAGE_SIDE = {"cnn": 18, "cnn encoder": 16}
 
 
 def default_model(name: str) -> str:

@@ -110,7 +110,7 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
         paradigms[name] = entry
     return {
         "command": args.command,
-        "protocol": get_protocol(args.protocol).to_json(),
+        "protocol": get_protocol(args.protocol).for_data(info.vocab_size is not None).to_json(),
         "data": {**info.to_json(), **({"data_dir": str(args.data_dir)} if args.data_dir else {})},
         "seeds": args.seeds,
         "seed": args.seed,

@@ -89,6 +89,7 @@ def sweep(
         raise ConfigError("a --switch-epoch grid applies only to --losses hybrid")
     if "momentum" in points and (train_options.get("optimizer") or "sgd") != "sgd":  # None: the default, sgd
         raise ConfigError("a --momentum grid applies only to --optimizer sgd")
+    protocol = get_protocol(protocol).for_data(info.vocab_size is not None)  # text: the text_* defaults
     configs = paradigm_configs(data, info, losses, protocol=protocol, **train_options)
 
     def column(name, default):

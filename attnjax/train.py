@@ -30,7 +30,7 @@ from .data.base import Dataset
 from .errors import ConfigError
 from .evaluation import make_evaluate, make_fixed_focus_losses
 from .focus import (config_modules, fixed_focus_attention, fixed_focus_logits, init_params, make_apply,
-                    make_focus_logits, make_predict)
+                    make_encode, make_focus_logits, make_predict)
 from .metrics import MetricCounts
 from .optim import OPTIMIZERS, make_optimizer
 from .paradigms import get_paradigm
@@ -47,8 +47,10 @@ __all__ = [
     "make_epoch",
     "make_chunk",
     "make_step",
+    "make_batch_loss",
     "init_state",
     "make_apply",
+    "make_encode",
     "make_focus_logits",
     "make_predict",
     "init_params",
@@ -101,10 +103,31 @@ def init_state(config: TrainConfig, key: jax.Array, hparams: Hyper) -> TrainStat
     """
     init_key, loop_key = jax.random.split(key)
     params = jax.tree_util.tree_map(lambda p: p * hparams.init_scale, init_params(config, init_key))
-    if config.fixed_focus:
-        params = {"classifier": params["classifier"]}  # only the classifier learns
+    if config.fixed_focus:  # the focus is frozen: the classifier (and any encoder) learn
+        params = {k: v for k, v in params.items() if k != "focus"}
     return TrainState(params, make_optimizer(config)(hparams).init(params), loop_key,
                       get_paradigm(config.loss).init_state(config))
+
+
+def make_batch_loss(config: TrainConfig):
+    """``batch_loss(params, hparams, segments, fg_pos, mask, labels, key, state, epoch) -> scalar``.
+
+    The paradigm's per-example loss averaged over the batch: the segments ``[B, m, ...]`` are
+    encoded (:func:`attnjax.focus.make_encode`; without an encoder they are used as they are),
+    the focus scores the representations (``-inf`` on padding), and the paradigm's loss
+    (:class:`attnjax.paradigms.Paradigm`) sees logits, representations, labels and the classifier.
+    """
+    paradigm = get_paradigm(config.loss)
+    _, classify_fn = make_apply(config)
+    focus_logits, encode = make_focus_logits(config), make_encode(config)
+
+    def batch_loss(params, hparams: Hyper, segments, fg_pos, mask, labels, key, state, epoch):
+        reps = encode(params, segments, mask)
+        logits = focus_logits(params, hparams, reps, fg_pos, mask)
+        loss_fn = paradigm.make_loss(config, hparams, epoch)
+        return jnp.mean(loss_fn(logits, reps, labels, classify_fn(params), key, state))
+
+    return batch_loss
 
 
 def make_step(config: TrainConfig):
@@ -112,24 +135,19 @@ def make_step(config: TrainConfig):
 
     ``carry`` is ``(params, opt_state, paradigm_state)``; ``rows`` ``[batch_size]`` indexes
     ``data.train``; ``key`` drives the sampled losses' draws; ``epoch`` (traced) is the epoch
-    index, which the hybrid compares with its switch. The loss is the paradigm's per-example
-    loss averaged over the batch; the optimizer is :func:`attnjax.optim.make_optimizer`'s.
+    index, which the hybrid compares with its switch. The loss is :func:`make_batch_loss`'s;
+    the optimizer is :func:`attnjax.optim.make_optimizer`'s.
     """
     paradigm = get_paradigm(config.loss)
     tx = make_optimizer(config)
-    _, classify_fn = make_apply(config)
-    focus_logits = make_focus_logits(config)
+    batch_loss = make_batch_loss(config)
 
     def step(carry, rows, key, hparams: Hyper, data: Dataset, epoch):
         params, opt_state, state = carry
-        split, loss_fn = data.train, paradigm.make_loss(config, hparams, epoch)
-
-        def batch_loss(params):
-            segments = data.pool[split.index[rows]]
-            logits = focus_logits(params, hparams, segments, split.fg_pos[rows], split.mask[rows])
-            return jnp.mean(loss_fn(logits, segments, split.labels[rows], classify_fn(params), key, state))
-
-        loss, grads = jax.value_and_grad(batch_loss)(params)
+        split = data.train
+        loss, grads = jax.value_and_grad(batch_loss)(
+            params, hparams, data.pool[split.index[rows]], split.fg_pos[rows], split.mask[rows], split.labels[rows],
+            key, state, epoch)
         updates, opt_state = tx(hparams).update(grads, opt_state, params)
         state = paradigm.update_state(state, loss, config, hparams, epoch)
         return (optax.apply_updates(params, updates), opt_state, state), loss

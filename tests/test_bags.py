@@ -203,7 +203,7 @@ def test_without_truth_the_focus_metrics_are_unavailable(tmp_path, capsys, compi
 def test_gated_attention_is_ilse_et_al_formula():
     from attnjax.models import make_models
 
-    focus, _ = make_models("gated", num_classes=K, segment_shape=(D,), hidden=7)
+    _, focus, _ = make_models("gated", num_classes=K, segment_shape=(D,), hidden=7)
     x = np.random.default_rng(0).normal(size=(9, D)).astype(np.float32)
     params = focus.init(jax.random.key(0), x)
     p = jax.tree_util.tree_map(np.asarray, params["params"])

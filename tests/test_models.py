@@ -95,7 +95,7 @@ class FlaxLeNet(nn.Module):
 
 def _cnns(shape, init="uniform", precision="float32", conv="im2col"):
     return make_models("cnn", num_classes=3, segment_shape=shape, classifier_init=init,
-                       precision=precision, conv=conv)
+                       precision=precision, conv=conv)[1:]  # (focus, classifier): the CNNs have no encoder
 
 
 def _rel(a, b):
@@ -210,8 +210,8 @@ def test_precisions_keep_parameters_and_float32_outputs(precision, conv):
 @pytest.mark.parametrize("family", ["linear", "mlp"])
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_precision_applies_to_every_family(family, precision):
-    focus, classifier = make_models(family, num_classes=3, segment_shape=(4, 4, 1),
-                                    precision=precision)
+    _, focus, classifier = make_models(family, num_classes=3, segment_shape=(4, 4, 1),
+                                       precision=precision)
     x = jax.random.normal(jax.random.key(0), (3, 4, 4, 1))
     for model in (focus, classifier):
         assert model.apply(model.init(jax.random.key(1), x), x).dtype == jnp.float32
@@ -273,7 +273,7 @@ def test_auto_conv_is_decided_from_the_backend_when_the_models_are_built(monkeyp
     config = TrainConfig(model="cnn", segment_shape=SMALL)
     for backend, want in (("cpu", "im2col"), ("gpu", "lax"), ("tpu", "lax")):
         monkeypatch.setattr(jax, "default_backend", lambda backend=backend: backend)
-        assert {m.conv for m in make_models("cnn", num_classes=3, segment_shape=SMALL)} == {want}
+        assert {m.conv for m in make_models("cnn", num_classes=3, segment_shape=SMALL)[1:]} == {want}
         assert config.to_json()["conv"] == want
     assert "conv" not in TrainConfig(model="mlp").to_json()  # no convolution: nothing to record
 

@@ -15,7 +15,7 @@ def test_text_metrics_match_the_rationale_reference():
     """Focus true = the most-attended token is a rationale token; checked against the NumPy
     reference ``rationale_metrics`` (an independent transcription) on trained models."""
     data, info = load_dataset("text", n_train=120, n_test=60, seed=0)
-    assert info.default_model == "embed" and info.segment_shape == (len(np.asarray(data.pool)),)
+    assert info.default_model == "embed" and info.segment_shape == () and info.vocab_size == len(np.asarray(data.pool))
     runs = compare(data, info, losses=["soft", "hard"], seeds=2, learning_rate=0.1, epochs=3, batch_size=20)
     for run in runs.values():
         ex = evaluate_examples(run, data)

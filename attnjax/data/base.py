@@ -98,7 +98,8 @@ class Dataset(NamedTuple):
     """A pytree of arrays passed to ``train``; contains no Python metadata.
 
     Attributes:
-        pool: ``[P, *segment_shape]`` float32 distinct segments.
+        pool: ``[P, *segment_shape]`` float32 distinct segments (for text, ``[V]`` int32: token id
+            i is entry i, so a mosaic's index row is its token ids).
         train: the training mosaics.
         test: the held-out mosaics (their pool rows are disjoint from train's
             for image data).
@@ -128,6 +129,8 @@ class DataInfo:
         has_truth: whether the splits' ``truth`` says which segments carry the label. False
             for a bags file without a ``truth`` array: the focus metrics (focus accuracy,
             FTPT/FFPT/FTPF/FFPF, a_z) are then unavailable and reported as null / "n/a".
+        vocab_size: V when the segments are token ids in ``[0, V)`` (text, ``segment_shape == ()``);
+            None when they are arrays of numbers.
     """
 
     name: str
@@ -139,9 +142,13 @@ class DataInfo:
     default_model: str = "mlp"
     settings: dict = dataclasses.field(default_factory=dict, compare=False, hash=False)
     has_truth: bool = True
+    vocab_size: int | None = None
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.vocab_size is None:  # not token ids: nothing to record
+            out.pop("vocab_size")
+        return out
 
 
 def as_split(index: np.ndarray, labels: np.ndarray, fg_pos: np.ndarray, mask: np.ndarray | None = None,

@@ -274,16 +274,15 @@ def _posts_needed(fractions, most: int = 10_000) -> int | None:
 def text_dataset(text: "TextData", *, name: str = "text"):
     """A :class:`TextData` as attnjax's ``(Dataset, DataInfo)``: tokens are the segments.
 
-    The pool holds one one-hot row per vocabulary entry (``[V, V]``), a mosaic's
-    index row is a post's token ids, ``mask`` its real tokens and ``truth`` its
-    rationale, so every paradigm, metric and the signature work unchanged:
-    focus true means the most-attended token is a rationale token. ``fg_pos``
-    is the first rationale token (0 for a post without one). Validation posts
-    are not used by the training commands.
+    A segment is a token id: the pool is ``[V]`` (entry i is id i), a mosaic's index row
+    is a post's token ids, ``mask`` its real tokens and ``truth`` its rationale, so every
+    paradigm, metric and the signature work unchanged; the text models' encoder embeds the
+    ids (:mod:`attnjax.encoders`), so memory does not grow with the vocabulary. Focus true
+    means the most-attended token is a rationale token. ``fg_pos`` is the first rationale
+    token (0 for a post without one). Validation posts are not used by the training commands.
 
     Raises:
         DataError: a training or test split without posts (training needs both).
-        ConfigError: a vocabulary too large for one-hot rows (over 20,000 entries).
     """
     from .base import Dataset, DataInfo, as_split, default_model
 
@@ -297,19 +296,18 @@ def text_dataset(text: "TextData", *, name: str = "text"):
                if fractions else "")
         )
     size = len(text.vocabulary)
-    if size > 20_000:
-        raise ConfigError(f"a vocabulary of {size} tokens is too large for one-hot segments; raise min_count")
 
     def split(part: "TextSplit"):
         truth = part.rationale.astype(bool) & part.mask
         return as_split(part.tokens, part.labels, np.argmax(truth, axis=1), part.mask, truth)
 
-    pool = np.eye(size, dtype=np.float32)
+    pool = np.arange(size, dtype=np.int32)
     info = DataInfo(
-        name=name, num_classes=len(text.class_names), m=int(text.train.tokens.shape[1]), segment_shape=(size,),
+        name=name, num_classes=len(text.class_names), m=int(text.train.tokens.shape[1]), segment_shape=(),
         class_names=tuple(text.class_names), background_names=(), default_model=default_model("text"),
-        settings=dict(text.settings, vocabulary_size=size, segments="tokens, one-hot over the vocabulary",
+        settings=dict(text.settings, vocabulary_size=size, segments="token ids",
                       truth="rationale tokens", no_rationale_posts=int(sum((~(s.rationale.astype(bool))).all(1).sum()
                                                                             for s in (text.train, text.test)))),
+        vocab_size=size,
     )
     return Dataset(pool=pool, train=split(text.train), test=split(text.test)), info
