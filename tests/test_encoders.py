@@ -249,3 +249,31 @@ def test_models_that_cannot_take_the_segments_are_config_errors(kwargs, fragment
 
     with pytest.raises(ConfigError, match=fragment):
         config_modules(TrainConfig(**kwargs))
+
+
+def test_every_command_runs_with_an_encoder(tmp_path, capsys):
+    """signature, fixed-focus and the sampled estimators read the representations too; each
+    result records the encoder that ran."""
+    import json
+
+    from conftest import run_cli
+
+    path = tmp_path / "bags.npz"
+    np.savez(path, **_bags())
+    tiny = ["--seeds", "2", "--epochs", "2", "--batch-size", "8", "--compile-cache", "off"]
+    runs = [
+        (["signature", "--dataset", "bags", "--data-file", str(path), "--encoder", "mlp", "--model", "gated",
+          "--losses", "soft,hard,lvml,hybrid,hard-reinforce,hard-gumbel,lvml-em"], "signature.json", "mlp"),
+        (["fixed-focus", "--dataset", "bags", "--data-file", str(path), "--encoder", "mlp"], "fixed_focus.json",
+         "mlp"),
+        (["fixed-focus", "--dataset", "text", "--model", "transformer", "--n-train", "60", "--n-test", "30"],
+         "fixed_focus.json", "transformer"),
+    ]
+    for i, (argv, name, encoder) in enumerate(runs):
+        out = tmp_path / f"run{i}"
+        code, _, err = run_cli([*argv, *tiny, "--out", str(out)], capsys)
+        assert code == 0, err
+        doc = json.loads((out / name).read_text())
+        for paradigm in doc["config"]["paradigms"].values():
+            assert paradigm["encoder"] == encoder
+

@@ -68,3 +68,31 @@ def test_compare_on_a_hatexplain_file(tmp_path, capsys):
     assert main(["compare", "--dataset", "text", "--data-file", str(path), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(path) in err
+
+
+def test_a_hatexplain_file_trains_the_authors_simple_model_under_the_paper_protocol(tmp_path, capsys):
+    """--protocol paper for text is the authors' simple-model run (HateXplain/Simple): SGD at lr 0.1 with
+    momentum 0.9, batch 256 (here clipped to the 48 training posts), 550 epochs unless given, a
+    100-wide shared embedding and 200-wide MLP heads; the JSON records each."""
+    rng = np.random.default_rng(1)
+    posts = {}
+    for i in range(60):
+        label = ("hatespeech", "offensive", "normal")[i % 3]
+        tokens = [f"w{j}" for j in rng.integers(0, 30, 8)]
+        tokens[i % 8] = f"{label}-word"
+        posts[f"p{i}"] = _post(f"p{i}", tokens, [label, label], [[int(k == i % 8) for k in range(8)]] * 2)
+    path = tmp_path / "posts.json"
+    path.write_text(json.dumps(posts))
+    out = tmp_path / "run"
+    code = main(["compare", "--dataset", "text", "--data-file", str(path), "--protocol", "paper", "--seeds", "2",
+                 "--epochs", "2", "--losses", "soft,hard,lvml", "--out", str(out), "--compile-cache", "off"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((out / "results.json").read_text())
+    protocol = doc["config"]["protocol"]
+    assert (protocol["epochs"], protocol["learning_rate"], protocol["batch_size"]) == (550, 0.1, 256)
+    for name in ("soft", "hard", "lvml"):
+        p = doc["config"]["paradigms"][name]
+        assert p["learning_rate"] == pytest.approx(0.1) and p["momentum"] == pytest.approx(0.9)
+        assert (p["model"], p["encoder"], p["encoder_width"], p["hidden"]) == ("embed", "embed", 100, 200)
+        assert p["batch_size"] == 48 and p["epochs"] == 2 and p["optimizer"] == "sgd"
+        assert p["vocab_size"] == doc["config"]["data"]["vocab_size"]

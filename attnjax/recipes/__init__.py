@@ -123,7 +123,7 @@ def resolve(recipe: Recipe, *extra: str) -> dict:
     args = vars(parser.parse_args(argv))
     args.pop("func", None)
     if "protocol" in args:
-        protocol = get_protocol(args["protocol"])
+        protocol = get_protocol(args["protocol"]).for_data(args.get("dataset") == "text")  # text: its own budget
         for dest, field in PROTOCOL_FIELDS.items():
             if dest in ("n_train", "n_test") and args.get("dataset") == "text":
                 continue  # a post file's own split, or the synthetic task's sizes
