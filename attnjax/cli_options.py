@@ -403,9 +403,13 @@ def check_applicable(args) -> None:
         ("--hidden", args.hidden is not None and family not in ("mlp", "gated", *TEXT_FAMILIES),
          f"applies only to the mlp, gated, embed and transformer models, not {family}"),
         ("--conv", getattr(args, "conv", None) is not None and family != "cnn" and encoder != "cnn",
-         f"applies only to --model cnn or --encoder cnn, not {family} (the other models have no convolution)"),
-        ("--encoder", args.encoder is not None and text, "does not apply to --dataset text (the text models "
+         f"applies only to --model cnn, not {family}, or to --encoder cnn (the other models have no convolution)"),
+        ("--encoder", encoder != "none" and text, "does not apply to --dataset text (the text models "
          "embed their tokens; --encoder-width sets the embedding's width)"),
+        ("--precision", args.precision is not None and family in TEXT_FAMILIES,
+         f"does not apply to --model {family} (the text models compute in float32)"),
+        ("--classifier-init", args.classifier_init is not None and family in TEXT_FAMILIES,
+         f"does not apply to --model {family} (its heads start as PyTorch's Linear layers, as the authors' do)"),
         (f"--model {family}", text and family not in TEXT_FAMILIES,
          f"does not take token ids: --dataset text needs --model {' or '.join(TEXT_FAMILIES)}"),
         (f"--model {family}", not text and family in TEXT_FAMILIES,
@@ -466,7 +470,7 @@ def _check_hybrid_epochs(args, hybrid: bool) -> None:
         return
     values = switch if isinstance(switch, list) else [switch]
     # The switch epoch is traced (a Hyper field), so the program's length is the schedule's without it.
-    total, _ = get_protocol(args.protocol).hybrid_schedule(args.epochs)
+    total, _ = get_protocol(args.protocol).for_data(args.dataset == "text").hybrid_schedule(args.epochs)
     if max(values) > total:
         raise ConfigError(f"--switch-epoch must be at most the hybrid's {total} epochs, got {max(values)}")
 

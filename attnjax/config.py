@@ -280,8 +280,10 @@ class TrainConfig:
             out.pop("hidden")
         if self.modules is None and self.model in ("linear", *TEXT_FAMILIES):
             out.pop("classifier_init")  # zero for linear; PyTorch's default for the text heads
+        if self.modules is None and self.model in TEXT_FAMILIES:
+            out.pop("precision")  # the text models compute in float32
         if self.modules is None:  # what ran: "auto" resolved for this backend
-            if self.model == "cnn":
+            if self.model == "cnn" or self.encoder == "cnn":
                 out["conv"] = resolve_conv(self.conv)
             else:
                 out.pop("conv")

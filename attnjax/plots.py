@@ -58,14 +58,14 @@ def unit_of(data: Mapping | None) -> str:
 
     Arguments:
         data: a document's ``config["data"]`` (its ``name``, and for text data
-            ``settings["segments"]`` starting with ``"tokens"``).
+            ``settings["segments"]`` starting with ``"token"``).
     """
     data = data or {}
     name = str(data.get("name", ""))
     if name == "bags":
         return "bags"
     segments = str((data.get("settings") or {}).get("segments", ""))
-    text = name in ("text", "hatexplain") or name.startswith("text") or segments.startswith("tokens")
+    text = name in ("text", "hatexplain") or name.startswith("text") or segments.startswith("token")
     return "posts" if text else "mosaics"
 
 

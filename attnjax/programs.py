@@ -62,7 +62,8 @@ def resolve_seed_map(seed_map: str | None, config: TrainConfig) -> str:
     """
     if seed_map is not None:
         return parse_seed_map(seed_map)
-    return default_seed_map(None if config.modules is not None else config.model, jax.default_backend())
+    family = "cnn" if config.encoder == "cnn" else config.model  # a CNN encoder runs convolutions
+    return default_seed_map(None if config.modules is not None else family, jax.default_backend())
 
 
 def map_seeds(fn: Callable, seed_map: str, in_axes: Sequence[int | None], *, blocks: int = 1) -> Callable:

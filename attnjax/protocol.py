@@ -194,15 +194,19 @@ class Protocol:
     test_pool: str = "disjoint"
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        """The defaults, without the ``text_*`` fields (:meth:`for_data` has folded them in for text)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith("text_")}
 
     def for_data(self, text: bool) -> "Protocol":
         """This protocol as a data set sees it: for text (``text`` true), ``epochs``,
-        ``learning_rate`` and ``batch_size`` are the ``text_*`` values where those are set."""
+        ``learning_rate`` and ``batch_size`` are the ``text_*`` values where those are set (and
+        ``fixed_focus_epochs`` is ``text_epochs``)."""
         if not text:
             return self
         changes = {name: getattr(self, f"text_{name}") for name in ("epochs", "learning_rate", "batch_size")
                    if getattr(self, f"text_{name}") is not None}
+        if self.text_epochs is not None:  # the authors ran no fixed focus on text: the text budget
+            changes["fixed_focus_epochs"] = self.text_epochs
         return dataclasses.replace(self, **changes)
 
     def hybrid_schedule(self, epochs: int | None = None, switch_epoch: int | None = None,

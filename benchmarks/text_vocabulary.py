@@ -103,7 +103,7 @@ def main() -> int:
         doc["rows"].append(row)
         print(json.dumps(row), file=sys.stderr)
     write_json(opts.json, doc)
-    print(f"| vocabulary | token ids: time | peak memory | one-hot: time | peak memory |")
+    print("| vocabulary | token ids: time | peak memory | one-hot: time | peak memory |")
     print("|---|---|---|---|---|")
     for row in doc["rows"]:
         ids, hot = row["token_ids"], row.get("one_hot", {})

@@ -65,7 +65,7 @@ CASES = [
     (["estimators", "--ms", "100000000", "--draws", "10"], "--ms: m = 100000000"),
     # our own
     (["compare", *ORTHO, "--momentum", "0.9999999999"], "float32 can represent"),
-    (["compare", "--dataset", "text", "--model", "cnn"], "--model cnn needs images"),
+    (["compare", "--dataset", "text", "--model", "cnn"], "--model cnn does not take token ids"),
     (["compare", *ORTHO, "--model", "cnn"], "--model cnn needs images"),
     (["fixed-focus", *ORTHO, "--alphas", "0.5,,1"], "is empty"),
     (["compare", *ORTHO, "--pixel-range", "-1,1"], "--pixel-range does not apply to --dataset orthogonal"),

@@ -2,7 +2,8 @@
 
 Every expected value is computed here in NumPy (float64) from the parameters attnjax
 initialised or trained: the authors' simple model and transformer layer are transcribed
-from their PyTorch code (HateXplain/Simple, HateXplain/transformer-based), AttentionDeepMIL's
+from their PyTorch code (HateXplain/Simple, HateXplain/transformer-based; the layer as they
+meant it, each post masking its own padding, where their mask is tiled in the wrong order), AttentionDeepMIL's
 pooling from its formula. The models compute in float32 (HIGHEST precision); with values of
 order 1 and sums over at most a few hundred terms, float32 rounding stays below 1e-5
 relative, the tolerance used.
@@ -218,7 +219,8 @@ def test_embedding_level_attention_on_bags_pools_the_features(tmp_path):
     labels, mask = np.asarray(split.labels), np.asarray(split.mask)
     n = len(labels)
     for s in range(2):
-        p = _np(jax.tree_util.tree_map(lambda leaf: leaf[s], run.params))
+        params = jax.tree_util.tree_map(lambda leaf, s=s: leaf[s], run.params)
+        p = _np(params)
         enc = p["encoder"]["params"]["Dense_0"]
         e = np.maximum(x @ enc["kernel"] + enc["bias"], 0.0)                       # [n, m, 16]
         f = p["focus"]["params"]
@@ -229,7 +231,6 @@ def test_embedding_level_attention_on_bags_pools_the_features(tmp_path):
         logits = np.maximum(pooled @ c["Dense_0"]["kernel"] + c["Dense_0"]["bias"], 0.0) @ c["Dense_1"]["kernel"] \
             + c["Dense_1"]["bias"]
         want = -_log_softmax(logits)[np.arange(n), labels].mean()
-        params = jax.tree_util.tree_map(lambda leaf: leaf[s], run.params)
         got = float(make_batch_loss(run.config)(
             params, Hyper(), jnp.asarray(data.pool)[split.index], split.fg_pos, split.mask, split.labels,
             jax.random.key(0), (), 0))

@@ -134,7 +134,7 @@ def test_doubled_hybrid_budget_is_said_and_its_switch_marked(tmp_path, figures):
 
 
 def test_text_documents_say_posts(tmp_path, figures):
-    text = {"name": "text (synthetic)", "m": 16, "settings": {"segments": "tokens, one-hot over the vocabulary"}}
+    text = {"name": "text (synthetic)", "m": 16, "settings": {"segments": "token ids"}}
     assert plots.unit_of(text) == "posts" and plots.unit_of({"name": "hatexplain"}) == "posts"
     assert plots.unit_of({"name": "fashion-mnist"}) == plots.unit_of({"name": "orthogonal"}) == "mosaics"
     doc = report.compare_results_json({"data": text, "seeds": 2}, {})

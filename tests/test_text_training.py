@@ -95,4 +95,10 @@ def test_a_hatexplain_file_trains_the_authors_simple_model_under_the_paper_proto
         assert p["learning_rate"] == pytest.approx(0.1) and p["momentum"] == pytest.approx(0.9)
         assert (p["model"], p["encoder"], p["encoder_width"], p["hidden"]) == ("embed", "embed", 100, 200)
         assert p["batch_size"] == 48 and p["epochs"] == 2 and p["optimizer"] == "sgd"
-        assert p["vocab_size"] == doc["config"]["data"]["vocab_size"]
+        assert 2 + 3 <= p["vocab_size"] <= 2 + 30 + 3  # <pad>, <unk>, the training posts' tokens (30 fillers, 3 label words)
+    from attnjax.config import TrainConfig
+    from attnjax.data import load_dataset
+
+    _, info = load_dataset("text", data_file=path)
+    config = TrainConfig.for_data(info, protocol="paper", loss="soft")
+    assert (config.epochs, config.batch_size, config.momentum, config.hidden) == (550, 256, pytest.approx(0.9), 200)
