@@ -12,7 +12,7 @@ one-hot rows of the vocabulary), the same runs are measured with that code in th
 invocation, so the two paths are compared on one machine; it refuses vocabularies over 20,000.
 
     git worktree add /tmp/onehot 623b6d6
-    python benchmarks/text_vocabulary.py --onehot-tree /tmp/onehot     # about 3 minutes on 2 cores
+    python benchmarks/text_vocabulary.py --onehot-tree /tmp/onehot     # about 2 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -46,20 +46,20 @@ k, triggers = 3, 3
 filler = vocab - 2 - k * triggers
 n_train, n_val, n_test = 1600, 200, 200
 lengths = rng.integers(20, 41, n_train + n_val + n_test)
-slots = int(lengths[:n_train].sum())
+slots = int((lengths[:n_train] - 1).sum())  # a post: n - 1 filler tokens and its trigger
 assert slots >= filler, "too few training tokens to use every filler token"
 cycle = np.concatenate([rng.permutation(filler), rng.integers(0, filler, slots - filler)])
 posts, used = [], 0
 for i, n in enumerate(lengths):
     label = i % k
     if i < n_train:
-        words = cycle[used:used + n]
-        used += n
+        words = cycle[used:used + n - 1]
+        used += n - 1
     else:
-        words = rng.integers(0, filler, n)
+        words = rng.integers(0, filler, n - 1)
     tokens = [f"w{w}" for w in words]
     pos = int(rng.integers(0, n))
-    tokens[pos] = f"c{label}t{rng.integers(triggers)}"
+    tokens.insert(pos, f"c{label}t{rng.integers(triggers)}")
     rationale = np.zeros(n, np.int32)
     rationale[pos] = 1
     posts.append(Post(f"p{i}", tuple(tokens), label, rationale))
@@ -97,6 +97,8 @@ def main() -> int:
            "soft attention, 2 seeds, one epoch, batch 64, compile included", "rows": []}
     for vocab in opts.sizes:
         row = {"vocabulary": vocab, "token_ids": measure(ROOT, vocab)}
+        if row["token_ids"].get("vocabulary", vocab) != vocab:
+            raise SystemExit(f"built a vocabulary of {row['token_ids']['vocabulary']}, not {vocab}")
         if opts.onehot_tree is not None:
             row["one_hot"] = measure(opts.onehot_tree, vocab) if vocab <= ONEHOT_CAP else {
                 "error": f"refused: over the one-hot path's cap of {ONEHOT_CAP:,} tokens"}

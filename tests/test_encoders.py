@@ -9,6 +9,7 @@ order 1 and sums over at most a few hundred terms, float32 rounding stays below 
 relative, the tolerance used.
 """
 
+import json
 import math
 
 import flax.linen as nn
@@ -24,6 +25,7 @@ from attnjax.errors import ConfigError
 from attnjax.experiments import compare
 from attnjax.focus import init_params, make_encode
 from attnjax.train import make_batch_loss
+from conftest import run_cli
 
 RTOL = 1e-5
 V, L, K, B = 23, 7, 3, 5
@@ -255,10 +257,6 @@ def test_models_that_cannot_take_the_segments_are_config_errors(kwargs, fragment
 def test_every_command_runs_with_an_encoder(tmp_path, capsys):
     """signature, fixed-focus and the sampled estimators read the representations too; each
     result records the encoder that ran."""
-    import json
-
-    from conftest import run_cli
-
     path = tmp_path / "bags.npz"
     np.savez(path, **_bags())
     tiny = ["--seeds", "2", "--epochs", "2", "--batch-size", "8", "--compile-cache", "off"]

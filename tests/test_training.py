@@ -279,7 +279,7 @@ def test_chunked_evaluation_equals_one_chunk(kind, fixed):
     "kw, match",
     [
         (dict(loss="sparse"), "unknown loss"),
-        (dict(model="transformer"), "unknown model"),
+        (dict(model="resnet"), "unknown model"),
         (dict(m=1), "m must be at least 2"),
         (dict(epochs=0), "epochs must be positive"),
         (dict(switch_epoch=99), "switch_epoch"),
