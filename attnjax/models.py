@@ -421,15 +421,18 @@ def make_models(
     if hidden < 1:
         raise ConfigError(f"hidden width must be positive, got {hidden}")
     text = family in TEXT_FAMILIES
-    width = ENCODER_WIDTHS[family if text else encoder] if encoder_width is None and (text or encoder != "none") \
+    encoded = text or encoder != "none"  # the heads see an encoder's width-d representations
+    width = 0 if not encoded else ENCODER_WIDTHS[family if text else encoder] if encoder_width is None \
         else encoder_width
-    if width is not None and width < 1:
+    if encoded and width < 1:
         raise ConfigError(f"the encoder width must be positive, got {width}")
     if text != (vocab_size is not None):
         raise ConfigError(f"--model {family} takes token ids (--dataset text); the text data sets take "
                           f"--model {' or '.join(TEXT_FAMILIES)}" if text else
                           f"token ids (--dataset text) need --model {' or '.join(TEXT_FAMILIES)}, not {family}")
+    encoder_module: nn.Module | None = None
     if text:
+        assert vocab_size is not None  # checked above
         if encoder != "none":
             raise ConfigError(f"--encoder does not apply to --model {family} (its encoder is the token embedding)")
         if family == "transformer":
@@ -437,11 +440,10 @@ def make_models(
                 raise ConfigError(f"the transformer's width must be even (sinusoidal positions), got {width}")
             if heads < 1 or layers < 1:
                 raise ConfigError(f"the transformer needs at least one head and one layer, got {heads} and {layers}")
-            encoder_module: nn.Module = TransformerEncoder(vocab_size, width, heads, TRANSFORMER_HEAD_WIDTH, layers)
+            encoder_module = TransformerEncoder(vocab_size, width, heads, TRANSFORMER_HEAD_WIDTH, layers)
         else:
             encoder_module = TokenEmbedding(vocab_size, width)
         return encoder_module, TextFocus(hidden), TextClassifier(num_classes, hidden)
-    encoder_module = None
     if encoder == "mlp":
         encoder_module = MLPEncoder(width, precision)
     elif encoder == "cnn":
