@@ -369,8 +369,11 @@ def check_applicable(args) -> None:
     """Refuse options that do not apply to this command and data set (one line, exit 2)."""
     from .protocol import NOT_FOR_CNN, default_model
 
-    family = args.model or default_model(args.dataset)
     encoder = args.encoder or "none"
+    family = args.model or default_model(args.dataset, encoder=encoder)
+    needs = getattr(args, "recipe_needs", None)
+    if needs and "--data-file" in needs[1] and args.data_file is None:
+        raise ConfigError(f"--config {needs[0]}: this recipe needs {needs[1]}")
     image = args.dataset not in ("orthogonal", "digits", "text", "bags")
     text, bags = args.dataset == "text", args.dataset == "bags"
     rules = [
@@ -380,6 +383,9 @@ def check_applicable(args) -> None:
          "do not apply to --dataset bags (the file's segments give m; its 'mask' gives bags of several sizes)"),
         ("--n-train/--n-test", (args.n_train is not None or args.n_test is not None) and bags,
          "do not apply to --dataset bags (the file's 'split' decides)"),
+        ("--n-train/--n-test", (args.n_train is not None or args.n_test is not None) and text
+         and args.data_file is not None,
+         "do not apply to --dataset text with --data-file (the file's posts are split 80/10/10)"),
         ("--fg/--bg", (args.fg is not None or args.bg is not None) and bags,
          "do not apply to --dataset bags (the file's labels are the classes)"),
         ("--pixel-range", args.pixel_range is not None and bags, "does not apply to --dataset bags"),
@@ -391,7 +397,8 @@ def check_applicable(args) -> None:
         ("--pixel-range", args.pixel_range is not None and text, "does not apply to --dataset text"),
         ("--bg-replacement", args.bg_replacement is not None and text, "does not apply to --dataset text"),
         ("--data-dir", args.data_dir is not None and not image,
-         f"does not apply to --dataset {args.dataset} (it needs no files)"),
+         f"does not apply to --dataset {args.dataset} "
+         + ("(give your file as --data-file)" if text else "(it needs no files)")),
         ("--classes", args.classes is not None and args.dataset != "orthogonal",
          "applies only to --dataset orthogonal"),
         ("--fg/--bg", (args.fg is not None or args.bg is not None) and args.dataset == "orthogonal",
@@ -607,6 +614,7 @@ def apply_config_file(parser: Parser, argv: list[str] | None) -> None:
         from attnjax.recipes import check_recipe_table
 
         check_recipe_table(recipe, known.command, source=f"--config {known.config}")
+        sub.set_defaults(recipe_needs=(str(known.config), recipe["needs"]) if "needs" in recipe else None)
     dests = {a.dest: a for a in sub._actions if a.option_strings}
     defaults = {}
     for key, value in table.items():

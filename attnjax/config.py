@@ -215,7 +215,9 @@ class TrainConfig:
         hybrid_epochs = given.pop("hybrid_epochs", None)
         fixed = given.get("fixed_focus", False)
         values: dict[str, Any] = dict(
-            model=info.default_model, classifier_init=p.classifier_init, batch_size=p.batch_size,
+            model="mlp" if info.default_model == "cnn" and given.get("encoder", "none") != "none"
+            else info.default_model,  # an encoder's features are vectors: not the CNNs' images
+            classifier_init=p.classifier_init, batch_size=p.batch_size,
             epochs=p.fixed_focus_epochs if fixed else p.epochs, momentum=p.momentum,
             hybrid_reset=p.hybrid_reset,
         )

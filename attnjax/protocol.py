@@ -274,9 +274,11 @@ NOT_FOR_CNN = {"orthogonal": "vectors", "digits": "8x8 images", "text": "tokens"
 MIN_IMAGE_SIDE = {"cnn": 18, "cnn encoder": 16}
 
 
-def default_model(name: str) -> str:
-    """The model family of data set ``name`` when none is chosen."""
-    return DEFAULT_MODEL.get(name, "cnn")
+def default_model(name: str, *, encoder: str = "none") -> str:
+    """The model family of data set ``name`` when none is chosen: behind an encoder (whose
+    features are vectors) ``mlp`` where the data set's own default is the paper's CNNs."""
+    model = DEFAULT_MODEL.get(name, "cnn")
+    return "mlp" if model == "cnn" and encoder != "none" else model
 
 # Defaults that no protocol changes, each defined here once.
 #: Segments per mosaic.

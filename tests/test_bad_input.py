@@ -17,6 +17,7 @@ from attnjax.cli import main
 from attnjax.files import MANIFEST
 from conftest import run_cli
 
+HATEXPLAIN_RECIPE = os.path.join(os.path.dirname(__file__), "..", "attnjax", "recipes", "hatexplain-compare.toml")
 ORTHO = ["--dataset", "orthogonal", "--classes", "3", "--m", "3", "--seeds", "1", "--epochs", "1"]
 
 
@@ -88,6 +89,11 @@ CASES = [
     (["compare", *ORTHO, "--seed-map", "pmap"], "--seed-map: a seed map is vmap, map or mix:G"),
     (["fixed-focus", *ORTHO, "--seed-map", "mix:1"], "(mix:1 is map)"),
     (["compare", *ORTHO, "--seed-map", "mix:x"], "--seed-map: a seed map is vmap, map or mix:G"),
+    (["compare", "--config", HATEXPLAIN_RECIPE], "this recipe needs --data-file"),
+    (["compare", "--dataset", "text", "--data-file", "posts.json", "--n-train", "10"],
+     "--n-train/--n-test do not apply to --dataset text with --data-file"),
+    (["compare", "--dataset", "text", "--encoder", "mlp"], "--encoder does not apply to --dataset text"),
+    (["compare", "--dataset", "digits", "--model", "transformer"], "--model transformer takes token ids"),
 ]
 
 

@@ -276,3 +276,14 @@ def test_every_command_runs_with_an_encoder(tmp_path, capsys):
         for paradigm in doc["config"]["paradigms"].values():
             assert paradigm["encoder"] == encoder
 
+
+
+def test_behind_an_encoder_images_default_to_mlp_heads():
+    """The CNNs take images; an encoder's features are vectors, so the default heads become mlp."""
+    from attnjax.data.base import DataInfo
+
+    info = DataInfo(name="fashion-mnist", num_classes=3, m=5, segment_shape=(28, 28, 1), class_names=("a", "b", "c"),
+                    default_model="cnn")
+    assert TrainConfig.for_data(info).model == "cnn"
+    assert TrainConfig.for_data(info, encoder="cnn").model == "mlp"
+    assert TrainConfig.for_data(info, encoder="mlp", model="gated").model == "gated"
