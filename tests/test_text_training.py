@@ -41,17 +41,23 @@ def _post(pid, tokens, labels, rationales):
             "post_tokens": tokens}
 
 
-def test_compare_on_a_hatexplain_file(tmp_path, capsys):
-    rng = np.random.default_rng(0)
+def _write_posts(path, *, seed, length, fillers, extra_votes=()):
+    """60 posts in the HateXplain layout: filler tokens with one label word (its rationale, marked by
+    two annotators) at position i % length; two annotators give the label, then ``extra_votes``."""
+    rng = np.random.default_rng(seed)
     posts = {}
     for i in range(60):
         label = ("hatespeech", "offensive", "normal")[i % 3]
-        tokens = [f"w{j}" for j in rng.integers(0, 20, 6)]
-        tokens[i % 6] = f"{label}-word"
-        marks = [[int(k == i % 6) for k in range(6)]] * 2
-        posts[f"p{i}"] = _post(f"p{i}", tokens, [label, label, "normal"], marks)
-    path = tmp_path / "posts.json"
+        tokens = [f"w{j}" for j in rng.integers(0, fillers, length)]
+        tokens[i % length] = f"{label}-word"
+        marks = [[int(k == i % length) for k in range(length)]] * 2
+        posts[f"p{i}"] = _post(f"p{i}", tokens, [label, label, *extra_votes], marks)
     path.write_text(json.dumps(posts))
+    return path
+
+
+def test_compare_on_a_hatexplain_file(tmp_path, capsys):
+    path = _write_posts(tmp_path / "posts.json", seed=0, length=6, fillers=20, extra_votes=("normal",))
     out = tmp_path / "run"
     code = main(["compare", "--dataset", "text", "--data-file", str(path), "--seeds", "2", "--epochs", "3",
                  "--batch-size", "8", "--losses", "soft,hard-reinforce,lvml-em", "--out", str(out)])
@@ -74,15 +80,7 @@ def test_a_hatexplain_file_trains_the_authors_simple_model_under_the_paper_proto
     """--protocol paper for text is the authors' simple-model run (HateXplain/Simple): SGD at lr 0.1 with
     momentum 0.9, batch 256 (here clipped to the 48 training posts), 550 epochs unless given, a
     100-wide shared embedding and 200-wide MLP heads; the JSON records each."""
-    rng = np.random.default_rng(1)
-    posts = {}
-    for i in range(60):
-        label = ("hatespeech", "offensive", "normal")[i % 3]
-        tokens = [f"w{j}" for j in rng.integers(0, 30, 8)]
-        tokens[i % 8] = f"{label}-word"
-        posts[f"p{i}"] = _post(f"p{i}", tokens, [label, label], [[int(k == i % 8) for k in range(8)]] * 2)
-    path = tmp_path / "posts.json"
-    path.write_text(json.dumps(posts))
+    path = _write_posts(tmp_path / "posts.json", seed=1, length=8, fillers=30)
     out = tmp_path / "run"
     code = main(["compare", "--dataset", "text", "--data-file", str(path), "--protocol", "paper", "--seeds", "2",
                  "--epochs", "2", "--losses", "soft,hard,lvml", "--out", str(out), "--compile-cache", "off"])
