@@ -108,6 +108,10 @@ class TrainConfig:
         eval_batch_size: mosaics per chunk in the per-epoch evaluation, which is
             vmapped over seeds like training; None means ``batch_size``, so that
             evaluating needs no more memory than a training step.
+        eval_every: also evaluate every this many minibatch steps inside each epoch (counted
+            from the epoch's start; :class:`attnjax.train.PointMetrics`); None: once an epoch.
+        eval_mosaics: the in-epoch evaluations use each split's first this many mosaics
+            (None: all); the epoch-end evaluation always uses the whole split.
     """
 
     loss: str | Paradigm = "soft"
@@ -138,6 +142,8 @@ class TrainConfig:
     fixed_focus: bool = False
     incentive_step: float = 0.01
     eval_batch_size: int | None = None
+    eval_every: int | None = None
+    eval_mosaics: int | None = None
 
     def __post_init__(self):
         get_paradigm(self.loss)  # raises ConfigError naming the choices
@@ -172,8 +178,11 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.encoder_width is not None and self.encoder_width < 1:
             raise ConfigError(f"encoder_width must be positive, got {self.encoder_width}")
-        if self.eval_batch_size is not None and self.eval_batch_size < 1:
-            raise ConfigError(f"eval_batch_size must be positive, got {self.eval_batch_size}")
+        for name in ("eval_batch_size", "eval_every", "eval_mosaics"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.eval_mosaics is not None and self.eval_every is None:
+            raise ConfigError("eval_mosaics sizes the in-epoch evaluations: it needs eval_every")
         if self.num_classes < 2:
             raise ConfigError(f"need at least 2 foreground classes, got {self.num_classes}")
         if not 0.0 <= self.momentum < 1.0:
@@ -247,6 +256,9 @@ class TrainConfig:
         """Every field this run uses, resolved (no None for a value in use)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["eval_batch_size"] = self.eval_chunk
+        for name in ("eval_every", "eval_mosaics"):  # absent when off: such runs' settings are as before
+            if out[name] is None:
+                out.pop(name)
         out["optimizer"] = self.optimizer if isinstance(self.optimizer, str) else _qualname(self.optimizer)
         if self.modules is not None:
             out["modules"] = [None if m is None else _qualname(type(m)) for m in self.modules]

@@ -14,9 +14,9 @@ from .config import Hyper, TrainConfig
 from .data.base import Dataset, MosaicSplit
 from .focus import fixed_focus_attention, make_apply, make_encode, make_predict
 from .losses import loss_at_attention
-from .metrics import MetricCounts, count_metrics, to_percent
+from .metrics import AttentionMetrics, MetricCounts, attention_means, attention_sums, count_metrics, to_percent
 
-__all__ = ["chunked_sum", "make_evaluate", "make_fixed_focus_losses"]
+__all__ = ["chunked_sum", "make_evaluate", "make_evaluate_split", "first_mosaics", "make_fixed_focus_losses"]
 
 
 def chunked_sum(config: TrainConfig, data: Dataset, split: MosaicSplit, fn, zeros):
@@ -48,19 +48,44 @@ def chunked_sum(config: TrainConfig, data: Dataset, split: MosaicSplit, fn, zero
     return total
 
 
-def make_evaluate(config: TrainConfig):
-    """``evaluate(params, hparams, data, split) -> MetricCounts`` in percent of the split's mosaics."""
+def make_evaluate_split(config: TrainConfig):
+    """``evaluate(params, hparams, data, split) -> (MetricCounts, AttentionMetrics)`` over a split, in one pass.
+
+    The counts are in percent of the split's mosaics; the attention metrics are means
+    (:func:`attnjax.metrics.attention_sums`).
+    """
     predictions = make_predict(config)
 
-    def evaluate(params, hparams: Hyper, data: Dataset, split: MosaicSplit) -> MetricCounts:
+    def evaluate(params, hparams: Hyper, data: Dataset, split: MosaicSplit) -> tuple[MetricCounts, AttentionMetrics]:
         def counts(segments, labels, fg_pos, mask, truth, weight):
             pred = predictions(params, hparams, segments, fg_pos, mask)
-            return count_metrics(pred, labels, fg_pos, weight, truth=truth)
+            return (count_metrics(pred, labels, fg_pos, weight, truth=truth),
+                    attention_sums(pred.alpha, truth, mask, weight))
 
-        zeros = MetricCounts(*(jnp.zeros(s) for s in [(3,), (), (3,), (3,), (3,), (3,)]))
-        return to_percent(chunked_sum(config, data, split, counts, zeros), split.index.shape[0])
+        zeros = (MetricCounts(*(jnp.zeros(s) for s in [(3,), (), (3,), (3,), (3,), (3,)])),
+                 AttentionMetrics(*(jnp.zeros(()) for _ in range(3))))
+        total, attention = chunked_sum(config, data, split, counts, zeros)
+        n = split.index.shape[0]
+        return to_percent(total, n), attention_means(attention, n)
 
     return evaluate
+
+
+def make_evaluate(config: TrainConfig):
+    """``evaluate(params, hparams, data, split) -> MetricCounts`` in percent of the split's mosaics."""
+    evaluate_split = make_evaluate_split(config)
+
+    def evaluate(params, hparams: Hyper, data: Dataset, split: MosaicSplit) -> MetricCounts:
+        return evaluate_split(params, hparams, data, split)[0]
+
+    return evaluate
+
+
+def first_mosaics(split: MosaicSplit, k: int | None) -> MosaicSplit:
+    """The split's first ``k`` mosaics (all of them when ``k`` is None or at least the split's size)."""
+    if k is None or k >= split.index.shape[0]:
+        return split
+    return MosaicSplit(*(x[:k] for x in split))
 
 
 def make_fixed_focus_losses(config: TrainConfig):

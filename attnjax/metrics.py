@@ -28,6 +28,8 @@ __all__ = [
     "METRICS",
     "Predictions",
     "MetricCounts",
+    "AttentionMetrics",
+    "ATTENTION_METRICS",
     "predict",
     "count_metrics",
     "to_percent",
@@ -137,6 +139,53 @@ def count_metrics(
         ftpf=total(focus_true * (1 - pred_true)),
         ffpf=total((1 - focus_true) * (1 - pred_true)),
     )
+
+
+#: The attention metrics' names in histories and result documents.
+ATTENTION_METRICS = ("a_z", "entropy", "a_z_half")
+
+
+class AttentionMetrics(NamedTuple):
+    """What the attention itself does, summed (or, after :func:`attention_means`, averaged) over examples.
+
+    Attributes:
+        a_z: the attention on the truth: ``alpha`` of the foreground segment (for bags and
+            text, the attention mass on every truth segment), in [0, 1].
+        entropy: the normalised entropy ``H(alpha) / log(n)``, n the example's real
+            (unpadded) segments: 1 for uniform attention, 0 for attention on one segment
+            (0 too when n = 1).
+        a_z_half: the share of examples with ``a_z >= 0.5``, in percent.
+    """
+
+    a_z: jax.Array
+    entropy: jax.Array
+    a_z_half: jax.Array
+
+
+def attention_sums(
+    alpha: Float[jax.Array, "B m"], truth: Bool[jax.Array, "B m"], mask: Bool[jax.Array, "B m"],
+    weight: Float[jax.Array, " B"],
+) -> AttentionMetrics:
+    """Weighted sums over a batch of each example's a_z, normalised entropy and ``a_z >= 0.5``.
+
+    Arguments:
+        alpha: ``[B, m]`` attention (0 on padding).
+        truth: ``[B, m]`` the truth segments.
+        mask: ``[B, m]`` True on real segments.
+        weight: ``[B]`` 0/1 (padding rows of a chunk get 0).
+    """
+    a_z = jnp.sum(jnp.where(truth, alpha, 0.0), axis=-1)
+    plogp = jnp.where(mask & (alpha > 0), alpha * jnp.log(jnp.where(alpha > 0, alpha, 1.0)), 0.0)
+    n_real = jnp.sum(mask, axis=-1).astype(alpha.dtype)
+    log_n = jnp.log(jnp.maximum(n_real, 1.0))
+    entropy = jnp.where(n_real > 1, -jnp.sum(plogp, axis=-1) / jnp.where(n_real > 1, log_n, 1.0), 0.0)
+    return AttentionMetrics(a_z=jnp.sum(weight * a_z), entropy=jnp.sum(weight * entropy),
+                            a_z_half=jnp.sum(weight * (a_z >= 0.5).astype(alpha.dtype)))
+
+
+def attention_means(sums: AttentionMetrics, n: int) -> AttentionMetrics:
+    """:func:`attention_sums` over n examples as means (``a_z_half`` in percent)."""
+    return AttentionMetrics(a_z=sums.a_z / n, entropy=sums.entropy / n, a_z_half=100.0 * sums.a_z_half / n)
 
 
 def to_percent(counts: MetricCounts, n: int) -> MetricCounts:

@@ -28,10 +28,10 @@ from jax.experimental import io_callback
 from .config import Hyper, TrainConfig
 from .data.base import Dataset
 from .errors import ConfigError
-from .evaluation import make_evaluate, make_fixed_focus_losses
+from .evaluation import first_mosaics, make_evaluate_split, make_fixed_focus_losses
 from .focus import (config_modules, fixed_focus_attention, fixed_focus_logits, init_params, make_apply,
                     make_encode, make_focus_logits, make_predict)
-from .metrics import MetricCounts
+from .metrics import AttentionMetrics, MetricCounts
 from .optim import OPTIMIZERS, make_optimizer
 from .paradigms import get_paradigm
 from .protocol import PARADIGMS
@@ -42,6 +42,7 @@ __all__ = [
     "Hyper",
     "TrainState",
     "EpochMetrics",
+    "PointMetrics",
     "TrainResult",
     "make_train",
     "make_epoch",
@@ -70,6 +71,27 @@ class TrainState(NamedTuple):
     paradigm_state: Any  # attnjax.paradigms: REINFORCE's baseline; () for the exact losses
 
 
+class PointMetrics(NamedTuple):
+    """The evaluations inside one epoch (``TrainConfig.eval_every``): each field has a leading axis of P.
+
+    Point p is taken after step ``(p + 1) * eval_every`` of the epoch (counted from the epoch's
+    start), for ``p = 0 .. P - 1`` with ``P = (n_batches - 1) // eval_every``: every multiple of
+    ``eval_every`` strictly inside the epoch (its end is the epoch's own record). Each split is
+    evaluated on its first ``TrainConfig.eval_mosaics`` mosaics (all of them when None).
+
+    Attributes:
+        loss: ``[P]`` mean training loss over the ``eval_every`` steps before the point.
+        train, test: :class:`MetricCounts` in percent, each field ``[P, ...]``.
+        train_attention, test_attention: :class:`AttentionMetrics`, each field ``[P]``.
+    """
+
+    loss: jax.Array
+    train: MetricCounts
+    test: MetricCounts
+    train_attention: AttentionMetrics
+    test_attention: AttentionMetrics
+
+
 class EpochMetrics(NamedTuple):
     """One epoch's record (one entry per epoch in the history).
 
@@ -81,12 +103,19 @@ class EpochMetrics(NamedTuple):
             loss L(alpha) after the epoch and the focus model's incentive
             L(alpha) - L(alpha + incentive_step) (backward difference at
             alpha = 1); None otherwise.
+        train_attention, test_attention: :class:`AttentionMetrics` after the epoch, over the
+            whole split (a_z, the normalised entropy, the percentage with a_z >= 0.5).
+        points: with ``TrainConfig.eval_every``, the evaluations inside the epoch
+            (:class:`PointMetrics`); None otherwise.
     """
 
     loss: jax.Array
     train: MetricCounts
     test: MetricCounts
     fixed_focus_loss: jax.Array | None = None
+    train_attention: AttentionMetrics | None = None
+    test_attention: AttentionMetrics | None = None
+    points: PointMetrics | None = None
 
 
 class TrainResult(NamedTuple):
@@ -168,8 +197,9 @@ def make_epoch(config: TrainConfig):
         ConfigError: (when traced) the batch size exceeds the training mosaics.
     """
     paradigm, tx, step = get_paradigm(config.loss), make_optimizer(config), make_step(config)
-    evaluate = make_evaluate(config)
+    evaluate = make_evaluate_split(config)
     fixed_focus_losses = make_fixed_focus_losses(config) if config.fixed_focus else None
+    every = config.eval_every
 
     def epoch(state: TrainState, hparams: Hyper, data: Dataset, index) -> tuple[TrainState, EpochMetrics]:
         n_train = data.train.index.shape[0]
@@ -188,12 +218,31 @@ def make_epoch(config: TrainConfig):
             rows, i = xs
             return step(carry, rows, jax.random.fold_in(perm_key, i + 1), hparams, data, index)
 
-        (params, opt_state, paradigm_state), losses = jax.lax.scan(
-            batch, (state.params, opt_state, state.paradigm_state), (batches, jnp.arange(n_batches)))
+        carry, steps = (state.params, opt_state, state.paradigm_state), jnp.arange(n_batches)
+        points = None
+        if every is None:
+            carry, losses = jax.lax.scan(batch, carry, (batches, steps))
+        else:  # P groups of `every` steps, each followed by an evaluation, then the rest of the epoch
+            n_points = (n_batches - 1) // every
+            inside = n_points * every
+            train_head, test_head = (first_mosaics(s, config.eval_mosaics) for s in (data.train, data.test))
+
+            def group(carry, xs):
+                carry, group_losses = jax.lax.scan(batch, carry, xs)
+                (train, train_att), (test, test_att) = (evaluate(carry[0], hparams, data, s)
+                                                        for s in (train_head, test_head))
+                return carry, (PointMetrics(jnp.mean(group_losses), train, test, train_att, test_att), group_losses)
+
+            carry, (points, group_losses) = jax.lax.scan(
+                group, carry, (batches[:inside].reshape(n_points, every, -1), steps[:inside].reshape(n_points, every)))
+            carry, rest = jax.lax.scan(batch, carry, (batches[inside:], steps[inside:]))
+            losses = jnp.concatenate([group_losses.reshape(-1), rest])
+        params, opt_state, paradigm_state = carry
+        (train, train_att), (test, test_att) = (evaluate(params, hparams, data, s) for s in (data.train, data.test))
         record = EpochMetrics(
-            loss=jnp.mean(losses), train=evaluate(params, hparams, data, data.train),
-            test=evaluate(params, hparams, data, data.test),
+            loss=jnp.mean(losses), train=train, test=test,
             fixed_focus_loss=None if fixed_focus_losses is None else fixed_focus_losses(params, hparams, data),
+            train_attention=train_att, test_attention=test_att, points=points,
         )
         return TrainState(params, opt_state, key, paradigm_state), record
 
