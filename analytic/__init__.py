@@ -4,7 +4,7 @@ The simple setting (paper-notes section 3; derivations in docs/theory.md) reduce
 full model -- linear focus u, linear classifier (W, b), one orthogonal mosaic per class --
 to two numbers: the classifier margin ``mu`` and the foreground focus score ``nu``.
 Everything here runs in float64 when ``jax_enable_x64`` is on, is jittable and vmappable,
-and takes ``kind`` in {"soft", "hard", "lvml"} (plus "hybrid" for :func:`solve_flow`).
+and takes ``kind`` in {"soft", "hard", "lvml"} (plus "hybrid" for `solve_flow`).
 
 Modules:
     setting: reduced losses and flows (``reduced_loss``, ``reduced_flow``, ...).

@@ -16,7 +16,7 @@ KINDS: tuple[str, ...] = tuple(LOSSES)
 
 
 def kind_index(kind: str, *, allow_hybrid: bool = False) -> int:
-    """Position of ``kind`` in :data:`KINDS`.
+    """Position of ``kind`` in `KINDS`.
 
     Arguments:
         kind: "soft", "hard" or "lvml" (or "hybrid" when ``allow_hybrid``).

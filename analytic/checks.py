@@ -5,7 +5,7 @@ The references are the authors' printed ODEs, closed-form identities, NumPy quad
 SciPy's Wright omega, the paper's printed values, finite differences and the first order
 of gradient descent. Checks of library code against other library code live in
 ``tests/theory``. The table that names these measurements and gives their tolerances is
-:data:`analytic.verify.CHECKS`. Every function here expects float64
+`analytic.verify.CHECKS`. Every function here expects float64
 (``jax.enable_x64(True)``) and takes the keyword ``quick`` (fewer points).
 """
 

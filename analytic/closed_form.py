@@ -1,6 +1,6 @@
 """Closed forms of the simple setting: Wright omega, trajectory invariants, fixed focus.
 
-Time is always the full-parameter gradient-flow time of :mod:`analytic.setting`
+Time is always the full-parameter gradient-flow time of `analytic.setting`
 (``mu' = -(1/(C-1)) dL/dmu``, ``nu' = -(1/C) dL/dnu``); docs/theory.md derives
 every formula here.
 """
@@ -217,7 +217,7 @@ def _invariant(kind, mu, nu, m, C):
 def invariant(kind: str, mu, nu, *, m, C):
     """The conserved quantity ``G(nu) - Psi(mu)`` of the reduced gradient flow.
 
-    It is constant along every trajectory of :func:`analytic.reduced_flow` (and zero on
+    It is constant along every trajectory of `analytic.reduced_flow` (and zero on
     the trajectory that starts at the origin).
 
     Arguments:
@@ -320,7 +320,7 @@ def fixed_focus_margin(kind: str, alpha, ts, *, C):
     """Classifier margin mu(t) when the foreground attention is frozen at ``alpha``.
 
     Solves the fixed-focus flow ``mu' = -(1/(C-1)) dL/dmu`` with ``mu(0) = 0`` in closed
-    form (same time as :func:`analytic.solve_flow`):
+    form (same time as `analytic.solve_flow`):
 
     * hard: ``e^mu + (C-1) mu = 1 + alpha t``, i.e. ``mu = log((C-1) omega(x))`` with
       ``x = (1 + alpha t)/(C-1) - log(C-1)`` (Wright omega, no overflow for large t);
@@ -350,7 +350,7 @@ def fixed_focus_margin(kind: str, alpha, ts, *, C):
 
 
 def fixed_focus_time(kind: str, alpha, mu, *, C):
-    """Inverse of :func:`fixed_focus_margin`: the time at which the margin reaches ``mu``.
+    """Inverse of `fixed_focus_margin`: the time at which the margin reaches ``mu``.
 
     Arguments:
         kind: "soft", "hard" or "lvml".

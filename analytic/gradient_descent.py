@@ -7,7 +7,7 @@ linear focus ``u`` (dimension C + 1, no bias) and a linear classifier ``W`` [C, 
 noise), from zero, on the mean loss over the C examples. The parameters are mapped back to
 ``mu = W[y,y] - W[k,y]`` and ``nu = u_y``. After ``n`` steps of size ``lr`` the state
 approximates the gradient flow at time ``t = n * lr`` -- the time of
-:func:`analytic.solve_flow`, with no extra factor -- with an error of order ``lr``.
+`analytic.solve_flow`, with no extra factor -- with an error of order ``lr``.
 """
 
 from __future__ import annotations
@@ -111,8 +111,8 @@ def full_mean_loss(kind: str, params, segments, labels):
 
     Arguments:
         kind: "soft", "hard" or "lvml" (a key of ``attnjax.losses.LOSSES``).
-        params: ``{"u", "W", "b"}`` as in :func:`zero_parameters`.
-        segments, labels: from :func:`orthogonal_problem`.
+        params: ``{"u", "W", "b"}`` as in `zero_parameters`.
+        segments, labels: from `orthogonal_problem`.
 
     Returns:
         The scalar mean loss.
@@ -175,7 +175,7 @@ def full_gradient_velocity(kind: str, mu, nu, *, m, C):
     """(mu', nu') under gradient flow of the full parameters, at a point of the manifold.
 
     This is the numerical check of the time scaling: it must equal
-    :func:`analytic.reduced_flow` (``-(1/(C-1)) dL/dmu``, ``-(1/C) dL/dnu``).
+    `analytic.reduced_flow` (``-(1/(C-1)) dL/dmu``, ``-(1/C) dL/dnu``).
 
     Arguments:
         kind: "soft", "hard" or "lvml".
@@ -197,7 +197,7 @@ def full_gradient_velocity(kind: str, mu, nu, *, m, C):
 
 
 class GDResult(NamedTuple):
-    """Outcome of :func:`gradient_descent` (scalars)."""
+    """Outcome of `gradient_descent` (scalars)."""
 
     mu: jax.Array
     nu: jax.Array
@@ -235,7 +235,7 @@ def gradient_descent(kind: str, *, m, C, lr, t):
         t: gradient-flow time to reach; must be a whole number of steps (to 1e-9).
 
     Returns:
-        A :class:`GDResult` with the reduced state after n steps.
+        A `GDResult` with the reduced state after n steps.
 
     Raises:
         ValueError: for an unknown kind, a bad m or C, lr <= 0, or t not a multiple of lr.
@@ -262,7 +262,7 @@ def gd_convergence_order(kind: str, *, m, C, t, lrs, rtol=None, atol=None):
         m, C: segments and classes, keyword-only.
         t: comparison time.
         lrs: learning rates (each must divide t).
-        rtol, atol: tolerances of the reference :func:`analytic.solve_flow` (its defaults).
+        rtol, atol: tolerances of the reference `analytic.solve_flow` (its defaults).
 
     Returns:
         dict with ``lrs``, ``errors`` (max of |d mu|, |d nu| at time t), ``order`` (the
@@ -270,7 +270,7 @@ def gd_convergence_order(kind: str, *, m, C, t, lrs, rtol=None, atol=None):
         from the manifold over the runs) and the reference ``mu``, ``nu``.
 
     Raises:
-        ValueError: as :func:`gradient_descent`.
+        ValueError: as `gradient_descent`.
     """
     mu_ref, nu_ref = solve_flow(kind, jnp.asarray([float(t)]), m=m, C=C, rtol=rtol, atol=atol)
     mu_ref, nu_ref = float(mu_ref[0]), float(nu_ref[0])

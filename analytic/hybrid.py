@@ -62,7 +62,7 @@ def hybrid_final_score(switch_time, *, m, C, T, mode="reverse", solver="dopri8",
         mode: "reverse" (``jax.grad`` through the diffrax solves, checkpointed adjoint)
             or "forward" (``jax.jvp`` with diffrax's forward mode: same derivative,
             cheaper to compile and run for this one input).
-        solver, rtol, atol, max_steps: as in :func:`analytic.solve_flow`.
+        solver, rtol, atol, max_steps: as in `analytic.solve_flow`.
 
     Returns:
         ``(nu(T), d nu(T) / d switch_time)``; NaN where a solve failed. The attention is
@@ -79,7 +79,7 @@ def hybrid_final_score(switch_time, *, m, C, T, mode="reverse", solver="dopri8",
 
 
 class HybridOptimum(NamedTuple):
-    """Result of :func:`best_switch_time`."""
+    """Result of `best_switch_time`."""
 
     switch_time: float  # the maximiser of alpha(T)
     alpha: float  # alpha(T) there
@@ -109,10 +109,10 @@ def best_switch_time(*, m=20, C=20, T=3000.0, grid_size=31, tol=1e-6, max_iter=4
         max_iter: cap on derivative evaluations of the secant search.
         mode: "forward" (default, ``jax.jvp``) or "reverse" (``jax.grad``); both
             differentiate through the solver and agree to rounding.
-        solver, rtol, atol, max_steps: as in :func:`analytic.solve_flow`.
+        solver, rtol, atol, max_steps: as in `analytic.solve_flow`.
 
     Returns:
-        A :class:`HybridOptimum`.
+        A `HybridOptimum`.
 
     Raises:
         ValueError: on bad sizes or options.

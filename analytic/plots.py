@@ -1,5 +1,5 @@
 """The three figures of ``attnjax verify``, drawn on pyplot-free Agg figures
-(:func:`attnjax.files.new_figure`) and written atomically; global matplotlib settings
+(`attnjax.files.new_figure`) and written atomically; global matplotlib settings
 are never touched."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _NAMES = {"soft": "soft attention", "hard": "hard attention", "lvml": "LVML"}
 
 def attention_figure(hybrid, *, m=20, C=20, T=3000.0):
     """alpha(t) from zero for soft, hard, LVML and the hybrid switched at
-    ``hybrid.switch_time`` (a :class:`analytic.HybridOptimum`); returns the Figure."""
+    ``hybrid.switch_time`` (a `analytic.HybridOptimum`); returns the Figure."""
     ts = jnp.logspace(0.0, math.log10(T), 255)
     fig = new_figure(figsize=(7, 4.5))
     ax = fig.subplots()
@@ -138,8 +138,8 @@ def verify_plots(out_dir, *, progress: Callable[[str], None] | None = None,
     Arguments:
         out_dir: directory to write into (created if needed).
         progress: optional callable receiving ``"plot <file>"`` before each figure.
-        hybrid: the :class:`analytic.HybridOptimum` for m = C = 20, T = 3000 (computed
-            with :func:`analytic.best_switch_time` when None).
+        hybrid: the `analytic.HybridOptimum` for m = C = 20, T = 3000 (computed
+            with `analytic.best_switch_time` when None).
 
     Returns:
         The paths written, as strings.

@@ -96,7 +96,7 @@ def _flow(kind: str, mu, nu, m, C):
 
 
 def _flow_switch(kind_idx, mu, nu, m, C):
-    """Vector field selected by a (possibly traced) integer index into :data:`KINDS`."""
+    """Vector field selected by a (possibly traced) integer index into `KINDS`."""
     return jax.lax.switch(kind_idx, _FLOWS, mu, nu, m, C)
 
 
@@ -205,7 +205,7 @@ def reduced_loss(kind: str, mu, nu, *, m, C):
 
 
 def reduced_flow(kind: str, mu, nu, *, m, C):
-    """Gradient-flow velocity on the manifold, from ``jax.grad`` of :func:`reduced_loss`.
+    """Gradient-flow velocity on the manifold, from ``jax.grad`` of `reduced_loss`.
 
     The time is that of gradient flow on the full parameters (u, W, b) of the *mean*
     loss over the C classes: ``mu' = -(1/(C-1)) dL/dmu``, ``nu' = -(1/C) dL/dnu``.
@@ -230,7 +230,7 @@ def authors_flow(kind: str, mu, nu, *, m, C):
     """The authors' printed ODEs (paper-notes section 3), written out term by term.
 
     This is a naive transcription (plain exponentials, no stabilisation), kept as the
-    reference that :func:`reduced_flow` is checked against; prefer ``reduced_flow``.
+    reference that `reduced_flow` is checked against; prefer ``reduced_flow``.
 
     Arguments:
         kind: "soft", "hard" or "lvml".

@@ -43,7 +43,7 @@ class SolverFailure(RuntimeError):
 
 
 class FlowStats(NamedTuple):
-    """Work done by one :func:`solve_flow` call (arrays, batched like the initial state).
+    """Work done by one `solve_flow` call (arrays, batched like the initial state).
 
     Attributes:
         num_steps: attempted steps (accepted plus rejected), over all chained solves.
@@ -212,7 +212,7 @@ def solve_flow(
 ) -> tuple[Any, ...]:
     """Integrate the reduced gradient flow from time 0 and report (mu, nu) at ``ts``.
 
-    The vector field is :func:`analytic.reduced_flow` (full-parameter time). Adaptive
+    The vector field is `analytic.reduced_flow` (full-parameter time). Adaptive
     Runge-Kutta (``Dopri8`` by default, or ``Tsit5``) with a PID step-size controller;
     the defaults keep the invariant's relative drift near 1e-10 out to t = 4e5 at
     m = 100, C = 1000.
@@ -231,8 +231,8 @@ def solve_flow(
         rtol, atol: tolerances of the PID controller (default 1e-12 and 1e-14 in
             float64, 1e-6 and 1e-8 in float32).
         max_steps: step budget of each solve.
-        return_stats: also return a :class:`FlowStats` (steps and function evaluations).
-        on_failure: "raise" to raise :class:`SolverFailure` when a solve fails (only
+        return_stats: also return a `FlowStats` (steps and function evaluations).
+        on_failure: "raise" to raise `SolverFailure` when a solve fails (only
             possible outside jit/vmap/grad), or "nan": failed trajectories are NaN (always
             the case under tracing).
         adjoint: how autodiff goes through the solver: "reverse" (default; diffrax's
@@ -298,8 +298,8 @@ def solve_fixed_focus(
 ):
     """Numerical fixed-focus margin: ``mu' = -(1/(C-1)) dL/dmu`` with alpha held fixed.
 
-    The reference for :func:`analytic.fixed_focus_margin`. It reuses the compiled solver
-    of :func:`solve_flow` with the focus velocity switched off and m = 2, so that the
+    The reference for `analytic.fixed_focus_margin`. It reuses the compiled solver
+    of `solve_flow` with the focus velocity switched off and m = 2, so that the
     focus score ``nu = logit(alpha)`` gives attention alpha.
 
     Arguments:
@@ -309,7 +309,7 @@ def solve_fixed_focus(
         C: number of classes (integer >= 2), keyword-only.
         mu0: initial margin.
         solver, rtol, atol, max_steps, return_stats, on_failure, adjoint: as in
-            :func:`solve_flow`.
+            `solve_flow`.
 
     Returns:
         ``mu`` at ``ts`` (shape ``alpha.shape + ts.shape``), plus stats if requested.

@@ -1,13 +1,13 @@
 """The hybrid's best switch time: the exact flow against attnjax's own gradient descent.
 
-:func:`analytic.best_switch_time` finds the switch time tau* (soft -> hard attention)
+`analytic.best_switch_time` finds the switch time tau* (soft -> hard attention)
 that maximises the final foreground attention alpha(T) of the reduced gradient flow.
 Here the same question is asked of real training: attnjax's hybrid
 (``TrainConfig(loss="hybrid", model="linear")``) on the orthogonal data (one mosaic per
 class, foreground first, zero background), from zero, with full-batch plain gradient
 descent (batch = C, momentum 0, so optax's ``sgd`` with ``momentum=None``: one step
 ``theta <- theta - lr * grad`` per epoch). After ``n`` steps of size ``lr`` the state
-approximates the flow at time ``t = n * lr`` (:mod:`analytic.gradient_descent`), so a
+approximates the flow at time ``t = n * lr`` (`analytic.gradient_descent`), so a
 switch at epoch ``s`` is a switch at flow time ``s * lr``, and the run of
 ``E = round(T / lr)`` epochs ends at time T.
 
@@ -279,7 +279,7 @@ def switch_figure(result, *, figsize=(12.0, 4.8)):
     """Final alpha against the switch time (theory curve, SGD points), and gap against lr.
 
     Arguments:
-        result: the dict of :func:`switch_theory_vs_sgd` (or its JSON).
+        result: the dict of `switch_theory_vs_sgd` (or its JSON).
 
     Returns:
         A matplotlib Figure (drawn on ``attnjax.files.new_figure``; no pyplot).

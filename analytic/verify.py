@@ -1,7 +1,7 @@
 """``attnjax verify``: the table of numerical checks, its runner and its result file.
 
-:data:`CHECKS` lists each check as (name, measurement, tolerance); the measurements are in
-:mod:`analytic.checks`, the figures in :mod:`analytic.plots`. Everything runs inside
+`CHECKS` lists each check as (name, measurement, tolerance); the measurements are in
+`analytic.checks`, the figures in `analytic.plots`. Everything runs inside
 ``jax.enable_x64(True)`` and draws on figures of its own, so the caller's JAX and matplotlib
 settings are left as they were.
 """
@@ -27,8 +27,8 @@ __all__ = ["Check", "Entry", "CHECKS", "PAPER_ALPHAS", "run_checks", "run_verify
 
 
 class Entry(NamedTuple):
-    """One row of :data:`CHECKS`: ``function(quick=...)`` returns a
-    :class:`analytic.checks.Measured`; the check passes when its error is finite, at most
+    """One row of `CHECKS`: ``function(quick=...)`` returns a
+    `analytic.checks.Measured`; the check passes when its error is finite, at most
     ``tolerance`` and its side condition holds. ``full_only`` rows are skipped by quick runs."""
 
     name: str
@@ -96,21 +96,21 @@ def _run(entries, quick, progress) -> list[Check]:
 
 
 def run_checks(*, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Check]:
-    """Run every entry of :data:`CHECKS` inside ``jax.enable_x64(True)``.
+    """Run every entry of `CHECKS` inside ``jax.enable_x64(True)``.
 
     Arguments:
         quick: fewer points, no m=100, C=1000 solves, no reverse-mode derivative.
         progress: optional callable receiving each check's name before it runs.
 
     Returns:
-        The list of :class:`Check` results.
+        The list of `Check` results.
     """
     with jax.enable_x64(True):
         return _run(CHECKS, quick, progress)
 
 
 def verify_plots(out_dir, *, progress: Callable[[str], None] | None = None) -> list[str]:
-    """Draw the verification figures; see :func:`analytic.plots.verify_plots`."""
+    """Draw the verification figures; see `analytic.plots.verify_plots`."""
     from .plots import verify_plots as draw
 
     return draw(out_dir, progress=progress)
@@ -132,7 +132,7 @@ def run_verify(out_dir, *, progress: Callable[[str], None] | None = None,
     Arguments:
         out_dir: output directory (created if needed).
         progress: optional callable receiving a short label before each stage.
-        quick: see :func:`run_checks`.
+        quick: see `run_checks`.
 
     Returns:
         ``{"checks": [{"name", "error", "finite", "tolerance", "passed", "detail"}, ...],
@@ -174,7 +174,7 @@ def format_table(checks) -> str:
     """Plain-text table of check results for the command line.
 
     Arguments:
-        checks: :class:`Check` tuples or the dicts of :func:`run_verify`'s ``"checks"``.
+        checks: `Check` tuples or the dicts of `run_verify`'s ``"checks"``.
 
     Returns:
         One row per check (status, name, error, tolerance) and a closing summary line.

@@ -14,7 +14,7 @@ segments:
   truth, ``truth`` ``[N, m]`` (the segments that carry the label);
 * ``settings``: a JSON text (a 0-d string array): the split, seeds, data set and shapes.
 
-:func:`read_attention` reads it back; :func:`plot_attention` draws a few test examples of
+[`read_attention`][attnjax.attention.read_attention] reads it back; `plot_attention` draws a few test examples of
 image data with each segment's attention (``attention.png``). Nothing here sets a
 matplotlib backend.
 """
@@ -45,8 +45,8 @@ def attention_maps(runs: Mapping, data, info, *, split: str = "test") -> dict:
 
     Arguments:
         runs: ``{name: SeedRuns}`` of finished paradigms, all with the same number of seeds S.
-        data: the :class:`~attnjax.data.Dataset` they trained on.
-        info: its :class:`~attnjax.data.DataInfo`.
+        data: the [`Dataset`][attnjax.data.Dataset] they trained on.
+        info: its [`DataInfo`][attnjax.data.DataInfo].
         split: ``"test"`` (default) or ``"train"``.
 
     Returns:
@@ -88,11 +88,11 @@ def attention_maps(runs: Mapping, data, info, *, split: str = "test") -> dict:
 
 
 def write_attention(path, maps: dict) -> Path:
-    """Write :func:`attention_maps`'s result as ``.npz`` (compressed), atomically.
+    """Write `attention_maps`'s result as ``.npz`` (compressed), atomically.
 
     Arguments:
         path: the file (``attention.npz``).
-        maps: :func:`attention_maps`'s dict.
+        maps: `attention_maps`'s dict.
 
     Returns:
         ``path``.
@@ -160,7 +160,7 @@ def read_attention(path) -> dict:
 
 
 def is_image(segment_shape) -> bool:
-    """Whether segments of this shape are images :func:`plot_attention` can draw: ``(H, W, 1)`` or ``(H, W, 3)``."""
+    """Whether segments of this shape are images `plot_attention` can draw: ``(H, W, 1)`` or ``(H, W, 3)``."""
     shape = tuple(segment_shape)
     return len(shape) == 3 and shape[2] in (1, 3) and min(shape[:2]) >= 2
 
@@ -176,7 +176,7 @@ def plot_attention(maps: dict, segments: np.ndarray, path, *, seed: int = 0, tit
     row names the paradigm and its prediction, green when right and red when wrong.
 
     Arguments:
-        maps: :func:`attention_maps`'s (or :func:`read_attention`'s) dict.
+        maps: `attention_maps`'s (or [`read_attention`][attnjax.attention.read_attention]'s) dict.
         segments: ``[E, m, H, W, C]`` the first E test examples' segments (C 1 or 3), drawn
             scaled to [0, 1] by their joint minimum and maximum.
         path: the PNG file.
@@ -244,7 +244,7 @@ def save_attention(out, maps: dict, data, info, *, examples: int = 3) -> list[Pa
 
     Arguments:
         out: the run folder.
-        maps: :func:`attention_maps`'s dict (its split is the test split).
+        maps: `attention_maps`'s dict (its split is the test split).
         data, info: the data set (the picture draws its segments).
         examples: test examples the picture shows.
 

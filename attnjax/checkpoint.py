@@ -1,6 +1,6 @@
 """Checkpoints of the host loop with orbax-checkpoint: write between chunks, resume bit for bit.
 
-A :class:`Checkpoints` object owns one folder, with a subfolder per paradigm; each holds
+A [`Checkpoints`][attnjax.checkpoint.Checkpoints] object owns one folder, with a subfolder per paradigm; each holds
 ``step-NNNNNNNN`` folders (the newest two kept), each one complete snapshot:
 
 * ``arrays/``: orbax's ``StandardCheckpointer`` output: the carry of the seed chunk in
@@ -57,8 +57,8 @@ def run_settings(config, hparams, keys, data, *, devices: int | None, seed_map: 
 
     The static config, every traced value as given, the seeds' keys and the data (as
     SHA-256 digests of their bytes), the device count (several devices change the last
-    bits, see :mod:`attnjax.parallel`) and the seed map (which can change the last bits of
-    the CNNs on XLA:CPU, see :mod:`attnjax.programs`).
+    bits, see `attnjax.parallel`) and the seed map (which can change the last bits of
+    the CNNs on XLA:CPU, see `attnjax.programs`).
     """
     values = {name: (None if v is None else {k: np.asarray(x).tolist() for k, x in v.items()}
                      if isinstance(v, dict) else np.asarray(v).tolist())
@@ -88,9 +88,9 @@ class Checkpoints:
     Arguments:
         folder: where they go (the CLI uses ``--out``'s ``checkpoints/``).
         every: write after every ``every`` epochs and at the end of each seed chunk; 0: never;
-            None: automatically, once :data:`AUTO_SECONDS` have passed since the last one (or
+            None: automatically, once `AUTO_SECONDS` have passed since the last one (or
             since this object was made), and at the end of every seed chunk after that.
-        resume: continue each run from its newest snapshot (:meth:`RunCheckpoints.latest`).
+        resume: continue each run from its newest snapshot (`RunCheckpoints.latest`).
 
     Attributes:
         written: ``[(paradigm, epoch, path)]`` of every snapshot written, oldest first.
@@ -103,7 +103,7 @@ class Checkpoints:
         self._last = time.monotonic()
 
     def run(self, name: str, settings: dict) -> "RunCheckpoints":
-        """The checkpoints of one paradigm's run with these :func:`run_settings`."""
+        """The checkpoints of one paradigm's run with these `run_settings`."""
         return RunCheckpoints(self, name, settings)
 
     def due(self, end: ChunkEnd) -> bool:
@@ -116,7 +116,7 @@ class Checkpoints:
 
 @dataclasses.dataclass
 class RunCheckpoints:
-    """One paradigm's checkpoints: :meth:`latest` to resume, :meth:`on_chunk` while training."""
+    """One paradigm's checkpoints: `latest` to resume, `on_chunk` while training."""
 
     owner: Checkpoints
     name: str

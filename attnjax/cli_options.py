@@ -1,7 +1,7 @@
 """The command line's options: value parsers, option groups, checks and ``--config`` files.
 
 Every check here runs before any data is loaded or any program compiled, and
-fails with a one-line :class:`~attnjax.errors.ConfigError` (or argparse's
+fails with a one-line [`ConfigError`][attnjax.errors.ConfigError] (or argparse's
 one-line error) naming the option.
 """
 
@@ -211,7 +211,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_config_option(p) -> None:
-    """``--config FILE``: a TOML file of the command's options, or a recipe (:mod:`attnjax.recipes`)."""
+    """``--config FILE``: a TOML file of the command's options, or a recipe (`attnjax.recipes`)."""
     p.add_argument("--config", type=Path, default=None,
                    help="TOML file of options (keys as the long option names), such as a recipe in recipes/; "
                         "the command line overrides it")
@@ -297,7 +297,7 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
 
 
 def add_save_attention(p: argparse.ArgumentParser) -> None:
-    """``--save-attention``: the test examples' attention maps in ``--out`` (:mod:`attnjax.attention`)."""
+    """``--save-attention``: the test examples' attention maps in ``--out`` (`attnjax.attention`)."""
     p.add_argument("--save-attention", action="store_true", default=False,
                    help="also write attention.npz: every test example's attention [S, N, m], prediction [S, N] "
                         "and label per paradigm (attnjax.read_attention reads it), and for image segments "

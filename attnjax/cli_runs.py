@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .loop import HostLoop
 
     class CliHostLoop(HostLoop):
-        """For the type checker: the HostLoop :func:`host_loop` returns, with what it attaches."""
+        """For the type checker: the HostLoop `host_loop` returns, with what it attaches."""
 
         watchers: list
         interrupted_note: Callable[[], str]
@@ -36,7 +36,7 @@ XLA_WORKAROUND = "--xla_cpu_experimental_ynn_fusion_type="
 
 
 def guard_known_wrong_release(jaxlib_version: str | None = None) -> bool:
-    """Before JAX starts: on a known-wrong jaxlib, add :data:`XLA_WORKAROUND` to ``XLA_FLAGS``.
+    """Before JAX starts: on a known-wrong jaxlib, add `XLA_WORKAROUND` to ``XLA_FLAGS``.
 
     Returns:
         Whether the flag was added (only the command does this: it is global state).

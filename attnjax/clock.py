@@ -11,7 +11,7 @@ has built up. Hence, after k steps with learning rates ``lr_1 .. lr_k``::
 
 Adaptive optimizers (Adam and the like) rescale each coordinate by its own history: their
 steps are not a multiple of the gradient, and no single flow time exists. For them
-:func:`flow_time_scale` returns None with the reason.
+`flow_time_scale` returns None with the reason.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def flow_times(steps, scale) -> np.ndarray:
 
     Arguments:
         steps: ``[P]`` minibatch steps taken at each history point.
-        scale: :func:`flow_time_scale`'s scale, a scalar or ``[runs]``.
+        scale: `flow_time_scale`'s scale, a scalar or ``[runs]``.
 
     Returns:
         ``[P]`` for a scalar scale, ``[runs, P]`` for a per-run one (float64).

@@ -1,11 +1,11 @@
 """The static and the traced settings of a training run.
 
-:class:`TrainConfig` holds everything that changes the compiled program
-(shapes, model, loss, optimizer factory, schedule length); :class:`Hyper` holds
+[`TrainConfig`][attnjax.config.TrainConfig] holds everything that changes the compiled program
+(shapes, model, loss, optimizer factory, schedule length); [`Hyper`][attnjax.config.Hyper] holds
 every number that may differ between the runs of one program (learning rate,
 optimizer hyper-parameters, switch epoch, fixed-focus alpha, init scale,
 temperature), so grids of them vmap like seeds. Defaults come from
-:mod:`attnjax.protocol`.
+`attnjax.protocol`.
 """
 
 from __future__ import annotations
@@ -45,20 +45,20 @@ class TrainConfig:
 
     Shapes, the model family, the loss and the schedule's length are static:
     changing any of them compiles a new program. The learning rate, the
-    fixed-focus alpha and the hybrid's switch epoch are traced :class:`Hyper`
+    fixed-focus alpha and the hybrid's switch epoch are traced [`Hyper`][attnjax.config.Hyper]
     fields instead, so they vmap like seeds.
 
     Attributes:
         loss: a paradigm: a name of ``attnjax.paradigms.REGISTRY`` (``"soft"``, ``"hard"``,
-            ``"lvml"``, ``"hybrid"``, ...) or your own :class:`~attnjax.paradigms.Paradigm`.
+            ``"lvml"``, ``"hybrid"``, ...) or your own [`Paradigm`][attnjax.paradigms.Paradigm].
         num_classes: K.
         m: segments per mosaic.
         segment_shape: shape of one segment.
         model: model family for focus and classifier (``linear``, ``mlp``, ``cnn``, ``gated``, and for
             token ids ``embed`` and ``transformer``); ignored when ``modules`` is given.
         hidden: hidden width of the MLP heads; None: the family's
-            (:func:`attnjax.protocol.default_hidden`: 200 for the text families, else 64).
-        encoder: ``none``, ``mlp`` or ``cnn`` (:data:`attnjax.protocol.ENCODERS`): what maps the
+            (`attnjax.protocol.default_hidden`: 200 for the text families, else 64).
+        encoder: ``none``, ``mlp`` or ``cnn`` (`attnjax.protocol.ENCODERS`): what maps the
             segments to the representations the heads see (the text families always embed).
         encoder_width: d, the encoder's output width; None: ``ENCODER_WIDTHS``' for the encoder.
         vocab_size: V when the segments are token ids (the text data sets); None otherwise.
@@ -68,16 +68,16 @@ class TrainConfig:
         precision: arithmetic of the built-in models' products
             (``float32``, ``tensorfloat32``, ``bfloat16``; see ``attnjax.models``).
         conv: the CNNs' convolutions (``auto``, ``im2col``, ``lax``; see
-            :func:`attnjax.models.make_models`); ``auto`` is decided from the backend when the
-            models are built, and :meth:`to_json` records what it decided. Other families
+            [`attnjax.models.make_models`][]); ``auto`` is decided from the backend when the
+            models are built, and [`to_json`][attnjax.config.TrainConfig.to_json] records what it decided. Other families
             have no convolution and ignore it.
         modules: your own ``(focus, classifier)`` or ``(encoder, focus, classifier)`` Flax
             modules, with the built-in families' contract: the encoder (None: none) maps
             ``segments [B, m, *segment_shape], mask [B, m]`` to representations ``[B, m, d]``,
-            each example on its own (:mod:`attnjax.encoders`); the focus maps ``[N, d]`` (or,
+            each example on its own ([`attnjax.encoders`][]); the focus maps ``[N, d]`` (or,
             without an encoder, ``[N, *segment_shape]``) to scores ``[N]``, the classifier to
             logits ``[N, K]``. The built-in families are built by
-            :func:`attnjax.models.make_models` and go through the same path.
+            [`attnjax.models.make_models`][] and go through the same path.
         optimizer: ``"sgd"``, ``"adam"`` or any optax optimizer factory (for
             example ``optax.adamw``) whose numeric arguments are traced through
             ``optax.inject_hyperparams``: ``learning_rate`` from
@@ -109,7 +109,7 @@ class TrainConfig:
             vmapped over seeds like training; None means ``batch_size``, so that
             evaluating needs no more memory than a training step.
         eval_every: also evaluate every this many minibatch steps inside each epoch (counted
-            from the epoch's start; :class:`attnjax.train.PointMetrics`); None: once an epoch.
+            from the epoch's start; `attnjax.train.PointMetrics`); None: once an epoch.
         eval_mosaics: the in-epoch evaluations use each split's first this many mosaics
             (None: all); the epoch-end evaluation always uses the whole split.
     """
@@ -338,7 +338,7 @@ class Hyper(NamedTuple):
         """n runs' values exactly as given: ``[n]`` float64 NumPy arrays (switch epochs int32), each checked.
 
         A scalar is repeated; a sequence of length n is used as is. Record these; train with
-        :meth:`traced`, their float32 roundings.
+        [`traced`][attnjax.config.Hyper.traced], their float32 roundings.
 
         Raises:
             ConfigError: names the field: a learning rate or temperature that is not positive in

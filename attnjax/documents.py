@@ -1,6 +1,6 @@
 """The shape of each result document, checked when one is read back.
 
-:func:`check_document` is what :func:`attnjax.load_results` runs on every file
+`check_document` is what [`attnjax.load_results`][attnjax.files.load_results] runs on every file
 before anything draws from it, so a damaged file (a missing ``history``, a
 ragged or textual metric list, the wrong ``kind``) is one line naming the file
 and the field, never a ``KeyError`` deep in the plotting code.
@@ -11,7 +11,7 @@ field optional (its sub-fields are then checked only when it is there).
 ``expected`` is a type (``dict``, ``list``, ``str``, ``int``, ``float`` for any
 real number) or an integer n: a rectangular array of numbers with n axes; a pair
 ``(expected, None)`` also accepts null (JSON's ``null``: a focus metric of data
-without truth, :func:`focus_available`).
+without truth, `focus_available`).
 """
 
 from __future__ import annotations

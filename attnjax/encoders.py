@@ -16,8 +16,8 @@ Encoders here:
     TransformerEncoder: an embedding, sinusoidal positional encoding, then masked
         multi-head self-attention layers (the authors' transformer-based text model).
 
-The text models' heads (:class:`TextFocus`, :class:`TextClassifier`) are the authors' MLPs
-with PyTorch's default initialisation (:class:`TorchDense`).
+The text models' heads ([`TextFocus`][attnjax.encoders.TextFocus], [`TextClassifier`][attnjax.encoders.TextClassifier]) are the authors' MLPs
+with PyTorch's default initialisation ([`TorchDense`][attnjax.encoders.TorchDense]).
 """
 
 from __future__ import annotations

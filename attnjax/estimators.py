@@ -124,7 +124,7 @@ def estimator_diagnostics(
     dim: int = 32, num_classes: int = 5, hidden: int = 64, repeats: int = 20,
     progress: Callable[[str, str], None] | None = None,
 ) -> dict:
-    """Measure every estimator in :data:`ESTIMATORS` at each m.
+    """Measure every estimator in `ESTIMATORS` at each m.
 
     Arguments:
         ms: segments per mosaic to test.
@@ -191,7 +191,7 @@ def estimator_diagnostics(
 
 
 def _draw_chunk(m: int, **sizes) -> int:
-    """Draws per vmapped call: at most :data:`DRAW_CHUNK`, and at most a quarter of the free memory."""
+    """Draws per vmapped call: at most `DRAW_CHUNK`, and at most a quarter of the free memory."""
     from .parallel import available_memory
 
     free = available_memory()
@@ -214,7 +214,7 @@ def plot_estimators(doc: dict, path) -> None:
     device is named once, in the title.
 
     Arguments:
-        doc: the dict :func:`estimator_diagnostics` returns (or its JSON).
+        doc: the dict `estimator_diagnostics` returns (or its JSON).
         path: the image file to write (format from the suffix).
     """
     from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator

@@ -52,7 +52,7 @@ def make_evaluate_split(config: TrainConfig):
     """``evaluate(params, hparams, data, split) -> (MetricCounts, AttentionMetrics)`` over a split, in one pass.
 
     The counts are in percent of the split's mosaics; the attention metrics are means
-    (:func:`attnjax.metrics.attention_sums`).
+    (`attnjax.metrics.attention_sums`).
     """
     predictions = make_predict(config)
 

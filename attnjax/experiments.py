@@ -43,7 +43,7 @@ class SeedRuns:
 
     Attributes:
         config: the run's static settings.
-        hparams: every run's traced values exactly as given (:meth:`Hyper.checked`: ``[S]``
+        hparams: every run's traced values exactly as given ([`Hyper.checked`][attnjax.config.Hyper.checked]: ``[S]``
             float64 arrays; ``switch_epoch`` only for the hybrid); training used their float32
             roundings. ``learning_rate``, ``alpha``, ``switch_epoch``, ``init_scale``,
             ``temperature`` and ``optimizer`` read from it.
@@ -58,7 +58,7 @@ class SeedRuns:
         train_seconds: the rest: training, checkpoints and progress, over every session of
             a resumed run.
         seed_map: how the programs mapped the seeds (``"vmap"``, ``"map"`` or ``"mix:G"``,
-            :func:`attnjax.programs.map_seeds`), resolved.
+            `attnjax.programs.map_seeds`), resolved.
     """
 
     config: TrainConfig
@@ -93,7 +93,7 @@ def memory_plan(config: TrainConfig, keys, hparams, data, *, programs: Programs 
     model family on this backend), is compiled (and kept in ``programs`` for the run); its arguments,
     outputs and temporaries, less the data every seed shares, are divided by S
     to give a per-seed cost. If the total exceeds 80% of the memory available
-    (:func:`attnjax.parallel.available_memory`), the chunk is the number of
+    (`attnjax.parallel.available_memory`), the chunk is the number of
     seeds that fit in half of it.
 
     Returns:
@@ -170,10 +170,10 @@ def train_seeds(
 ) -> SeedRuns:
     """Train ``seeds`` runs of one configuration, all seeds in one compiled program.
 
-    The run is a host loop over chunks of epochs (:func:`attnjax.loop.run_chunked`): one
+    The run is a host loop over chunks of epochs (`attnjax.loop.run_chunked`): one
     compiled program advances every seed by a chunk, and between chunks the host reports
     progress, writes checkpoints and calls ``on_chunk``. The program maps the seeds as
-    ``host.seed_map`` says (:func:`attnjax.programs.map_seeds`); under ``vmap`` the numbers
+    ``host.seed_map`` says (`attnjax.programs.map_seeds`); under ``vmap`` the numbers
     equal ``jit(vmap(make_train(config)))``'s bit for bit on one device.
 
     Arguments:
@@ -189,7 +189,7 @@ def train_seeds(
         temperature: ``hard-gumbel``'s temperature, one value or S values.
         optimizer: the optimizer's other numeric hyper-parameters, each one
             value or S values (e.g. ``{"momentum": [0.5, 0.9]}``); see
-            :class:`~attnjax.train.Hyper`.
+            [`Hyper`][attnjax.train.Hyper].
         seed: base seed.
         progress: called with each finished epoch index, once per seed chunk (after the
             chunk of epochs that ran it); its optional ``note(text)`` and ``reset(total)``
@@ -197,20 +197,20 @@ def train_seeds(
         key_index: optional ``[S]`` seed number of each run (runs sharing a
             number share a key: e.g. the same seed at several alphas).
         devices: shard the runs over this many devices (see
-            :mod:`attnjax.parallel`); default: one program on the default device.
+            `attnjax.parallel`); default: one program on the default device.
         chunk_size: run the seeds in chunks of this many (one compiled program
             reused), for S seeds that do not fit in memory at once.
         auto_chunk: before training, pick a chunk size from XLA's memory analysis if all
             seeds would not fit; if the device still runs out of memory, pick a smaller one
             from the size XLA failed to allocate, retry, and say so in ``notes`` (see
-            :func:`attnjax.parallel.run_fitting_memory`).
-        host: how the host loop runs (:class:`attnjax.loop.HostLoop`: the compiled-program
+            `attnjax.parallel.run_fitting_memory`).
+        host: how the host loop runs ([`attnjax.loop.HostLoop`][]: the compiled-program
             cache to use and fill, the chunks' length, checkpoints to write and resume from,
             a watcher of every chunk, the seed map); default: a fresh one, so this call compiles its
             programs and writes no checkpoint.
 
     Returns:
-        :class:`SeedRuns`.
+        `SeedRuns`.
 
     Raises:
         ConfigError: on bad sizes, or a checkpoint of other settings.
@@ -327,15 +327,15 @@ def paradigm_configs(
     protocol: str | Protocol | None = None,
     **train_options,
 ) -> dict[str, TrainConfig]:
-    """One validated :class:`TrainConfig` per paradigm (raises ConfigError before any work).
+    """One validated [`TrainConfig`][attnjax.experiments.TrainConfig] per paradigm (raises ConfigError before any work).
 
     Arguments:
         data, info: the mosaics.
         losses: paradigm names.
-        protocol: supplies every option not given (see :class:`TrainConfig.for_data`).
+        protocol: supplies every option not given (see [`TrainConfig.for_data`][attnjax.config.TrainConfig.for_data]).
             A protocol's batch size larger than the training set is clipped to
             it (full-batch training); an explicit one is an error.
-        **train_options: :class:`TrainConfig` fields; None means the protocol's default.
+        **train_options: [`TrainConfig`][attnjax.experiments.TrainConfig] fields; None means the protocol's default.
     """
     unknown = [name for name in losses if not isinstance(name, Paradigm) and name not in PARADIGMS]
     if unknown or not losses:
@@ -381,14 +381,14 @@ def compare(
             every option not given.
         seed: base seed (same keys for every paradigm).
         progress: ``progress(loss_name, epochs)`` returns an epoch callback.
-        devices, chunk_size: as for :func:`train_seeds`.
-        keep_diverged: a paradigm that diverges becomes a :class:`Diverged`
+        devices, chunk_size: as for [`train_seeds`][attnjax.experiments.train_seeds].
+        keep_diverged: a paradigm that diverges becomes a [`Diverged`][attnjax.experiments.Diverged]
             record and the others still run (default: raise NonFiniteLossError).
-        host: the host loop of every paradigm (:class:`attnjax.loop.HostLoop`).
-        **options: traced values, as :func:`train_seeds` takes them (``learning_rate``,
+        host: the host loop of every paradigm ([`attnjax.loop.HostLoop`][]).
+        **options: traced values, as [`train_seeds`][attnjax.experiments.train_seeds] takes them (``learning_rate``,
             default the protocol's; ``switch_epoch``, default the protocol's schedule, given
             to the hybrid only; ``init_scale``, ``temperature``, ``optimizer``), and
-            :class:`TrainConfig` fields (epochs, batch_size, ...; ``hybrid_epochs=(soft,
+            [`TrainConfig`][attnjax.experiments.TrainConfig] fields (epochs, batch_size, ...; ``hybrid_epochs=(soft,
             second)`` for the hybrid's phases).
 
     Returns:
@@ -402,8 +402,8 @@ def compare(
 
 
 def _split(options: dict) -> tuple[dict, dict]:
-    """``(traced values, TrainConfig fields)``: the names of :class:`Hyper` go to the first, except
-    ``optimizer``, which here names the :class:`TrainConfig` field (sgd, adam, a factory)."""
+    """``(traced values, TrainConfig fields)``: the names of [`Hyper`][attnjax.experiments.Hyper] go to the first, except
+    ``optimizer``, which here names the [`TrainConfig`][attnjax.experiments.TrainConfig] field (sgd, adam, a factory)."""
     static = {f.name for f in dataclasses.fields(TrainConfig)}
     hyper = {k: v for k, v in options.items() if k in Hyper._fields and k not in static}
     return hyper, {k: v for k, v in options.items() if k not in hyper}
@@ -437,10 +437,10 @@ def _run_each(
     learning_rate=None, keep_diverged: bool = False, chunk_size: int | None = None, host: HostLoop | None = None,
     **seed_options,
 ):
-    """:func:`train_seeds` for each configuration, each with its own progress callback.
+    """[`train_seeds`][attnjax.experiments.train_seeds] for each configuration, each with its own progress callback.
 
     The learning rate defaults to the protocol's; the switch epoch goes to the paradigms that
-    have one. With ``keep_diverged``, a paradigm that diverges becomes a :class:`Diverged`
+    have one. With ``keep_diverged``, a paradigm that diverges becomes a [`Diverged`][attnjax.experiments.Diverged]
     record and the others still run; otherwise its NonFiniteLossError propagates.
     """
     n_chunks = 1 if chunk_size is None else -(-seeds // chunk_size)
@@ -490,7 +490,7 @@ def fixed_focus(
         losses: paradigms.
         seeds: runs per alpha.
         protocol, seed, progress, devices, chunk_size, keep_diverged, host, **options: as
-            for :func:`compare` (the protocol's ``fixed_focus_epochs`` is the default number
+            for [`compare`][attnjax.experiments.compare] (the protocol's ``fixed_focus_epochs`` is the default number
             of epochs).
 
     Returns:

@@ -2,7 +2,7 @@
 
 Every file is written atomically (a temporary file in the same folder, then a
 rename), so an interrupted run never leaves a half-written result. Figures are
-plain :class:`matplotlib.figure.Figure` objects rendered by the Agg canvas, so
+plain `matplotlib.figure.Figure` objects rendered by the Agg canvas, so
 nothing here touches pyplot or the global matplotlib backend.
 """
 
@@ -111,7 +111,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def new_figure(**kwargs):
-    """A :class:`matplotlib.figure.Figure` with an Agg canvas, independent of pyplot."""
+    """A `matplotlib.figure.Figure` with an Agg canvas, independent of pyplot."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -157,7 +157,7 @@ def load_results(path: str | Path) -> dict:
 
     Raises:
         DataError: the path does not exist, is not JSON, is not an attnjax result, or
-            lacks a field its figures read (:func:`attnjax.documents.check_document`).
+            lacks a field its figures read (`attnjax.documents.check_document`).
     """
     path = Path(path)
     if path.is_dir():
@@ -200,7 +200,7 @@ def write_manifest(folder: str | Path, paths: Sequence[str | Path]) -> Path:
 
 #: The folder of a run's checkpoints inside ``--out``.
 CHECKPOINTS = "checkpoints"
-#: The live history a training command rewrites after every chunk (:mod:`attnjax.runlog`).
+#: The live history a training command rewrites after every chunk (`attnjax.runlog`).
 HISTORY_FILE = "history.jsonl"
 
 
@@ -221,7 +221,7 @@ def earlier_run(folder: str | Path) -> list[Path] | None:
 def remove_earlier_run(folder: str | Path, *, keep: Sequence[str] = ()) -> list[Path]:
     """Delete the files of the earlier run recorded in ``folder`` (and its manifest); nothing else.
 
-    The one folder a manifest may name is :data:`CHECKPOINTS`, removed with what it holds.
+    The one folder a manifest may name is `CHECKPOINTS`, removed with what it holds.
 
     Arguments:
         keep: names to leave in place (the live history of the run that is writing).

@@ -3,7 +3,7 @@
 ``params`` is ``{"focus": ..., "classifier": ...}`` plus ``"encoder"`` when the models have
 one (a fixed-focus run has no ``"focus"``). Segments are ``[B, m, *segment_shape]``; ``mask``
 ``[B, m]`` is True on real segments, and padding gets the logit -inf, so zero attention.
-The encoder (:mod:`attnjax.encoders`) maps segments to representations first; the focus,
+The encoder ([`attnjax.encoders`][]) maps segments to representations first; the focus,
 the losses and the metrics then see the representations. Without an encoder they see the
 segments themselves, through the very same operations as before encoders existed.
 """
@@ -98,14 +98,14 @@ def fixed_focus_attention(alpha: ArrayLike, fg_pos: jax.Array, mask: jax.Array) 
 
 
 def fixed_focus_logits(alpha: ArrayLike, fg_pos: jax.Array, mask: jax.Array) -> jax.Array:
-    """Logits whose softmax is :func:`fixed_focus_attention` (-inf where a weight is 0)."""
+    """Logits whose softmax is `fixed_focus_attention` (-inf where a weight is 0)."""
     return jnp.log(fixed_focus_attention(alpha, fg_pos, mask))
 
 
 def make_focus_logits(config: TrainConfig):
     """``focus_logits(params, hparams, reps [B, m, ...], fg_pos [B], mask [B, m]) -> [B, m]``.
 
-    ``reps`` are the representations (:func:`make_encode`'s output).
+    ``reps`` are the representations ([`make_encode`][attnjax.focus.make_encode]'s output).
 
     The learned focus model, or the frozen attention of the fixed-focus
     experiment; padding (``mask`` False) gets the logit -inf, so zero attention.

@@ -1,19 +1,19 @@
 """The host loop: every seed advanced a chunk of epochs at a time by one compiled program.
 
-:func:`run_chunked` initialises the seeds (:func:`attnjax.train.init_state`), then calls
-the :class:`~attnjax.programs.Programs` ``advance`` program (``jit(vmap(make_chunk))``,
-carry donated) until the last epoch. Between chunks it hands a :class:`ChunkEnd` to the
+`run_chunked` initialises the seeds (`attnjax.train.init_state`), then calls
+the [`Programs`][attnjax.programs.Programs] ``advance`` program (``jit(vmap(make_chunk))``,
+carry donated) until the last epoch. Between chunks it hands a `ChunkEnd` to the
 caller, who may checkpoint it, log it or move a progress bar; nothing inside the program
 calls the host, so JAX's persistent compilation cache can keep it.
 
 Seeds that do not fit in memory at once run in seed chunks of equal size, one after
 another (the last padded with copies of the last real seed, as in
-:mod:`attnjax.parallel`); with ``devices`` the seed axis is split over a mesh.
+`attnjax.parallel`); with ``devices`` the seed axis is split over a mesh.
 
-Chaining chunks gives :func:`attnjax.train.make_train`'s numbers bit for bit, whatever the
+Chaining chunks gives [`attnjax.train.make_train`][]'s numbers bit for bit, whatever the
 chunk lengths, because every epoch is the same computation on the same carry
 (``tests/test_chunks.py``). The loop runs in one process; a mesh over several hosts is
-:func:`attnjax.parallel.run_seeds`'s (whole runs).
+`attnjax.parallel.run_seeds`'s (whole runs).
 """
 
 from __future__ import annotations
@@ -61,21 +61,21 @@ class EpochChunks:
 
 @dataclasses.dataclass
 class HostLoop:
-    """How :func:`attnjax.experiments.train_seeds` drives its chunks; one object serves many calls.
+    """How [`attnjax.experiments.train_seeds`][] drives its chunks; one object serves many calls.
 
     Attributes:
-        programs: the compiled-program cache (:class:`~attnjax.programs.Programs`), shared by
+        programs: the compiled-program cache ([`Programs`][attnjax.programs.Programs]), shared by
             every run this object drives.
-        epochs: the chunks' length (:class:`EpochChunks`).
+        epochs: the chunks' length ([`EpochChunks`][attnjax.loop.EpochChunks]).
         checkpoints: where to write checkpoints and whether to resume from them
-            (:class:`attnjax.checkpoint.Checkpoints`); None: none.
+            ([`attnjax.checkpoint.Checkpoints`][]); None: none.
         on_chunk: called ``on_chunk(paradigm_name, chunk_end)`` after every chunk (a history
             log, a TensorBoard writer).
         seed_map: how each program maps its seeds: ``"vmap"``, ``"map"`` or ``"mix:G"``
-            (:func:`attnjax.programs.map_seeds`); None: the default of each run's model family on
-            this backend (:func:`attnjax.programs.resolve_seed_map`). It changes the speed and the
+            (`attnjax.programs.map_seeds`); None: the default of each run's model family on
+            this backend (`attnjax.programs.resolve_seed_map`). It changes the speed and the
             memory, and on XLA:CPU the last bits of the MLP's and the CNNs' numbers
-            (:mod:`attnjax.programs`).
+            (`attnjax.programs`).
     """
 
     programs: Programs = dataclasses.field(default_factory=Programs)
@@ -96,7 +96,7 @@ class Snapshot:
         state: that chunk's carry as NumPy arrays, padding rows included; None when it has
             not started (``epoch == 0``) or when every seed is done.
         history: that chunk's history so far, ``[real rows, epoch]`` leaves; None with ``state``.
-        done: the finished seed chunks, a :class:`~attnjax.train.TrainResult` of NumPy arrays
+        done: the finished seed chunks, a [`TrainResult`][attnjax.train.TrainResult] of NumPy arrays
             with a leading axis over their seeds; None before the first finishes.
     """
 
@@ -115,8 +115,8 @@ class ChunkEnd:
     Attributes:
         config: the run's settings.
         seeds: S, every seed of the run.
-        snapshot: the :class:`Snapshot` after this chunk (NumPy state, fetched only when a
-            caller asks for it through :meth:`host_state`).
+        snapshot: the `Snapshot` after this chunk (NumPy state, fetched only when a
+            caller asks for it through `host_state`).
         rows: ``(first, stop)``: the seeds of the chunk in progress.
         new: the epochs this chunk ran, ``range(start, stop)``.
         n_seed_chunks: how many seed chunks the run has.
@@ -170,24 +170,24 @@ def run_chunked(
     Arguments:
         config: static settings.
         keys: ``[S]`` typed PRNG keys.
-        hparams: a :class:`~attnjax.train.Hyper` of float32 ``[S]`` leaves (``Hyper.traced``).
+        hparams: a [`Hyper`][attnjax.train.Hyper] of float32 ``[S]`` leaves (``Hyper.traced``).
         data: the data set, shared by every seed.
         programs: the compiled-program cache.
         chunk_size: seeds per program call (default all); rounded up to a multiple of the
             device count.
         devices: split the seed axis over this many devices (a mesh); default: the default
             device, no mesh.
-        epochs: how long each chunk of epochs is (:class:`EpochChunks`).
-        on_chunk: called after every chunk with a :class:`ChunkEnd`.
-        start: continue from this :class:`Snapshot` (a checkpoint) instead of epoch 0; its
+        epochs: how long each chunk of epochs is ([`EpochChunks`][attnjax.loop.EpochChunks]).
+        on_chunk: called after every chunk with a `ChunkEnd`.
+        start: continue from this `Snapshot` (a checkpoint) instead of epoch 0; its
             ``chunk_size`` is used.
-        seed_map: how the programs map the seeds (:func:`attnjax.programs.map_seeds`); None: the
+        seed_map: how the programs map the seeds (`attnjax.programs.map_seeds`); None: the
             default of the model family on this backend.
 
     Returns:
-        A :class:`~attnjax.train.TrainResult` of NumPy arrays with a leading seed axis, equal
+        A [`TrainResult`][attnjax.train.TrainResult] of NumPy arrays with a leading seed axis, equal
         bit for bit to ``jit(vmap(make_train(config)))`` on one device under ``seed_map="vmap"``
-        (the other mappings: see :mod:`attnjax.programs`).
+        (the other mappings: see `attnjax.programs`).
     """
     from .parallel import _global_array, seed_mesh
 

@@ -148,10 +148,10 @@ def loss_at_attention(
     with the focus frozen (weights given directly, so alpha = 1 needs no
     infinite logits):
 
-    * soft: :math:`-\log\mathrm{softmax}(g(\sum_j w_j x_j))_y`
-    * hard: :math:`\sum_j w_j\,(-\log\mathrm{softmax}(g(x_j))_y)`
-    * lvml: :math:`-\log \sum_j w_j\,\mathrm{softmax}(g(x_j))_y`, computed as
-      :math:`-\mathrm{logsumexp}_j(\log w_j + \log\mathrm{softmax}(g(x_j))_y)`
+    * soft: $-\log\mathrm{softmax}(g(\sum_j w_j x_j))_y$
+    * hard: $\sum_j w_j\,(-\log\mathrm{softmax}(g(x_j))_y)$
+    * lvml: $-\log \sum_j w_j\,\mathrm{softmax}(g(x_j))_y$, computed as
+      $-\mathrm{logsumexp}_j(\log w_j + \log\mathrm{softmax}(g(x_j))_y)$
       with ``w_j = 0`` contributing exactly nothing
 
     Arguments:

@@ -59,7 +59,7 @@ class Predictions(NamedTuple):
 
 
 class MetricCounts(NamedTuple):
-    """Counts (or, after :func:`to_percent`, percentages) of examples.
+    """Counts (or, after `to_percent`, percentages) of examples.
 
     ``accuracy`` and the four focus/prediction cells have a leading rule axis
     of size 3 (rules 1, 2, 3); ``focus_accuracy`` does not depend on the rule.
@@ -88,7 +88,7 @@ def predict(
         classify: ``[N, *segment_shape] -> [N, K]`` logits.
 
     Returns:
-        :class:`Predictions`.
+        [`Predictions`][attnjax.metrics.Predictions].
     """
     batch, m = segments.shape[:2]
     flat = segments.reshape((batch * m,) + segments.shape[2:])
@@ -118,7 +118,7 @@ def count_metrics(
             true (several for text rationales); default: ``fg_pos`` alone.
 
     Returns:
-        :class:`MetricCounts` of (weighted) example counts.
+        `MetricCounts` of (weighted) example counts.
     """
     weight = jnp.ones(labels.shape, pred.probs.dtype) if weight is None else weight
     top = jnp.argmax(pred.alpha, axis=-1)
@@ -146,7 +146,7 @@ ATTENTION_METRICS = ("a_z", "entropy", "a_z_half")
 
 
 class AttentionMetrics(NamedTuple):
-    """What the attention itself does, summed (or, after :func:`attention_means`, averaged) over examples.
+    """What the attention itself does, summed (or, after `attention_means`, averaged) over examples.
 
     Attributes:
         a_z: the attention on the truth: ``alpha`` of the foreground segment (for bags and
@@ -184,7 +184,7 @@ def attention_sums(
 
 
 def attention_means(sums: AttentionMetrics, n: int) -> AttentionMetrics:
-    """:func:`attention_sums` over n examples as means (``a_z_half`` in percent)."""
+    """`attention_sums` over n examples as means (``a_z_half`` in percent)."""
     return AttentionMetrics(a_z=sums.a_z / n, entropy=sums.entropy / n, a_z_half=100.0 * sums.a_z_half / n)
 
 

@@ -19,10 +19,10 @@ Families:
         120-84-10-K). Valid convolutions, so 32x32x3 gives the paper's 1024 and
         400 flattened sizes; other image sizes give other sizes.
     embed, transformer: the authors' text models on token ids; their encoders and MLP heads
-        live in :mod:`attnjax.encoders`.
+        live in [`attnjax.encoders`][].
 
-:func:`make_models` returns ``(encoder, focus, classifier)``: an encoder
-(:mod:`attnjax.encoders`) maps an example's raw segments to the representations the focus
+[`make_models`][attnjax.models.make_models] returns ``(encoder, focus, classifier)``: an encoder
+([`attnjax.encoders`][]) maps an example's raw segments to the representations the focus
 and the classifier see; None means the segments themselves.
 """
 
@@ -163,7 +163,7 @@ def resolve_conv(conv: str) -> str:
 
     Returns:
         ``"im2col"`` or ``"lax"``: ``conv`` itself, or for ``"auto"`` the choice for
-        ``jax.default_backend()`` (:func:`attnjax.protocol.auto_conv`).
+        ``jax.default_backend()`` (`attnjax.protocol.auto_conv`).
 
     Raises:
         ConfigError: not one of ``CONVS``.
@@ -304,7 +304,7 @@ class FocusCNN(nn.Module):
 
     conv 3x3 (32), max-pool 2, conv 3x3 (64), max-pool 2, conv 3x3 (64), then
     fully connected 512, 64, 10, 1; ReLU between layers; no biases; Xavier init.
-    ``precision``: one of ``PRECISIONS``; ``conv``: one of ``CONVS`` (see :func:`make_models`).
+    ``precision``: one of ``PRECISIONS``; ``conv``: one of ``CONVS`` (see [`make_models`][attnjax.models.make_models]).
     """
 
     precision: str = "float32"
@@ -326,7 +326,7 @@ class LeNetClassifier(nn.Module):
 
     conv 5x5 (6), max-pool 2, conv 5x5 (16), max-pool 2, then fully connected
     120, 84, 10, K with ReLU between layers. ``precision``: one of ``PRECISIONS``; ``conv``:
-    one of ``CONVS`` (see :func:`make_models`).
+    one of ``CONVS`` (see [`make_models`][attnjax.models.make_models]).
     """
 
     num_classes: int
@@ -369,9 +369,9 @@ def make_models(
             masked self-attention, then the same heads).
         num_classes: K, the classifier's output size.
         segment_shape: shape of one segment (``()`` for token ids); the CNNs need ``(H, W, C)`` with
-            H and W large enough for their valid convolutions (:data:`attnjax.protocol.MIN_IMAGE_SIDE`).
+            H and W large enough for their valid convolutions (`attnjax.protocol.MIN_IMAGE_SIDE`).
         hidden: hidden width of the MLP heads (and of gated attention's V and U); default
-            :func:`attnjax.protocol.default_hidden` (200 for the text families, else 64).
+            `attnjax.protocol.default_hidden` (200 for the text families, else 64).
         classifier_init: weight initialisation of the MLP and LeNet
             classifiers, a key of ``CLASSIFIER_INITS`` (the linear
             classifier always starts at zero, as in the paper's simple setting; the text
@@ -388,7 +388,7 @@ def make_models(
             modules hold the concrete choice). The parameters do not depend on it; the outputs
             agree to float32 rounding. The other families have no convolution and ignore it.
         encoder: for the non-text families, one of ``ENCODERS``: ``"none"`` (default: the heads see
-            the segments), ``"mlp"`` or ``"cnn"`` (:mod:`attnjax.encoders`); the heads then see
+            the segments), ``"mlp"`` or ``"cnn"`` ([`attnjax.encoders`][]); the heads then see
             ``encoder_width``-dimensional representations (embedding-level attention, as in MIL).
         encoder_width: d, the representations' width (default ``ENCODER_WIDTHS``: 100 for text, 64
             for the mlp encoder, 500 for the cnn encoder).

@@ -24,10 +24,10 @@ def make_optimizer(config) -> Callable[..., optax.GradientTransformation]:
     """``tx(hparams) -> optax.GradientTransformation`` for ``config.optimizer``.
 
     Arguments:
-        config: a :class:`~attnjax.config.TrainConfig` (its ``optimizer`` and ``momentum``).
+        config: a [`TrainConfig`][attnjax.config.TrainConfig] (its ``optimizer`` and ``momentum``).
 
     Returns:
-        A function of the run's :class:`~attnjax.config.Hyper`; ``tx(hparams).init`` and
+        A function of the run's [`Hyper`][attnjax.config.Hyper]; ``tx(hparams).init`` and
         ``.update`` are optax's.
     """
     factory = OPTIMIZERS[config.optimizer] if isinstance(config.optimizer, str) else config.optimizer

@@ -1,6 +1,6 @@
 """Training paradigms as objects: one place says what each paradigm *is*.
 
-A :class:`Paradigm` is a NamedTuple of plain data and pure functions, in the
+A [`Paradigm`][attnjax.paradigms.Paradigm] is a NamedTuple of plain data and pure functions, in the
 spirit of optax's ``GradientTransformation``; the training loop only calls its
 interface:
 
@@ -13,12 +13,12 @@ interface:
 * ``reset_optimizer(config, hparams, epoch)``: None, or a traced boolean that is true at the
   epoch where the optimizer state starts afresh (the hybrid's switch with ``hybrid_reset``);
 * ``rule``: the inference rule it is judged by (``attnjax.metrics.RULES``);
-* ``options`` / ``hyper``: the :class:`~attnjax.config.TrainConfig` and
-  :class:`~attnjax.config.Hyper` fields that apply to it alone (the CLI refuses their
+* ``options`` / ``hyper``: the [`TrainConfig`][attnjax.config.TrainConfig] and
+  [`Hyper`][attnjax.config.Hyper] fields that apply to it alone (the CLI refuses their
   options elsewhere; ``TrainConfig.to_json`` records them only where they apply);
 * ``objective`` and ``color``: how figures name and draw it.
 
-The hybrid is a paradigm made of two others and a switch (:func:`hybrid`).
+The hybrid is a paradigm made of two others and a switch (`hybrid`).
 
 This module imports no JAX (the command line reads it for ``--help``): the loss
 functions are imported when a loss is built. To train a paradigm of your own, build
@@ -215,7 +215,7 @@ ALL_OPTIONS = tuple(dict.fromkeys(o for p in REGISTRY.values() for o in p.option
 
 
 def get_paradigm(loss: str | Paradigm) -> Paradigm:
-    """The :class:`Paradigm` called ``loss``, or ``loss`` itself if it is one.
+    """The [`Paradigm`][attnjax.paradigms.Paradigm] called ``loss``, or ``loss`` itself if it is one.
 
     Raises:
         ConfigError: an unknown name.
@@ -247,5 +247,5 @@ def options_of(config) -> set[str]:
 
 
 def hyper_of(config) -> set[str]:
-    """The traced :class:`~attnjax.config.Hyper` fields a config's paradigm reads (with its second phase's)."""
+    """The traced [`Hyper`][attnjax.config.Hyper] fields a config's paradigm reads (with its second phase's)."""
     return _used(config, "hyper")

@@ -1,8 +1,8 @@
 """Many seeds past one device: shard the seed axis over a device mesh, in chunks.
 
-:func:`run_seeds` runs ``jax.jit(jax.vmap(train, in_axes=(0, 0, None)))`` with the
+`run_seeds` runs ``jax.jit(jax.vmap(train, in_axes=(0, 0, None)))`` with the
 seed axis of ``keys`` and ``hparams`` split over a one-dimensional
-:class:`jax.sharding.Mesh` whose axis is named ``"seeds"``, and the data set
+`jax.sharding.Mesh` whose axis is named ``"seeds"``, and the data set
 replicated on every device. Each device trains its own seeds; the program needs no
 communication between devices, because seeds never interact.
 
@@ -28,10 +28,10 @@ checks chunking on one device bitwise and several devices to 1e-6.
 
 Multi-host: under ``jax.distributed.initialize()``, ``jax.devices()`` lists every
 process's devices, so the default mesh spans all hosts. Every process must call
-:func:`run_seeds` with the same arguments (the same keys, hyper-parameters and
+`run_seeds` with the same arguments (the same keys, hyper-parameters and
 data) and use every device (the default); each process places only the shards its
 own devices hold, its devices train their seeds, and the results are all-gathered
-so that every process returns the full :class:`~attnjax.train.TrainResult`. See
+so that every process returns the full [`TrainResult`][attnjax.train.TrainResult]. See
 ``benchmarks/README.md``.
 """
 
@@ -97,7 +97,7 @@ def seed_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh:  # pyr
 
 
 def _program(train: TrainFn, mesh: Mesh) -> Callable:
-    """``jit(vmap(train))`` with the seed axis split over ``mesh``, built once per :func:`run_seeds` call
+    """``jit(vmap(train))`` with the seed axis split over ``mesh``, built once per `run_seeds` call
     and reused by every chunk of it."""
     seeds = NamedSharding(mesh, PartitionSpec(SEED_AXIS))
     replicated = NamedSharding(mesh, PartitionSpec())
@@ -151,10 +151,10 @@ def run_seeds(
 
     Arguments:
         train: ``train(key, hparams, data) -> TrainResult`` from
-            :func:`attnjax.train.make_train` (pure; not yet vmapped or jitted).
+            [`attnjax.train.make_train`][] (pure; not yet vmapped or jitted).
         keys: ``[S]`` typed PRNG keys (``jax.random.split(jax.random.key(0), S)``)
             or ``[S, 2]`` raw uint32 keys.
-        hparams: a :class:`~attnjax.train.Hyper` whose leaves have a leading seed
+        hparams: a [`Hyper`][attnjax.train.Hyper] whose leaves have a leading seed
             axis of length S (``Hyper.tile(S, lr)``; a learning-rate grid is just
             another value per seed). Scalar leaves are broadcast to S.
         data: the data set pytree (replicated on every device).
@@ -168,7 +168,7 @@ def run_seeds(
             chunks then run strictly one after another, not overlapped with copying out).
 
     Returns:
-        A :class:`~attnjax.train.TrainResult` of NumPy arrays, each with a leading
+        A [`TrainResult`][attnjax.train.TrainResult] of NumPy arrays, each with a leading
         seed axis of length S (padding removed), as ``jax.device_get`` of
         ``jax.jit(jax.vmap(train, in_axes=(0, 0, None)))(keys, hparams, data)``.
 
@@ -380,7 +380,7 @@ def run_fitting_memory(run: Callable[[int | None], Any], seeds: int, chunk_size:
         plan: called first, before anything runs: ``(chunk, sentence)`` when all seeds at once
             would not fit (``attnjax.experiments.memory_plan``), or None.
         retry: when XLA still runs out of memory, retry with the chunk
-            :func:`smaller_chunk` picks from its message (else the error propagates).
+            `smaller_chunk` picks from its message (else the error propagates).
         on_chunk: told ``(sentence, chunk)`` whenever a chunk size is chosen here.
 
     Returns:

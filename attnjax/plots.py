@@ -1,20 +1,20 @@
 """Figures drawn from result documents alone (so ``attnjax plot`` can redraw them).
 
 Every figure says how many seeds it shows, and is drawn on a plain
-:class:`matplotlib.figure.Figure` (no pyplot, no global backend).
+`matplotlib.figure.Figure` (no pyplot, no global backend).
 
-How curves over epochs show the spread over seeds (:func:`_spread`):
+How curves over epochs show the spread over seeds (`_spread`):
 
 * the thick line is the mean over seeds (on a log-scale loss axis the
   geometric mean, the mean of log loss, so a band cannot reach zero);
-* with at most :data:`SEED_LINES` seeds every seed is drawn as its own thin,
+* with at most `SEED_LINES` seeds every seed is drawn as its own thin,
   faint line in the paradigm's colour instead of a band: a standard deviation
   of two or three values says little, and two paradigms' bands over each other
   turned into one grey area;
 * with more seeds a light band of ± one standard deviation (on log axes ×/÷
   exp(std of log loss)) with its edges drawn as thin lines in the paradigm's
   colour, so overlapping bands stay told apart;
-* with at most :data:`FEW_POINTS` epochs every point has a marker (a one-epoch
+* with at most `FEW_POINTS` epochs every point has a marker (a one-epoch
   run is then a point, not an invisible line), and epoch ticks are integers.
 
 Each figure's title or axis label says which of these it shows. Paradigms that
@@ -36,7 +36,7 @@ from .files import new_figure, save_figure_atomic
 __all__ = ["PALETTE", "plot_compare", "plot_progress", "plot_signature", "plot_fixed_focus", "plot_sweep",
            "unit_of", "diverged_note", "hybrid_budget"]
 
-#: Each paradigm's colour and the name of its objective, from :mod:`attnjax.paradigms`.
+#: Each paradigm's colour and the name of its objective, from `attnjax.paradigms`.
 PALETTE = {name: p.color for name, p in REGISTRY.items()}
 OBJECTIVE = {name: p.objective for name, p in REGISTRY.items()}
 #: Readable names of the sweep's grid axes (the JSON keeps the variable names).
@@ -84,7 +84,7 @@ def diverged_note(doc: dict) -> str | None:
 
 
 def _note_diverged(fig, doc: dict) -> None:
-    """Write :func:`diverged_note` under the figure (after its layout; saved with bbox 'tight')."""
+    """Write `diverged_note` under the figure (after its layout; saved with bbox 'tight')."""
     note = diverged_note(doc)
     if note:
         fig.text(0.5, -0.01, note, ha="center", va="top", fontsize=9, color=DIVERGED_COLOR, wrap=True)
@@ -141,7 +141,7 @@ def _spread(ax, values, label: str | None, color, *, limits=(-np.inf, np.inf), l
 
 
 def _spread_words(seeds: int) -> str:
-    """How :func:`_spread` shows ``seeds`` seeds, for a title."""
+    """How `_spread` shows ``seeds`` seeds, for a title."""
     if seeds <= 1:
         return "one seed"
     if seeds <= SEED_LINES:
@@ -268,7 +268,7 @@ def _mark_switch(ax, switches, *, line=None, label: bool = False):
 def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     """``curves.png`` (test and focus accuracy, and one loss panel per objective) and ``ftpt.png``.
 
-    Data without truth (:func:`attnjax.documents.focus_available`) has no focus metrics: the
+    Data without truth (`attnjax.documents.focus_available`) has no focus metrics: the
     focus-accuracy panel says so and there is no ``ftpt.png``.
 
     Seeds are shown as the module docstring says. The hybrid's switch is a dashed line in
@@ -287,7 +287,7 @@ def plot_progress(doc: dict, out_dir: Path, status: str) -> Path:
     """``progress.png``: the curves of a run that is still going or was interrupted.
 
     Arguments:
-        doc: :func:`attnjax.runlog.history_document` of its ``history.jsonl``.
+        doc: `attnjax.runlog.history_document` of its ``history.jsonl``.
         status: what the figure's title says of the run ("interrupted at ...").
     """
     return _curves(doc, Path(out_dir) / "progress.png", status=status)
@@ -426,7 +426,7 @@ def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
 
     Each row shares one y-scale, since comparing paradigms is the point (the loss row is
     log scale, with geometric means, when its values span more than a factor of 10). The
-    alphas are coloured from the dark part of :data:`ALPHA_CMAP` so that every line,
+    alphas are coloured from the dark part of `ALPHA_CMAP` so that every line,
     alpha = 1 included, stays visible on white.
     """
     from matplotlib import colormaps

@@ -1,7 +1,7 @@
 """The host loop's compiled programs, cached per configuration, seed mapping and argument shapes.
 
-A :class:`Programs` object is the cache: pass one to several
-:func:`attnjax.experiments.train_seeds` calls to reuse their compiled programs, and read
+A [`Programs`][attnjax.programs.Programs] object is the cache: pass one to several
+[`attnjax.experiments.train_seeds`][] calls to reuse their compiled programs, and read
 how often each configuration was traced and how long compiling took. Nothing is cached at
 module level, so two callers never share (or cross) state they did not share on purpose.
 
@@ -10,7 +10,7 @@ caller read XLA's memory analysis before running it and time the compilation on 
 When JAX's persistent compilation cache is on (the ``attnjax`` command turns it on; the
 library never does), ``compile()`` reads from it.
 
-Both programs map one seed's function over the seed axis with :func:`map_seeds`: ``vmap``
+Both programs map one seed's function over the seed axis with `map_seeds`: ``vmap``
 (every seed at once), ``map`` (``lax.map``: one seed after another) or ``mix:G``
 (``lax.map`` over groups of G vmapped seeds). The speed and the memory depend on the mapping
 (``benchmarks/seed_map.py``); the numbers only in their last bits: XLA:CPU compiles one seed's
@@ -41,7 +41,7 @@ MAX_CHUNK = 256
 
 
 def chunk_length(config: TrainConfig) -> int:
-    """Steps of the chunk program's scan: every epoch, up to :data:`MAX_CHUNK`."""
+    """Steps of the chunk program's scan: every epoch, up to `MAX_CHUNK`."""
     return min(config.epochs, MAX_CHUNK)
 
 
@@ -50,12 +50,12 @@ def resolve_seed_map(seed_map: str | None, config: TrainConfig) -> str:
 
     Arguments:
         seed_map: ``"vmap"``, ``"map"``, ``"mix:G"``, or None for the default of the config's model
-            family on this backend (:data:`attnjax.protocol.SEED_MAP_DEFAULTS`; your own modules get
+            family on this backend (`attnjax.protocol.SEED_MAP_DEFAULTS`; your own modules get
             ``vmap``).
         config: the run's settings.
 
     Returns:
-        The mapping in its one spelling (:func:`attnjax.protocol.parse_seed_map`).
+        The mapping in its one spelling (`attnjax.protocol.parse_seed_map`).
 
     Raises:
         ConfigError: a ``seed_map`` that is not ``vmap``, ``map`` or ``mix:G``.
@@ -134,7 +134,7 @@ def _signature(tree) -> tuple:
 
 
 class Programs:
-    """Compiled ``init`` and ``advance`` programs (``jit`` of :func:`map_seeds`), newest kept.
+    """Compiled ``init`` and ``advance`` programs (``jit`` of `map_seeds`), newest kept.
 
     Arguments:
         max_size: how many compiled programs to keep (least recently used dropped first).
@@ -164,9 +164,9 @@ class Programs:
         return self._compiled[key]
 
     def init(self, config: TrainConfig, keys, hparams, mesh: Mesh | None = None, *, seed_map: str | None = None):
-        """``init(keys, hparams) -> TrainState``: :func:`attnjax.train.init_state` for every seed.
+        """``init(keys, hparams) -> TrainState``: `attnjax.train.init_state` for every seed.
 
-        ``seed_map``: how the seeds are mapped (:func:`map_seeds`; None: :func:`resolve_seed_map`'s default).
+        ``seed_map``: how the seeds are mapped (`map_seeds`; None: `resolve_seed_map`'s default).
         """
         seed_map = resolve_seed_map(seed_map, config)
 
@@ -182,10 +182,10 @@ class Programs:
                 seed_map: str | None = None):
         """``advance(state, hparams, data, start, stop) -> (state, history)`` for every seed.
 
-        :func:`attnjax.train.make_chunk`'s function, mapped over the seed axis of ``state``
-        and ``hparams`` as ``seed_map`` says (:func:`map_seeds`; None: :func:`resolve_seed_map`'s
+        [`attnjax.train.make_chunk`][]'s function, mapped over the seed axis of ``state``
+        and ``hparams`` as ``seed_map`` says (`map_seeds`; None: `resolve_seed_map`'s
         default; ``data``, ``start`` and ``stop`` shared), with ``state`` donated. One
-        program serves every chunk, of any length up to :func:`chunk_length`.
+        program serves every chunk, of any length up to `chunk_length`.
         """
         seed_map = resolve_seed_map(seed_map, config)
 
@@ -212,7 +212,7 @@ def _mesh_id(mesh: Mesh | None):
 
 
 def _blocks(mesh: Mesh | None) -> int:
-    """Seed blocks of :func:`map_seeds`: one per device of the mesh, so that each maps its own seeds."""
+    """Seed blocks of `map_seeds`: one per device of the mesh, so that each maps its own seeds."""
     return 1 if mesh is None else mesh.devices.size
 
 

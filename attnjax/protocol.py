@@ -25,7 +25,7 @@ __all__ = ["PARADIGMS", "DEFAULT_LOSSES", "SECOND_PHASES", "FIXED_FOCUS", "OPTIM
 #: The training paradigms: the three exact losses, the soft-then-hard hybrid
 #: schedule, then the sampled estimators of hard attention and LVML by EM.
 #: Every other list of paradigm names derives from this one; what each paradigm is, is
-#: defined once, in :mod:`attnjax.paradigms`.
+#: defined once, in `attnjax.paradigms`.
 PARADIGMS = tuple(REGISTRY)
 #: What the commands train unless --losses says otherwise: the paper's four.
 DEFAULT_LOSSES = ("soft", "hard", "lvml", "hybrid")
@@ -64,7 +64,7 @@ CLASSIFIER_INIT_NAMES = ("uniform", "xavier")
 PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
 #: How the CNNs compute a convolution (``attnjax.models.make_models(conv=)``): ``im2col`` (shifted
 #: views concatenated, then one matrix product) or ``lax`` (``lax.conv_general_dilated``);
-#: ``auto`` picks one for the backend (:func:`auto_conv`) when the models are built.
+#: ``auto`` picks one for the backend (`auto_conv`) when the models are built.
 CONVS = ("auto", "im2col", "lax")
 DEFAULT_CONV = "auto"
 #: What ``conv="auto"`` is, said once for the command line's help and the docs.
@@ -72,7 +72,7 @@ AUTO_CONV_RULE = "lax.conv_general_dilated on GPU and TPU, im2col on CPU"
 
 
 def auto_conv(backend: str) -> str:
-    """The convolution ``conv="auto"`` means on a backend: :data:`AUTO_CONV_RULE`.
+    """The convolution ``conv="auto"`` means on a backend: `AUTO_CONV_RULE`.
 
     XLA:CPU runs im2col's matrix products faster than its convolutions (and far faster
     than the grouped convolutions ``vmap`` over seeds makes of them); on GPUs cuDNN's
@@ -97,7 +97,7 @@ SEED_MAP_DEFAULTS = {"cpu": {"linear": "vmap", "mlp": "vmap", "cnn": "map", "emb
 
 
 def default_hidden(model: str | None) -> int:
-    """The heads' hidden width of a model family when none is chosen (:data:`DEFAULT_HIDDEN`, else :data:`HIDDEN`)."""
+    """The heads' hidden width of a model family when none is chosen (`DEFAULT_HIDDEN`, else `HIDDEN`)."""
     return DEFAULT_HIDDEN.get(model or "", HIDDEN)
 
 
@@ -127,10 +127,10 @@ def parse_seed_map(text: str) -> str:
 
 
 def default_seed_map(model: str | None, backend: str) -> str:
-    """The seed mapping of a model family on a backend when none is chosen (:data:`SEED_MAP_DEFAULTS`).
+    """The seed mapping of a model family on a backend when none is chosen (`SEED_MAP_DEFAULTS`).
 
     Arguments:
-        model: a name of :data:`MODEL_FAMILIES`, or None for your own modules.
+        model: a name of `MODEL_FAMILIES`, or None for your own modules.
         backend: a ``jax.default_backend()`` name.
 
     Returns:
@@ -166,7 +166,7 @@ class Protocol:
         orthogonal_noise: standard deviation of the orthogonal data's
             background noise in the last coordinate.
         text_epochs, text_learning_rate, text_batch_size: what ``epochs``, ``learning_rate`` and
-            ``batch_size`` are for text (:meth:`for_data`); None: the image values.
+            ``batch_size`` are for text ([`for_data`][attnjax.protocol.Protocol.for_data]); None: the image values.
         test_pool: ``"disjoint"``: test mosaics draw from base images no training
             mosaic uses (attnjax under both protocols; the authors instead cut
             train and test from one list of mosaics).
@@ -194,7 +194,7 @@ class Protocol:
     test_pool: str = "disjoint"
 
     def to_json(self) -> dict:
-        """The defaults, without the ``text_*`` fields (:meth:`for_data` has folded them in for text)."""
+        """The defaults, without the ``text_*`` fields ([`for_data`][attnjax.protocol.Protocol.for_data] has folded them in for text)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith("text_")}
 
     def for_data(self, text: bool) -> "Protocol":
@@ -299,7 +299,7 @@ FIXED_FOCUS_ALPHAS = (0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def get_protocol(name: str | Protocol | None = None) -> Protocol:
-    """The :class:`Protocol` called ``name`` (default ``"attnjax"``).
+    """The [`Protocol`][attnjax.protocol.Protocol] called ``name`` (default ``"attnjax"``).
 
     Raises:
         ConfigError: unknown name.

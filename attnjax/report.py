@@ -3,7 +3,7 @@
 Each training command's document records the resolved settings (every value
 used, after the protocol's defaults), the results of the paradigms that
 finished, and which paradigms diverged. Figures are drawn from these documents
-alone (:mod:`attnjax.plots`), so ``attnjax plot`` can redraw them later.
+alone (`attnjax.plots`), so ``attnjax plot`` can redraw them later.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ UNAVAILABLE = "n/a"
 
 
 def mean_std(values) -> str:
-    """``"mean ± std"`` over seeds (one value: itself); :data:`UNAVAILABLE` for None (or a None among them)."""
+    """``"mean ± std"`` over seeds (one value: itself); `UNAVAILABLE` for None (or a None among them)."""
     if values is None or any(v is None for v in np.ravel(np.asarray(values, dtype=object))):
         return UNAVAILABLE
     values = np.asarray(values, np.float64)
@@ -82,10 +82,10 @@ def settings_json(args, info, runs: Mapping[str, Any], **extra) -> dict:
 
     Arguments:
         args: the parsed command line (command, seeds, seed, devices, chunk size).
-        info: the data set's :class:`~attnjax.data.DataInfo` (its ``settings`` hold
+        info: the data set's [`DataInfo`][attnjax.data.DataInfo] (its ``settings`` hold
             the resolved data options).
         runs: ``{loss: SeedRuns | Diverged}``: each paradigm's resolved
-            :class:`~attnjax.train.TrainConfig` (its ``conv`` resolved for the backend), learning
+            [`TrainConfig`][attnjax.train.TrainConfig] (its ``conv`` resolved for the backend), learning
             rate, switch epoch, seed chunks and seed map.
         **extra: further command-specific values (alphas, the signature's s_y).
     """
@@ -151,7 +151,7 @@ def run_summary(runs, *, focus: bool = True) -> dict:
     """JSON-ready results of one paradigm: final metrics per seed and the history.
 
     Arguments:
-        runs: the paradigm's :class:`~attnjax.experiments.SeedRuns`.
+        runs: the paradigm's `SeedRuns`.
         focus: False for data without truth (``DataInfo.has_truth``): the focus metrics
             (``FOCUS_METRICS``) are then None (null in the JSON), not the zeros the program
             counted against an empty truth.
@@ -200,7 +200,7 @@ def _health(runs: Mapping[str, Any]) -> dict:
 
 
 def metric_notes(unit: str = "mosaics", *, focus: bool = True) -> dict:
-    """The ``"metrics"`` entry of a document; ``unit`` names the examples (:func:`unit_of`);
+    """The ``"metrics"`` entry of a document; ``unit`` names the examples (`unit_of`);
     without ``focus`` (data without truth) it says why the focus metrics are null."""
     notes = {
         "units": f"percent of {unit}",
@@ -219,7 +219,7 @@ def metric_notes(unit: str = "mosaics", *, focus: bool = True) -> dict:
     return notes
 
 
-#: :func:`metric_notes` of image and orthogonal data (mosaics).
+#: `metric_notes` of image and orthogonal data (mosaics).
 METRIC_NOTES = metric_notes()
 
 
@@ -229,7 +229,7 @@ def _unit(settings: Mapping[str, Any]) -> str:
 
 
 def _focus(settings: Mapping[str, Any]) -> bool:
-    """Whether a document's (or its settings') data has a truth (:func:`attnjax.documents.focus_available`)."""
+    """Whether a document's (or its settings') data has a truth (`attnjax.documents.focus_available`)."""
     return focus_available((settings.get("config", settings) or {}).get("data"))
 
 
@@ -252,7 +252,7 @@ def compare_results_json(settings: Mapping[str, Any], runs: Mapping[str, Any]) -
 
 
 def compare_footnote(doc: Mapping[str, Any] | None = None) -> str:
-    """The note under :func:`compare_table`, naming the examples after the document's data."""
+    """The note under `compare_table`, naming the examples after the document's data."""
     unit = _unit(doc) if doc else "mosaics"
     focus = _focus(doc) if doc else True
     truth = {"posts": "token is a rationale token", "bags": "segment is a truth segment"}.get(
@@ -267,7 +267,7 @@ def compare_footnote(doc: Mapping[str, Any] | None = None) -> str:
     )
 
 
-#: :func:`compare_footnote` of image and orthogonal data (mosaics).
+#: `compare_footnote` of image and orthogonal data (mosaics).
 COMPARE_FOOTNOTE = compare_footnote()
 
 
@@ -290,7 +290,7 @@ def signature_json(settings: Mapping[str, Any], signatures: Mapping[str, dict], 
                    *, bins: int = 5) -> dict:
     """The ``signature.json`` document: both s_y conventions, edges and their rule stated.
 
-    It also holds ``"metrics"`` and ``"results"`` exactly as :func:`compare_results_json`
+    It also holds ``"metrics"`` and ``"results"`` exactly as `compare_results_json`
     writes them (accuracy, FTPT/FFPT/FTPF/FFPF and the history of the same runs), so one
     ``attnjax signature`` run reports everything ``attnjax compare`` does.
     """
@@ -339,7 +339,7 @@ def signature_json(settings: Mapping[str, Any], signatures: Mapping[str, dict], 
 
 
 def signature_footnote(doc: Mapping[str, Any] | None = None) -> str:
-    """The note under :func:`signature_table`, naming the examples after the document's data."""
+    """The note under `signature_table`, naming the examples after the document's data."""
     unit = _unit(doc) if doc else "mosaics"
     return (
         f"(test {unit}, mean over seeds. a_z: attention on the "
@@ -350,7 +350,7 @@ def signature_footnote(doc: Mapping[str, Any] | None = None) -> str:
     )
 
 
-#: :func:`signature_footnote` of image and orthogonal data (mosaics).
+#: `signature_footnote` of image and orthogonal data (mosaics).
 SIGNATURE_FOOTNOTE = signature_footnote()
 
 

@@ -10,7 +10,7 @@ seed chunk and epoch::
 with one value per seed of ``seeds`` (first, stop), percentages under the paradigm's own
 inference rule (the focus accuracy null for data without truth), exactly the float32 values that ``results.json`` will hold. The whole file
 is rewritten atomically after each chunk, so a kill never leaves a torn line, and a resumed
-run rewrites it from its checkpoint. :func:`read_history` reads it back for
+run rewrites it from its checkpoint. `read_history` reads it back for
 ``attnjax plot``.
 """
 
@@ -50,7 +50,7 @@ def _lines(name: str, history, rule: int, first: int, stop: int, focus: bool = T
 
 
 def _fields(focus: bool):
-    """:data:`_FIELDS`, less the focus accuracy for data without truth."""
+    """`_FIELDS`, less the focus accuracy for data without truth."""
     return _FIELDS if focus else tuple(f for f in _FIELDS if f[2] != "focus_accuracy")
 
 
@@ -164,7 +164,7 @@ class TensorBoardLog:
 
     Per paradigm and epoch: the training loss, train and test accuracy and test focus
     accuracy, each the mean over the seeds of the chunk (``PARADIGM/loss`` ...). Call it
-    like :class:`HistoryLog`; :meth:`close` at the end.
+    like [`HistoryLog`][attnjax.runlog.HistoryLog]; `close` at the end.
 
     Raises:
         ImportError: tensorboardX is not installed.

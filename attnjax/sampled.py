@@ -1,6 +1,6 @@
 r"""Sampled hard-attention estimators and LVML by EM, as per-example surrogate losses.
 
-Same signature as :mod:`attnjax.losses` plus a keyword-only PRNG key::
+Same signature as `attnjax.losses` plus a keyword-only PRNG key::
 
     loss(focus_logits [B, m], segments [B, m, ...], labels [B], classify, *, key) -> [B]
 
@@ -8,11 +8,11 @@ Each returns a *surrogate*: differentiate its mean to get the estimator; its
 value is stated per function. With ``alpha = softmax(f)``, ``CE_j = -log
 softmax(g(x_j))_y`` and the exact hard-attention loss ``L = sum_j alpha_j CE_j``:
 
-* :func:`reinforce_hard_loss`: unbiased for ``grad L`` (score function).
-* :func:`gumbel_hard_loss`: straight-through Gumbel-softmax; biased for the
-  focus (unbiased for the classifier), measured in :mod:`attnjax.estimators`.
-* :func:`lvml_em_losses`: the EM surrogate, whose gradient *equals* the
-  gradient of :func:`attnjax.losses.lvml_loss` (no sampling; no key).
+* `reinforce_hard_loss`: unbiased for ``grad L`` (score function).
+* `gumbel_hard_loss`: straight-through Gumbel-softmax; biased for the
+  focus (unbiased for the classifier), measured in `attnjax.estimators`.
+* `lvml_em_losses`: the EM surrogate, whose gradient *equals* the
+  gradient of [`attnjax.losses.lvml_loss`][] (no sampling; no key).
 
 Masked segments (focus logit ``-inf``) are never sampled and get zero weight.
 """
@@ -62,19 +62,19 @@ def reinforce_hard_loss(
     r"""REINFORCE (score function) estimator of the hard-attention gradient.
 
     Draws k segments per example and returns
-    :math:`\sum_s w_s [\mathrm{CE}_{z_s} + \mathrm{sg}(\mathrm{CE}_{z_s} - b)
-    (\log\alpha_{z_s} - \mathrm{sg}\log\alpha_{z_s})]`, whose gradient is
-    :math:`\sum_s w_s [\nabla\mathrm{CE}_{z_s} + (\mathrm{CE}_{z_s}-b)\nabla\log\alpha_{z_s}]`.
+    $\sum_s w_s [\mathrm{CE}_{z_s} + \mathrm{sg}(\mathrm{CE}_{z_s} - b)
+    (\log\alpha_{z_s} - \mathrm{sg}\log\alpha_{z_s})]$, whose gradient is
+    $\sum_s w_s [\nabla\mathrm{CE}_{z_s} + (\mathrm{CE}_{z_s}-b)\nabla\log\alpha_{z_s}]$.
 
     * ``replace=True``: z_s i.i.d. from alpha, ``w_s = 1/k``; the value is the
       mean sampled CE. Unbiased for any constant (or stop-gradient, sample-
-      independent) baseline b, since :math:`E[\nabla\log\alpha_z] = 0`.
+      independent) baseline b, since $E[\nabla\log\alpha_z] = 0$.
     * ``replace=False``: k distinct segments by Gumbel-top-k, ``w_s`` the
       priority-sampling weights (see ``_without_replacement``); value and
       gradient are unbiased (not self-normalised, which would be biased).
 
     Arguments:
-        focus_logits, segments, labels, classify: as in :mod:`attnjax.losses`.
+        focus_logits, segments, labels, classify: as in `attnjax.losses`.
         key: PRNG key for this batch.
         baseline: scalar b, or ``[B]`` per example (stop-gradient is applied).
         num_samples: k >= 1 (at most m when ``replace=False``).
@@ -120,19 +120,19 @@ def update_baseline(b, batch_loss, decay: float = 0.9):
 def gumbel_hard_loss(focus_logits, segments, labels, classify: Classifier, *, key, temperature=1.0):
     r"""Straight-through Gumbel-softmax estimator of hard attention.
 
-    With :math:`G_j` i.i.d. Gumbel, :math:`h = \mathrm{onehot}(\arg\max_j f_j + G_j)`
-    (an exact sample from alpha) and :math:`s = \mathrm{softmax}((f + G)/\tau)`, the
-    weights are :math:`w = h + s - \mathrm{sg}(s)`: forward one-hot, backward
-    relaxed. The classifier sees the selected segment :math:`\sum_j w_j x_j`
+    With $G_j$ i.i.d. Gumbel, $h = \mathrm{onehot}(\arg\max_j f_j + G_j)$
+    (an exact sample from alpha) and $s = \mathrm{softmax}((f + G)/\tau)$, the
+    weights are $w = h + s - \mathrm{sg}(s)$: forward one-hot, backward
+    relaxed. The classifier sees the selected segment $\sum_j w_j x_j$
     (= x_z in the forward pass), so the value is the sampled CE and the
     classifier gradient is unbiased; the focus gradient
-    :math:`\nabla_x \mathrm{CE}(g(x_z))\cdot\sum_j x_j \partial s_j/\partial f`
+    $\nabla_x \mathrm{CE}(g(x_z))\cdot\sum_j x_j \partial s_j/\partial f$
     is a first-order (Taylor) guess, biased at every tau > 0 (the alternative
-    :math:`\sum_j w_j \mathrm{CE}_j` is not used). Needs a classifier that is
+    $\sum_j w_j \mathrm{CE}_j$ is not used). Needs a classifier that is
     differentiable in its input (for tokens: pass embeddings).
 
     Arguments:
-        focus_logits, segments, labels, classify: as in :mod:`attnjax.losses`.
+        focus_logits, segments, labels, classify: as in `attnjax.losses`.
         key: PRNG key for this batch.
         temperature: tau > 0; may be a traced array (annealing schedules).
 
@@ -151,14 +151,14 @@ def gumbel_hard_loss(focus_logits, segments, labels, classify: Classifier, *, ke
 def lvml_em_losses(focus_logits, segments, labels, classify: Classifier) -> jax.Array:
     r"""LVML by EM: M-step losses at the E-step posterior.
 
-    E-step: :math:`q_j \propto \alpha_j\,\mathrm{softmax}(g(x_j))_y` (stop-gradient).
-    M-step: focus :math:`-\sum_j q_j\log\alpha_j` plus classifier
-    :math:`\sum_j q_j\,\mathrm{CE}_j`. Their gradient equals that of
-    :func:`attnjax.losses.lvml_loss` (Fisher's identity); the value exceeds it by
-    the posterior entropy :math:`H(q)`. Masked segments (q = 0, log alpha = -inf)
+    E-step: $q_j \propto \alpha_j\,\mathrm{softmax}(g(x_j))_y$ (stop-gradient).
+    M-step: focus $-\sum_j q_j\log\alpha_j$ plus classifier
+    $\sum_j q_j\,\mathrm{CE}_j$. Their gradient equals that of
+    [`attnjax.losses.lvml_loss`][] (Fisher's identity); the value exceeds it by
+    the posterior entropy $H(q)$. Masked segments (q = 0, log alpha = -inf)
     contribute exactly 0.
 
-    Arguments / Returns: as in :mod:`attnjax.losses` (no key); ``[B]``.
+    Arguments / Returns: as in `attnjax.losses` (no key); ``[B]``.
     """
     _check_shapes(focus_logits, segments, labels)
     log_alpha = jax.nn.log_softmax(focus_logits, axis=-1)

@@ -1,6 +1,6 @@
 """Looking inside trained runs: per-example attention, the signature, the shortcut.
 
-Each function takes :class:`~attnjax.experiments.SeedRuns` and returns plain
+Each function takes `SeedRuns` and returns plain
 NumPy results (nothing prints).
 """
 
@@ -84,7 +84,7 @@ def shortcut_report(examples: dict, rule: int, *, num_classes: int) -> dict:
     untrained classifier that calls most things k is not taking a shortcut).
 
     Arguments:
-        examples: output of :func:`evaluate_examples`.
+        examples: output of `evaluate_examples`.
         rule: the paradigm's inference rule.
         num_classes: K.
 
@@ -129,7 +129,7 @@ def signature(runs, data: Dataset, *, bins: int = 5, split: str = "test") -> dic
     Arguments:
         runs: trained seeds.
         data: the mosaics.
-        bins: histogram bins per axis (see :func:`attnjax.metrics.signature_histogram`
+        bins: histogram bins per axis (see [`attnjax.metrics.signature_histogram`][]
             for the edges).
         split: which mosaics to use.
 

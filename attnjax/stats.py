@@ -4,14 +4,14 @@ Within one run of attnjax every paradigm's seed ``s`` starts from the same key, 
 of two paradigms at seed ``s`` share (as far as the two paradigms have them):
 
 * the focus model's initial parameters and the classifier's (``split(key)`` of the seed's
-  init key, :func:`attnjax.train.init_state`);
+  init key, `attnjax.train.init_state`);
 * the minibatch order (each epoch's permutation comes from the seed's loop key, which no
   paradigm consumes differently);
 * the sampling keys of the sampled losses (``fold_in(perm_key, batch + 1)``).
 
 The paradigms differ only in their loss (and the hybrid in its switch), so differences
 between them at one seed are *paired*: the seed-to-seed spread of initialisation and data
-order cancels. :func:`paired_difference` is the paired t-interval on those differences.
+order cancels. `paired_difference` is the paired t-interval on those differences.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def paired_difference(a, b, confidence: float = 0.95) -> PairedDifference:
         confidence: the interval's level, in (0, 1).
 
     Returns:
-        A :class:`PairedDifference`; its arrays have the shape of ``a[0]``. The interval comes
+        A `PairedDifference`; its arrays have the shape of ``a[0]``. The interval comes
         from ``scipy.stats.t`` on the differences' sample standard deviation (ddof 1); where
         every difference is equal it has zero width.
 

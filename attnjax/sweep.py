@@ -1,6 +1,6 @@
 """Grids of traced hyper-parameters times seeds: one compiled program per loss.
 
-Every grid axis is a traced :class:`~attnjax.train.Hyper` field, so a grid of
+Every grid axis is a traced [`Hyper`][attnjax.train.Hyper] field, so a grid of
 G points times S seeds is one batch of G * S runs through one ``jit(vmap)``
 program per loss (the loss is the static, outer axis). Run ``g * seeds + s``
 has grid point g and the key of seed s, so each grid point sees the same seeds.
@@ -73,7 +73,7 @@ def sweep(
         losses: the static outer axis.
         seeds: runs per grid point.
         protocol, seed, progress, devices, chunk_size, host, **train_options: as for
-            :func:`attnjax.experiments.compare` (``chunk_size`` splits the
+            [`attnjax.experiments.compare`][] (``chunk_size`` splits the
             G * S runs when they do not fit in memory).
 
     Returns:
@@ -131,7 +131,7 @@ def sweep_rows(points: dict[str, np.ndarray], runs: dict, seeds: int, *, focus: 
 
 
 def rows_to_csv(rows: list[dict]) -> str:
-    """CSV text of :func:`sweep_rows` (a header line, then one line per run)."""
+    """CSV text of `sweep_rows` (a header line, then one line per run)."""
     out = io.StringIO()
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")

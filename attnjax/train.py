@@ -1,7 +1,7 @@
 """One pure, compiled training run per seed; ``vmap`` makes it many.
 
-In the style of purejaxrl: :func:`make_train` takes a static
-:class:`TrainConfig` and returns a pure function ``train(key, hparams, data)``.
+In the style of purejaxrl: [`make_train`][attnjax.train.make_train] takes a static
+[`TrainConfig`][attnjax.train.TrainConfig] and returns a pure function ``train(key, hparams, data)``.
 The whole run, every epoch and minibatch plus the per-epoch evaluation, is one
 ``lax.scan``, so::
 
@@ -81,8 +81,8 @@ class PointMetrics(NamedTuple):
 
     Attributes:
         loss: ``[P]`` mean training loss over the ``eval_every`` steps before the point.
-        train, test: :class:`MetricCounts` in percent, each field ``[P, ...]``.
-        train_attention, test_attention: :class:`AttentionMetrics`, each field ``[P]``.
+        train, test: `MetricCounts` in percent, each field ``[P, ...]``.
+        train_attention, test_attention: `AttentionMetrics`, each field ``[P]``.
     """
 
     loss: jax.Array
@@ -97,16 +97,16 @@ class EpochMetrics(NamedTuple):
 
     Attributes:
         loss: mean training loss over the epoch's minibatches.
-        train, test: :class:`MetricCounts` in percent after the epoch, each
+        train, test: `MetricCounts` in percent after the epoch, each
             field with a leading rule axis of 3 (``focus_accuracy`` has none).
         fixed_focus_loss: fixed-focus runs only: ``[2]``, the mean training
             loss L(alpha) after the epoch and the focus model's incentive
             L(alpha) - L(alpha + incentive_step) (backward difference at
             alpha = 1); None otherwise.
-        train_attention, test_attention: :class:`AttentionMetrics` after the epoch, over the
+        train_attention, test_attention: `AttentionMetrics` after the epoch, over the
             whole split (a_z, the normalised entropy, the percentage with a_z >= 0.5).
         points: with ``TrainConfig.eval_every``, the evaluations inside the epoch
-            (:class:`PointMetrics`); None otherwise.
+            (`PointMetrics`); None otherwise.
     """
 
     loss: jax.Array
@@ -142,9 +142,9 @@ def make_batch_loss(config: TrainConfig):
     """``batch_loss(params, hparams, segments, fg_pos, mask, labels, key, state, epoch) -> scalar``.
 
     The paradigm's per-example loss averaged over the batch: the segments ``[B, m, ...]`` are
-    encoded (:func:`attnjax.focus.make_encode`; without an encoder they are used as they are),
+    encoded ([`attnjax.focus.make_encode`][]; without an encoder they are used as they are),
     the focus scores the representations (``-inf`` on padding), and the paradigm's loss
-    (:class:`attnjax.paradigms.Paradigm`) sees logits, representations, labels and the classifier.
+    ([`attnjax.paradigms.Paradigm`][]) sees logits, representations, labels and the classifier.
     """
     paradigm = get_paradigm(config.loss)
     _, classify_fn = make_apply(config)
@@ -164,8 +164,8 @@ def make_step(config: TrainConfig):
 
     ``carry`` is ``(params, opt_state, paradigm_state)``; ``rows`` ``[batch_size]`` indexes
     ``data.train``; ``key`` drives the sampled losses' draws; ``epoch`` (traced) is the epoch
-    index, which the hybrid compares with its switch. The loss is :func:`make_batch_loss`'s;
-    the optimizer is :func:`attnjax.optim.make_optimizer`'s.
+    index, which the hybrid compares with its switch. The loss is [`make_batch_loss`][attnjax.train.make_batch_loss]'s;
+    the optimizer is [`attnjax.optim.make_optimizer`][]'s.
     """
     paradigm = get_paradigm(config.loss)
     tx = make_optimizer(config)
@@ -189,8 +189,8 @@ def make_epoch(config: TrainConfig):
 
     The epoch draws a fresh permutation of the training mosaics from the run's key
     (``key, perm_key = split(key)``), takes ``n_train // batch_size`` full batches of it,
-    gives batch i the key ``fold_in(perm_key, i + 1)``, runs :func:`make_step` on each,
-    then evaluates both splits (:func:`attnjax.evaluation.make_evaluate`). ``index``
+    gives batch i the key ``fold_in(perm_key, i + 1)``, runs [`make_step`][attnjax.train.make_step] on each,
+    then evaluates both splits ([`attnjax.evaluation.make_evaluate`][]). ``index``
     (traced) is the epoch's number, which the hybrid compares with its switch.
 
     Raises:
@@ -254,9 +254,9 @@ def make_train(
 ) -> Callable[[jax.Array, Hyper, Dataset], TrainResult]:
     """Build the pure training function for one configuration: every epoch in one ``lax.scan``.
 
-    ``train(key, hparams, data)`` is :func:`init_state` followed by :func:`make_epoch`'s
+    ``train(key, hparams, data)`` is `init_state` followed by `make_epoch`'s
     epoch for ``index = 0 .. epochs - 1``. A long run is better driven from the host in
-    chunks (:func:`make_chunk`, :func:`attnjax.experiments.train_seeds`): same numbers, bit
+    chunks ([`make_chunk`][attnjax.train.make_chunk], [`attnjax.experiments.train_seeds`][]): same numbers, bit
     for bit, with checkpoints and progress in between.
 
     Arguments:
@@ -294,7 +294,7 @@ def make_chunk(config: TrainConfig, length: int | None = None):
     through (a ``lax.cond`` on an unbatched predicate, so under vmap it stays a branch and
     costs nothing). ``start`` and ``stop`` are traced integers, so one compiled program runs
     chunks of any size up to ``length``, the last short one included. Chaining chunks from
-    :func:`init_state` gives :func:`make_train`'s numbers bit for bit.
+    `init_state` gives [`make_train`][attnjax.train.make_train]'s numbers bit for bit.
 
     Returns:
         ``advance``; its history has ``length`` entries, of which the first ``stop - start``

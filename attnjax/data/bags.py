@@ -14,12 +14,12 @@ The file is a NumPy ``.npz`` archive (``np.savez``) of plain arrays; it is read 
   then never has a true focus). Without ``truth`` the focus metrics are unavailable.
 * ``split`` (optional) ``[N]``: 0 = train, 1 = test (integers), or the strings
   ``"train"`` / ``"test"``. Default: bag i is a test bag when ``i % 5 == 4``
-  (:data:`attnjax.protocol.BAGS_TEST_EVERY`), so every fifth bag tests and the split does
+  (`attnjax.protocol.BAGS_TEST_EVERY`), so every fifth bag tests and the split does
   not depend on ``--seed``.
 * ``class_names`` (optional) ``[K]``: strings, the classes in label order (default
   ``"0" .. "K-1"`` with K = the largest label + 1).
 
-Every malformed file is one :class:`~attnjax.errors.DataError` line naming the file and
+Every malformed file is one [`DataError`][attnjax.errors.DataError] line naming the file and
 the key at fault. The user guide is ``docs/bags.md``.
 """
 
@@ -230,7 +230,7 @@ def load_bags(path) -> tuple:
         ``(dataset, info)``; ``info.name`` is ``"bags"``, its default model ``mlp``.
 
     Raises:
-        DataError: as :func:`read_bags`.
+        DataError: as `read_bags`.
     """
     from .base import Dataset, DataInfo, as_split, default_model
 

@@ -153,7 +153,7 @@ class DataInfo:
 
 def as_split(index: np.ndarray, labels: np.ndarray, fg_pos: np.ndarray, mask: np.ndarray | None = None,
              truth: np.ndarray | None = None) -> MosaicSplit:
-    """A :class:`MosaicSplit` with the stored dtypes; ``mask`` defaults to all segments real
+    """A [`MosaicSplit`][attnjax.data.base.MosaicSplit] with the stored dtypes; ``mask`` defaults to all segments real
     and ``truth`` to the foreground position alone."""
     index = np.asarray(index, dtype=np.int32)
     fg_pos = np.asarray(fg_pos, dtype=np.int32)

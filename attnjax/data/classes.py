@@ -118,7 +118,7 @@ def default_classes(
     Arguments:
         name: the data set's name, one of the image sets of ``DATASETS``.
         class_names: its class names, in label order.
-        coarse: for cifar100, the :class:`CoarseLabels` read from the files (or
+        coarse: for cifar100, the `CoarseLabels` read from the files (or
             just their ``fine_to_coarse`` array); when given, it must agree with
             the standard fine-to-superclass mapping.
 

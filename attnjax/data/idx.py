@@ -192,7 +192,7 @@ def _candidates(key: str) -> list[str]:
 
 
 def load_idx_folder(data_dir: str, class_names: tuple[str, ...], missing) -> ImageSet:
-    """The four standard IDX files of a folder as an :class:`ImageSet`.
+    """The four standard IDX files of a folder as an `ImageSet`.
 
     Arguments:
         data_dir: the folder; ``train-images-idx3-ubyte`` and

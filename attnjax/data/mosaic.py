@@ -76,7 +76,7 @@ def sample_mosaics(
         pad_row: the pool row padding slots point at (needed with ``m_range``).
 
     Returns:
-        A :class:`MosaicSplit` whose indices are pool rows.
+        A [`MosaicSplit`][attnjax.data.base.MosaicSplit] whose indices are pool rows.
 
     Raises:
         ConfigError: if the split lacks foreground images or has fewer than
@@ -215,10 +215,10 @@ def build_mosaic_dataset(
             at random, ``test_fraction`` of them going to the test pool.
         test_fraction: share of the base images held out when there is no
             official test split.
-        name: data set name for :class:`DataInfo`.
+        name: data set name for [`DataInfo`][attnjax.data.base.DataInfo].
         class_names: names of the base classes.
         default_model: model family recorded in the info.
-        bg_replacement, fg_first: as for :func:`sample_mosaics`.
+        bg_replacement, fg_first: as for `sample_mosaics`.
         pixel_range: ``(low, high)``: base images given in [0, 1] are mapped
             affinely onto it (``(-1, 1)`` is the authors' Normalize(0.5, 0.5)).
         m_range: ``(low, high)`` with 2 <= low <= high = m: mosaics with a

@@ -57,7 +57,7 @@ def load_orthogonal(
     random_position: bool = False,
     seed: int = 0,
 ) -> tuple[Dataset, DataInfo]:
-    """The simple setting as a :class:`Dataset`.
+    """The simple setting as a [`Dataset`][attnjax.data.base.Dataset].
 
     Arguments:
         num_classes: C (at least 2).

@@ -1,4 +1,4 @@
-"""One entry point from a data set name to a :class:`Dataset`."""
+"""One entry point from a data set name to a [`Dataset`][attnjax.data.base.Dataset]."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def load_dataset(
             segments per mosaic, padded (and masked) to ``m = high``.
         data_file: text: your JSON file in the HateXplain layout; without
             it, the bundled synthetic task (``n_train``/``n_test`` posts).
-            bags (required): your ``.npz`` file of bags (:mod:`attnjax.data.bags`,
+            bags (required): your ``.npz`` file of bags (`attnjax.data.bags`,
             ``docs/bags.md``); the file decides m, the classes and the split, so
             the other options do not apply.
 

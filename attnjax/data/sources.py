@@ -1,10 +1,10 @@
 """The real image data sets by name: digits, Fashion-MNIST, MNIST, CIFAR-10/100.
 
-Every loader returns an :class:`ImageSet`: float32 images in ``[0, 1]`` of shape
+Every loader returns an `ImageSet`: float32 images in ``[0, 1]`` of shape
 ``[N, H, W, C]`` (channels last), int32 labels in ``[0, num_classes)`` and the
 class names. Files are read in their official binary formats only (IDX for
-MNIST-like data, :mod:`.idx`; the "binary version" of CIFAR-10/100,
-:mod:`.cifar`); nothing is unpickled, downloaded or cached.
+MNIST-like data, `.idx`; the "binary version" of CIFAR-10/100,
+`.cifar`); nothing is unpickled, downloaded or cached.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Text attention data: posts as token sequences with a label and a token rationale.
 
-Two sources, one output (:class:`TextData`):
+Two sources, one output (`TextData`):
 
-* :func:`load_hatexplain`: a user-supplied JSON file in the HateXplain layout
+* `load_hatexplain`: a user-supplied JSON file in the HateXplain layout
   (post id -> ``post_id``, ``annotators`` [{"label"}], ``rationales`` [[0/1 per
   token] per rationale annotator], ``post_tokens``). Nothing is downloaded.
   Label: the one most annotators gave; a tie for the most votes makes the post
@@ -11,7 +11,7 @@ Two sources, one output (:class:`TextData`):
   (more than half) of the rationale annotators; a post without rationales has
   an all-zero rationale (it cannot have a true focus; ``tests/rationale_reference.py``
   transcribes the focus metrics in NumPy).
-* :func:`load_synthetic_text`: K classes, each with a few trigger tokens placed
+* `load_synthetic_text`: K classes, each with a few trigger tokens placed
   among random filler tokens; the rationale is the trigger positions.
 
 The vocabulary is built from the training split: ``<pad>`` (id 0), ``<unk>``
@@ -173,14 +173,14 @@ def _split_at_random(posts, fractions, seed):
 
 def load_hatexplain(path, *, split_file=None, fractions=(0.8, 0.1, 0.1), seed=0,
                     max_len: int | None = None, min_count: int = 1) -> TextData:
-    """A HateXplain-layout file as :class:`TextData`.
+    """A HateXplain-layout file as `TextData`.
 
     Arguments:
         path: the data file (never downloaded).
         split_file: optional JSON ``{"train": [ids], "val": [ids], "test": [ids]}``
             (HateXplain's ``post_id_divisions.json``); posts in no split are left out.
         fractions, seed: the seeded random split used when there is no split file.
-        max_len, min_count: as in :func:`build_text_data`.
+        max_len, min_count: as in `build_text_data`.
 
     Raises:
         DataError: a malformed file or post (one line naming the file and post).
@@ -201,7 +201,7 @@ def build_text_data(splits, class_names, *, max_len=None, min_count=1, settings=
     """Vocabulary from the training posts, then every split encoded and padded.
 
     Arguments:
-        splits: ``[train, val, test]`` lists of :class:`Post`.
+        splits: ``[train, val, test]`` lists of `Post`.
         class_names: K names, in label order.
         max_len: L; longer posts are truncated (count in ``settings["truncated"]``).
             Default: the longest post, so nothing is truncated.
@@ -263,7 +263,7 @@ def load_synthetic_text(*, num_classes=3, triggers_per_class=3, filler=50, lengt
 
 
 def _posts_needed(fractions, most: int = 10_000) -> int | None:
-    """The fewest posts whose random split (:func:`_split_at_random`) puts one in train and one in test."""
+    """The fewest posts whose random split (`_split_at_random`) puts one in train and one in test."""
     for n in range(2, most):
         cuts = np.round(np.cumsum(fractions)[:2] / np.sum(fractions) * n).astype(int)
         if cuts[0] >= 1 and n - cuts[1] >= 1:
@@ -272,12 +272,12 @@ def _posts_needed(fractions, most: int = 10_000) -> int | None:
 
 
 def text_dataset(text: "TextData", *, name: str = "text"):
-    """A :class:`TextData` as attnjax's ``(Dataset, DataInfo)``: tokens are the segments.
+    """A `TextData` as attnjax's ``(Dataset, DataInfo)``: tokens are the segments.
 
     A segment is a token id: the pool is ``[V]`` (entry i is id i), a mosaic's index row
     is a post's token ids, ``mask`` its real tokens and ``truth`` its rationale, so every
     paradigm, metric and the signature work unchanged; the text models' encoder embeds the
-    ids (:mod:`attnjax.encoders`), so memory does not grow with the vocabulary. Focus true
+    ids ([`attnjax.encoders`][]), so memory does not grow with the vocabulary. Focus true
     means the most-attended token is a rationale token. ``fg_pos`` is the first rationale
     token (0 for a post without one). Validation posts are not used by the training commands.
 

@@ -36,7 +36,7 @@ __all__ = ["Recipe", "RECIPE_KEYS", "check_recipe_table", "load_recipes", "recip
 RECIPE_KEYS = {"command": True, "summary": True, "needs": False, "cpu_seconds_per_seed": False,
                "cpu": False, "measured": False, "gpu_seconds_per_seed": False, "gpu": False}
 
-#: Options whose default is the protocol's, and the :class:`~attnjax.protocol.Protocol` field
+#: Options whose default is the protocol's, and the `Protocol` field
 #: that holds it (``epochs`` of fixed-focus runs: ``fixed_focus_epochs``).
 PROTOCOL_FIELDS = {"n_train": "n_train", "n_test": "n_test", "batch_size": "batch_size", "epochs": "epochs",
                    "lr": "learning_rate", "momentum": "momentum", "bg_replacement": "bg_replacement",
@@ -100,11 +100,11 @@ def resolve(recipe: Recipe, *extra: str) -> dict:
     """The options recipe ``recipe`` runs with, each default the protocol's resolved.
 
     Parsed by the command's own parser, as ``attnjax COMMAND --config FILE *extra`` would
-    be, then every option whose default is the protocol's (:data:`PROTOCOL_FIELDS`) takes
+    be, then every option whose default is the protocol's (`PROTOCOL_FIELDS`) takes
     the protocol's value. Nothing is loaded or compiled.
 
     Arguments:
-        recipe: one of :func:`load_recipes`.
+        recipe: one of `load_recipes`.
         *extra: more command-line words (the user's ``--data-dir``, say).
 
     Returns:
