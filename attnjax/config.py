@@ -62,7 +62,8 @@ class TrainConfig:
             segments to the representations the heads see (the text families always embed).
         encoder_width: d, the encoder's output width; None: ``ENCODER_WIDTHS``' for the encoder.
         vocab_size: V when the segments are token ids (the text data sets); None otherwise.
-        heads, layers: the transformer family's self-attention heads and layers.
+        heads: the transformer family's self-attention heads.
+        layers: the transformer family's layers.
         classifier_init: weight initialisation of the classifier
             (``attnjax.models.CLASSIFIER_INITS``).
         precision: arithmetic of the built-in models' products

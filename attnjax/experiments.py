@@ -374,14 +374,16 @@ def compare(
     """Train each paradigm on the same data for the same seeds.
 
     Arguments:
-        data, info: the mosaics and their description.
+        data: the mosaics.
+        info: their description.
         losses: paradigms to run, from ``PARADIGMS``.
         seeds: S runs per paradigm.
         protocol: ``"attnjax"`` (default) or ``"paper"``: the defaults of
             every option not given.
         seed: base seed (same keys for every paradigm).
         progress: ``progress(loss_name, epochs)`` returns an epoch callback.
-        devices, chunk_size: as for [`train_seeds`][attnjax.experiments.train_seeds].
+        devices: as for [`train_seeds`][attnjax.experiments.train_seeds].
+        chunk_size: as for [`train_seeds`][attnjax.experiments.train_seeds].
         keep_diverged: a paradigm that diverges becomes a [`Diverged`][attnjax.experiments.Diverged]
             record and the others still run (default: raise NonFiniteLossError).
         host: the host loop of every paradigm ([`attnjax.loop.HostLoop`][]).
@@ -415,7 +417,8 @@ class Diverged:
 
     Attributes:
         config: the run's static settings.
-        seed, epoch: the first run (index) and epoch (1-based) with a non-finite loss.
+        seed: the first run (index) with a non-finite loss.
+        epoch: the first epoch (1-based) with a non-finite loss in that run.
         loss: that loss, as text (``"nan"``, ``"inf"``).
         seconds: wall time spent.
     """
@@ -485,13 +488,20 @@ def fixed_focus(
     ``a * seeds + s`` has ``alpha = alphas[a]`` and the key of seed s.
 
     Arguments:
-        data, info: the mosaics.
+        data: the mosaics.
+        info: their description.
         alphas: foreground attention values in (0, 1].
         losses: paradigms.
         seeds: runs per alpha.
-        protocol, seed, progress, devices, chunk_size, keep_diverged, host, **options: as
-            for [`compare`][attnjax.experiments.compare] (the protocol's ``fixed_focus_epochs`` is the default number
-            of epochs).
+        protocol: as for [`compare`][attnjax.experiments.compare]; its ``fixed_focus_epochs``
+            is the default number of epochs.
+        seed: as for [`compare`][attnjax.experiments.compare].
+        progress: as for [`compare`][attnjax.experiments.compare].
+        devices: as for [`compare`][attnjax.experiments.compare].
+        chunk_size: as for [`compare`][attnjax.experiments.compare].
+        keep_diverged: as for [`compare`][attnjax.experiments.compare].
+        host: as for [`compare`][attnjax.experiments.compare].
+        **options: as for [`compare`][attnjax.experiments.compare].
 
     Returns:
         ``{loss: SeedRuns}`` with ``len(alphas) * seeds`` runs each; the history's

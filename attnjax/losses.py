@@ -157,7 +157,9 @@ def loss_at_attention(
     Arguments:
         kind: ``"soft"``, ``"hard"`` or ``"lvml"``.
         attention: ``[B, m]`` weights w (summing to one).
-        segments, labels, classify: as for the other losses.
+        segments: ``[B, m, *segment_shape]``, as for the other losses.
+        labels: ``[B]`` integer labels, as for the other losses.
+        classify: ``[N, *segment_shape] -> [N, K]``, as for the other losses.
 
     Returns:
         ``[B]`` losses; equal to the logit-based losses when ``w = softmax(f)``.

@@ -393,8 +393,9 @@ def make_models(
         encoder_width: d, the representations' width (default ``ENCODER_WIDTHS``: 100 for text, 64
             for the mlp encoder, 500 for the cnn encoder).
         vocab_size: V, for the text families (token ids in ``[0, V)``).
-        heads, layers: the transformer family's attention heads (each of width
-            ``TRANSFORMER_HEAD_WIDTH``) and layers.
+        heads: the transformer family's attention heads (each of width
+            ``TRANSFORMER_HEAD_WIDTH``).
+        layers: the transformer family's layers.
 
     Returns:
         ``(encoder, focus_model, classifier_model)`` as Flax modules; ``encoder`` is None for

@@ -145,14 +145,16 @@ class Protocol:
 
     Attributes:
         name: ``"attnjax"`` or ``"paper"``.
-        n_train, n_test: mosaics per split for image data (orthogonal data
-            defaults to one mosaic per class under every protocol).
+        n_train: training mosaics for image data (orthogonal data defaults to
+            one mosaic per class under every protocol).
+        n_test: test mosaics for image data (likewise).
         batch_size: minibatch size (clipped to the training set when it is
             a default and the training set is smaller).
         epochs: epochs of compare and signature runs (each hybrid phase too,
             under ``hybrid_phase_epochs == "each"``).
         fixed_focus_epochs: epochs of the fixed-focus runs.
-        learning_rate, momentum: SGD.
+        learning_rate: SGD's learning rate.
+        momentum: SGD's momentum.
         bg_replacement: draw a mosaic's m - 1 backgrounds with replacement.
         pixel_range: image pixels are scaled to this interval.
         classifier_init: key of ``attnjax.models.CLASSIFIER_INITS``.
@@ -165,8 +167,10 @@ class Protocol:
             position 0 instead of a uniform position.
         orthogonal_noise: standard deviation of the orthogonal data's
             background noise in the last coordinate.
-        text_epochs, text_learning_rate, text_batch_size: what ``epochs``, ``learning_rate`` and
-            ``batch_size`` are for text ([`for_data`][attnjax.protocol.Protocol.for_data]); None: the image values.
+        text_epochs: what ``epochs`` is for text
+            ([`for_data`][attnjax.protocol.Protocol.for_data]); None: the image value.
+        text_learning_rate: what ``learning_rate`` is for text; None: the image value.
+        text_batch_size: what ``batch_size`` is for text; None: the image value.
         test_pool: ``"disjoint"``: test mosaics draw from base images no training
             mosaic uses (attnjax under both protocols; the authors instead cut
             train and test from one list of mosaics).

@@ -121,3 +121,37 @@ def test_negative_values_parse_as_printed():
     assert _parse(["sweep", "--init-scale", "-1,0.5"]).init_scale == [-1.0, 0.5]
     assert _parse(["compare", "--init-scale", "-.5"]).init_scale == -0.5
     assert _parse(["compare", "--pixel-range=-1,1"]).pixel_range == (-1.0, 1.0)
+
+
+def _api_block() -> str:
+    """The README's Python API example, as printed."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## The Python API", 1)[1]
+    return section.split("```python\n", 1)[1].split("\n```", 1)[0]
+
+
+def test_the_readme_python_api_example_runs_with_its_commented_alternatives():
+    """The block runs as printed (at a small size), and so does every alternative its comments
+    offer (``# or a grid: Hyper.tile(8, ...)``): a name one of them uses must be imported."""
+    import jax
+
+    small = (_api_block().replace("n_train=2000, n_test=1000", "n_train=64, n_test=32")
+             .replace("epochs=40", "epochs=2"))
+    assert "n_train=64" in small and "epochs=2" in small, "the example's sizes changed: update this test"
+    scope: dict = {}
+    exec(compile(small, "README.md", "exec"), scope)  # the README's own example
+    assert scope["result"].history.test.accuracy.shape == (8, 2, 3)
+    assert scope["result"].history.test.focus_accuracy.shape == (8, 2)
+    alternatives = 0
+    for line in small.splitlines():
+        code, _, comment = line.partition("#")
+        alternative = re.match(r"\s*or [^:]*:\s*(.+)$", comment)
+        if alternative and "=" in code:
+            name = code.split("=", 1)[0].strip()
+            value = eval(alternative.group(1), dict(scope))  # what a reader would paste in its place
+            printed = scope[name]
+            assert jax.tree_util.tree_structure(value) == jax.tree_util.tree_structure(printed), line
+            assert [x.shape for x in jax.tree_util.tree_leaves(value)] == \
+                [x.shape for x in jax.tree_util.tree_leaves(printed)], line
+            alternatives += 1
+    assert alternatives >= 1

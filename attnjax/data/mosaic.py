@@ -206,19 +206,25 @@ def build_mosaic_dataset(
     Arguments:
         images: ``[N, *segment_shape]`` float32 base images.
         labels: ``[N]`` integer base classes.
-        fg_classes, bg_classes: non-empty, disjoint lists of base class ids.
+        fg_classes: non-empty list of the foreground's base class ids.
+        bg_classes: non-empty list of the background's base class ids, disjoint
+            from ``fg_classes``.
         m: segments per mosaic (at least 2).
-        n_train, n_test: number of mosaics in each split (positive).
+        n_train: number of training mosaics (positive).
+        n_test: number of test mosaics (positive).
         seed: data seed; the same seed gives the same mosaics.
-        test_images, test_labels: an official test split. If given, test
-            mosaics draw from it only; otherwise the base images are split
-            at random, ``test_fraction`` of them going to the test pool.
+        test_images: an official test split's images. If given, test mosaics
+            draw from it only; otherwise the base images are split at random,
+            ``test_fraction`` of them going to the test pool.
+        test_labels: the official test split's classes (with ``test_images``).
         test_fraction: share of the base images held out when there is no
             official test split.
         name: data set name for [`DataInfo`][attnjax.data.base.DataInfo].
         class_names: names of the base classes.
         default_model: model family recorded in the info.
-        bg_replacement, fg_first: as for `sample_mosaics`.
+        bg_replacement: draw each mosaic's m - 1 backgrounds independently (with
+            replacement, as the authors' code); default: m - 1 distinct ones.
+        fg_first: put the foreground at position 0 instead of a uniform position.
         pixel_range: ``(low, high)``: base images given in [0, 1] are mapped
             affinely onto it (``(-1, 1)`` is the authors' Normalize(0.5, 0.5)).
         m_range: ``(low, high)`` with 2 <= low <= high = m: mosaics with a

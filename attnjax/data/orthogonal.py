@@ -62,8 +62,9 @@ def load_orthogonal(
     Arguments:
         num_classes: C (at least 2).
         m: segments per mosaic (at least 2).
-        n_train, n_test: mosaics per split; default C, i.e. one per class, which
-            makes the mean loss the population loss of paper-notes section 3.
+        n_train: training mosaics; default C, i.e. one per class, which makes the
+            mean loss the population loss of paper-notes section 3.
+        n_test: test mosaics; default C.
         noise: background noise in the last coordinate (0 means exact zeros).
         random_position: foreground at a random position instead of index 0.
         seed: data seed.

@@ -38,11 +38,13 @@ def load_dataset(
     Arguments:
         name: one of ``DATASETS``.
         m: segments per mosaic (at least 2; default 5).
-        n_train, n_test: mosaics per split (defaults: the protocol's for
-            image data; one per class for orthogonal).
-        fg, bg: foreground/background classes as comma-separated names or
-            ids (default: the paper's split for the data set). Given only
-            ``fg``, the background is every other class.
+        n_train: training mosaics (default: the protocol's for image data;
+            one per class for orthogonal).
+        n_test: test mosaics (default: as for ``n_train``).
+        fg: foreground classes as comma-separated names or ids (default: the
+            paper's split for the data set).
+        bg: background classes, the same way (default: the paper's split; given
+            only ``fg``, every other class).
         seed: data seed.
         data_dir: folder with the user's MNIST/CIFAR files (or Fashion-MNIST).
         num_classes: orthogonal only: C (default 20).
