@@ -8,8 +8,8 @@ cannot go stale (``tests/test_docs.py`` checks that every option of every comman
 `page_problems` reads each rendered page for what Markdown and mkdocstrings print without
 complaint but render badly: Sphinx roles (``:class:`Hyper` ``) shown as text, lists with no
 blank line before them run into their paragraph (" - " in the text), and parameter rows that
-name several parameters at once ("n_train, n_test", shown with no type and as required).
-Each one is a warning, so ``mkdocs build --strict`` fails on it.
+name several parameters at once ("n_train, n_test", shown with no type and as required), and
+formulas on a page that does not load MathJax (shown as raw LaTeX). Each one is a warning, so ``mkdocs build --strict`` fails on it.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ _ROLE = re.compile(r":(?:py:)?(?:class|func|mod|data|meth|attr|exc|obj|const|mat
 # a paragraph, or a line of one, that starts like a list item: the list had no blank line
 # before it (or followed a code block that ended the list)
 _RUN_ON_ITEM = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d{1,2}[.)])[ \t]+\S")
+# the MathJax build that typesets arithmatex's formulas (mkdocs.yml's extra_javascript)
+_MATHJAX = re.compile(r"<script[^>]*\ssrc=\"[^\"]*mathjax[^\"]*/tex-[^\"]*\.js\"", re.I)
 # mkdocstrings' sections whose tables have one row per name
 _NAMED_SECTIONS = ("Parameters:", "Other Parameters:", "Attributes:", "Type Parameters:")
 
@@ -166,7 +168,8 @@ def page_problems(html: str) -> list[str]:
 
     Returns:
         One line per problem: a Sphinx role printed as text, a paragraph with a list run into
-        it, a parameter (or attribute) row that names several at once. Empty when none.
+        it, a parameter (or attribute) row that names several at once, formulas with no
+        MathJax to typeset them. Empty when none.
     """
     reader = _PageText()
     reader.feed(html)
@@ -185,6 +188,8 @@ def page_problems(html: str) -> list[str]:
         if "," in name:
             problems.append(f"a docstring row that names several parameters at once: {name!r} "
                             "(give each its own row, so it shows its type and default)")
+    if 'class="arithmatex"' in html and not _MATHJAX.search(html):
+        problems.append("formulas, but the page loads no MathJax to typeset them (they show as raw LaTeX)")
     return problems
 
 

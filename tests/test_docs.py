@@ -77,12 +77,12 @@ _CLEAN_PAGE = """<html><body><nav><ul><li>1. The setting</li></ul></nav><article
 <td>mosaics, e.g. 1, 2</td><td><code>None</code></td></tr></tbody></table>
 <p><span class="doc-section-title">Returns:</span></p>
 <table><tbody><tr class="doc-section-item"><td><code>tuple[int, int]</code></td><td>a, b</td></tr></tbody></table>
-</article></body></html>"""
+</article><script src="https://unpkg.com/mathjax@3/es5/tex-mml-chtml.js"></script></body></html>"""
 
 
 def test_the_page_check_passes_a_clean_page():
-    """Code blocks, typeset formulas, headings and the navigation may hold what prose may not;
-    a Returns table's type may hold commas."""
+    """Code blocks, formulas, headings and the navigation may hold what prose may not; a
+    Returns table's type may hold commas; the formulas are typeset by MathJax."""
     assert _hooks().page_problems(_CLEAN_PAGE) == []
 
 
@@ -102,6 +102,9 @@ def test_the_page_check_finds_raw_roles_run_on_lists_and_joined_parameter_rows()
     # an "Attributes:" table counts too
     attributes = _CLEAN_PAGE.replace("Parameters:", "Attributes:").replace("<code>n_train</code>", "<code>a, b</code>")
     assert len(hooks.page_problems(attributes)) == 1
+    # formulas with no MathJax to typeset them
+    assert hooks.page_problems(_CLEAN_PAGE.replace("mathjax@3", "nothing")) == [
+        "formulas, but the page loads no MathJax to typeset them (they show as raw LaTeX)"]
 
 
 _PLANTED_MODULE = '''"""A planted module."""
