@@ -107,7 +107,7 @@ def test_epoch_end_attention_matches_numpy(data):
     result = _run(config, data, seeds=2)
     predict = make_predict(config)
     for s in range(2):
-        params = jax.tree_util.tree_map(lambda x: x[s], result.params)
+        params = jax.tree_util.tree_map(lambda x, s=s: x[s], result.params)
         pred = predict(params, Hyper(), ds.pool[ds.test.index], ds.test.fg_pos, ds.test.mask)
         a_z, entropy, half = _numpy_attention(pred.alpha, ds.test.truth, ds.test.mask)
         got = result.history.test_attention
@@ -193,7 +193,7 @@ def test_seeds_share_init_and_order_across_paradigms(data):
     hp = Hyper()
     states = {loss: init_state(_config(info, loss=loss), key, hp) for loss in ("soft", "hard", "lvml", "hybrid")}
     ref = states["soft"]
-    for loss, state in states.items():
+    for state in states.values():
         for a, b in zip(jax.tree_util.tree_leaves(ref.params), jax.tree_util.tree_leaves(state.params)):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         np.testing.assert_array_equal(jax.random.key_data(ref.key), jax.random.key_data(state.key))
