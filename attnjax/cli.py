@@ -526,7 +526,7 @@ def cmd_plot(args) -> int:
     folder = path if path.is_dir() else path.parent
     if is_unfinished(path):
         return plot_progress(path if not path.is_dir() else path / HISTORY_FILE, folder)
-    doc = load_results(path)
+    doc = load_results(path, warn=lambda line: print(f"attnjax: warning: {line}", file=sys.stderr))
     try:
         plots = report.plot_any(doc, folder)
     except DataError as err:

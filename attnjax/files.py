@@ -146,18 +146,20 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, align:
     return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])])
 
 
-def load_results(path: str | Path) -> dict:
+def load_results(path: str | Path, *, warn: Callable[[str], object] | None = None) -> dict:
     """Read a result file written by attnjax (``results.json``, ``signature.json``, ...).
 
     Arguments:
         path: the JSON file, or a run folder holding exactly one of attnjax's result files.
+        warn: called with each line of `attnjax.documents.document_warnings` (what the file
+            holds that is drawn but unusual, the file named), if given.
 
     Returns:
         The document as a dict; lists stay lists (wrap with ``np.asarray`` as needed).
 
     Raises:
         DataError: the path does not exist, is not JSON, is not an attnjax result, or
-            lacks a field its figures read (`attnjax.documents.check_document`).
+            lacks a field its figures read or cannot be drawn (`attnjax.documents.check_document`).
     """
     path = Path(path)
     if path.is_dir():
@@ -176,9 +178,13 @@ def load_results(path: str | Path) -> dict:
         raise DataError(f"{path}: not a readable JSON result file ({err})") from None
     except RecursionError:
         raise DataError(f"{path}: not an attnjax result file (its JSON is nested too deeply to read)") from None
-    from .documents import check_document
+    from .documents import check_document, document_warnings
 
-    return check_document(doc, path)
+    check_document(doc, path)
+    if warn is not None:
+        for line in document_warnings(doc, path):
+            warn(line)
+    return doc
 
 
 #: The result files the training commands write, one per command.

@@ -109,6 +109,9 @@ def read_history(path) -> tuple[dict, dict[str, dict[str, Any]]]:
         raise DataError(f"{path}: not a readable attnjax history ({type(err).__name__}: {err})") from None
     if not isinstance(header, dict) or header.get("kind") != "history":
         raise DataError(f"{path}: not an attnjax history (its first line has no \"kind\": \"history\")")
+    from .documents import check_history
+
+    check_history(header, records, path)  # known paradigms, epochs 1, 2, 3, ..., drawable values
     by = {}
     try:
         for r in records:
