@@ -34,7 +34,7 @@ from .paradigms import REGISTRY
 from .files import new_figure, save_figure_atomic
 
 __all__ = ["PALETTE", "plot_compare", "plot_progress", "plot_signature", "plot_fixed_focus", "plot_sweep",
-           "unit_of", "diverged_note", "hybrid_budget"]
+           "unit_of", "size_words", "diverged_note", "hybrid_budget"]
 
 #: Each paradigm's colour and the name of its objective, from `attnjax.paradigms`.
 PALETTE = {name: p.color for name, p in REGISTRY.items()}
@@ -50,6 +50,9 @@ SEED_LINES = 3
 #: from dark blue to orange, every colour at least 3:1 in contrast against white.
 ALPHA_CMAP, ALPHA_RANGE = "plasma", (0.0, 0.65)
 DIVERGED_COLOR = "tab:red"
+#: The tick on the hybrid's curve at its switch: its height (points) and stroke, thinner than the
+#: curve (1.8), so that it marks the point without reading as a bar of data.
+SWITCH_TICK = (9.0, 1.2)
 
 
 def unit_of(data: Mapping | None) -> str:
@@ -71,6 +74,23 @@ def unit_of(data: Mapping | None) -> str:
 
 def _unit(doc: dict) -> str:
     return unit_of(doc.get("config", {}).get("data"))
+
+
+def size_words(data: Mapping) -> str:
+    """How a figure's title gives the examples' size m, for a document's ``config["data"]``.
+
+    ``"m = 5"``, except where m is only the most: text (every post padded to m tokens) gives
+    ``"posts of up to 16 tokens"``, mosaics of a varying number of segments (``--m-range``) or
+    bags of varying sizes give ``"3 to 5 segments per mosaic"`` (or ``per bag``).
+    """
+    m, settings = data["m"], data.get("settings") or {}
+    unit = unit_of(data)
+    if unit == "posts":
+        return f"posts of up to {m} tokens"
+    low, high = settings.get("m_range") or settings.get("segments_per_bag") or (m, m)
+    if low != high:
+        return f"{low} to {high} segments per {unit[:-1]}"
+    return f"m = {m}"
 
 
 def diverged_note(doc: dict) -> str | None:
@@ -167,7 +187,7 @@ def _is_log(*arrays) -> bool:
 def _save(fig, doc: dict, title: str, out_dir, name: str) -> Path:
     """Title the figure with the data set and m, lay it out, note divergences, and write ``out_dir/name``."""
     data = doc["config"]["data"]
-    fig.suptitle(f"{data['name']}, m = {data['m']}: {title}")
+    fig.suptitle(f"{data['name']}, {size_words(data)}: {title}")
     if fig.get_layout_engine() is None:
         fig.tight_layout()
     _note_diverged(fig, doc)
@@ -249,20 +269,29 @@ def _hybrid_label(budget: dict | None) -> str:
 
 def _mark_switch(ax, switches, *, line=None, label: bool = False):
     """A dashed line between the last soft epoch and the first second-phase epoch and, when
-    ``line`` (the hybrid's mean line) is given, a vertical tick on that curve at the switch."""
-    for k, s in enumerate(switches):
-        ax.axvline(s + 0.5, color=PALETTE["hybrid"], linestyle="--", linewidth=0.9, alpha=0.6,
-                   label=f"hybrid switch (after epoch {s})" if label and k == 0 and len(switches) == 1
-                   else "hybrid switch" if label and k == 0 else None)
+    ``line`` (the hybrid's mean line) is given, a thin vertical tick (`SWITCH_TICK`) on that
+    curve at the switch. With ``label`` one legend entry names both: its key is the dashed line
+    crossed by the tick where there is one."""
+    text = None
+    if label and switches:
+        text = f"hybrid switch (after epoch {switches[0]})" if len(switches) == 1 else "hybrid switch"
+    for s in switches:  # the label goes on the first switch's tick, else its dashed line
+        ticked = False
         if line is not None:
             x, y = line.get_data()
             x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
             if x.size and x.min() <= s + 0.5 <= x.max():
-                # Where the drawn (straight, in display space) segment crosses the switch.
+                # Where the drawn (straight, in display space) segment crosses the switch. Its
+                # dashes are never drawn (one point) but give the legend key the dashed line.
                 log = ax.get_yscale() == "log"
                 at = np.interp(s + 0.5, x, np.log(y) if log else y)
-                ax.plot([s + 0.5], [np.exp(at) if log else at], marker="|", markersize=16, markeredgewidth=2.5,
-                        color=line.get_color(), zorder=4)
+                size, stroke = SWITCH_TICK
+                ax.plot([s + 0.5], [np.exp(at) if log else at], marker="|", markersize=size, markeredgewidth=stroke,
+                        linestyle="--", linewidth=0.9, color=line.get_color(), zorder=4, label=text)
+                ticked = True
+        ax.axvline(s + 0.5, color=PALETTE["hybrid"], linestyle="--", linewidth=0.9, alpha=0.6,
+                   label=None if ticked else text)
+        text = None
 
 
 def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
@@ -272,10 +301,12 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     focus-accuracy panel says so and there is no ``ftpt.png``.
 
     Seeds are shown as the module docstring says. The hybrid's switch is a dashed line in
-    every panel with a vertical tick on the hybrid's curve; when the hybrid ran more
-    epochs than the others (the paper protocol runs each phase for ``epochs``), its
-    legend entry gives the ratio from the recorded epochs and the accuracy panels shade
-    the epochs past the others' budget.
+    every panel with a thin vertical tick on the hybrid's curve, the two named by one legend
+    entry; when the hybrid ran more epochs than the others (the paper protocol runs each
+    phase for ``epochs``), its legend entry gives the ratio from the recorded epochs and the
+    accuracy panels shade the epochs past the others' budget. A ``ftpt.png`` panel whose every
+    value is 0 says so on a 0-100 scale instead of standing empty. Titles give the examples'
+    size with `size_words` (text: posts of up to m tokens).
     """
     curves = _curves(doc, Path(out_dir) / "curves.png")
     if not focus_available(doc["config"].get("data")):
@@ -296,7 +327,7 @@ def plot_progress(doc: dict, out_dir: Path, status: str) -> Path:
 def _curves(doc: dict, path: Path, *, status: str | None = None) -> Path:
     results = doc["results"]
     seeds = int(doc["config"]["seeds"])
-    title = f"{doc['config']['data']['name']}, m = {doc['config']['data']['m']}, {_seeds(doc)} per loss"
+    title = f"{doc['config']['data']['name']}, {size_words(doc['config']['data'])}, {_seeds(doc)} per loss"
     switches = _switch_epochs(doc) if "hybrid" in results else []
     budget = hybrid_budget(doc)
     longest = max((np.asarray(r["history"]["loss"]).shape[1] for r in results.values()), default=1)
@@ -364,13 +395,17 @@ def _curves(doc: dict, path: Path, *, status: str | None = None) -> Path:
 def _focus_prediction_bars(doc: dict, out_dir: Path) -> Path:
     results = doc["results"]
     unit = _unit(doc)
-    title = f"{doc['config']['data']['name']}, m = {doc['config']['data']['m']}, {_seeds(doc)} per loss"
+    title = f"{doc['config']['data']['name']}, {size_words(doc['config']['data'])}, {_seeds(doc)} per loss"
     fig = new_figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
     width = 0.8 / max(len(results), 1)
-    for ax, cells in zip(axes, (["ftpt", "ffpt"], ["ftpf", "ffpf"])):
+    titles = ("prediction true", "prediction false (own scale)")
+    for ax, cells, heading, wrong in zip(axes, (["ftpt", "ffpt"], ["ftpf", "ffpf"]), titles, ("right", "wrong")):
+        ax.set_title(heading)
+        everything = []
         for i, (name, res) in enumerate(results.items()):
             values = np.array([res["test"][c] for c in cells], np.float64)  # [2, S]
+            everything.append(values)
             mean = values.mean(1)
             std = values.std(1, ddof=1) if values.shape[1] > 1 else np.zeros(2)
             err = np.clip(np.stack([np.minimum(std, mean), np.minimum(std, 100 - mean)]), 0, None)  # in [0, 100]
@@ -381,8 +416,11 @@ def _focus_prediction_bars(doc: dict, out_dir: Path) -> Path:
         ax.set_ylabel(f"% of test {unit}")
         ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.0))
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_title("prediction true")
-    axes[1].set_title("prediction false (own scale)")
+        if not np.any(np.concatenate(everything, axis=None)):  # no bar to see: say why, on the 0-100 scale
+            ax.set_ylim(0, 100)
+            ax.set_title(heading.replace(" (own scale)", ""))
+            ax.text(0.5, 0.5, f"0 % for every paradigm and seed:\nno test {unit[:-1]} was predicted {wrong}",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=10, color="0.35")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{title}: focus true/false × prediction true/false, final epoch (mean ± std)")
     fig.tight_layout()

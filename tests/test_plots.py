@@ -214,3 +214,75 @@ def test_estimators_ticks_are_the_ms_and_the_device_is_said_once(tmp_path, monke
         assert [t.get_text() for t in ax.get_xticklabels()] == ["5", "20"]
     assert fig._suptitle.get_text().endswith("on CPU") and "cpu: cpu" not in fig._suptitle.get_text()
     assert _device_words("gpu: NVIDIA H200") == "NVIDIA H200 (GPU)" and _device_words("tpu: TPU v4") == "TPU v4"
+
+
+def _switch_entry(ax):
+    """The legend's key and text for the hybrid's switch in ``ax``."""
+    legend = ax.get_legend()
+    entries = [(h, t.get_text()) for h, t in zip(legend.legend_handles, legend.get_texts())]
+    return next((h, t) for h, t in entries if t.startswith("hybrid switch"))
+
+
+def test_the_switch_tick_is_thin_and_named_in_the_legend(tmp_path, figures):
+    """The tick on the hybrid's curve at its switch was a thick unexplained bar: now thinner than
+    the curve, and the legend's switch entry shows it (a dashed line crossed by the tick)."""
+    doc = _compare_doc(epochs=4, losses=("soft", "hybrid"), switch=2)
+    plots.plot_compare(doc, tmp_path)
+    fig = figures["curves.png"]
+    hybrid_loss = next(ax for ax in fig.axes if ax.get_title() == plots.OBJECTIVE["hybrid"])
+    for ax in (fig.axes[0], hybrid_loss):
+        curve = next(line for line in ax.get_lines() if line.get_label().startswith("hybrid")
+                     and not line.get_label().startswith("hybrid switch"))
+        ticks = [line for line in ax.get_lines() if line.get_marker() == "|"]
+        assert [list(t.get_xdata()) for t in ticks] == [[2.5]]
+        assert ticks[0].get_markeredgewidth() < curve.get_linewidth() and ticks[0].get_markersize() <= 10
+        handle, text = _switch_entry(ax)
+        assert text == "hybrid switch (after epoch 2)"
+        assert handle.get_marker() == "|" and handle.get_linestyle() == "--"
+    # Without a curve to tick (the focus panel has no legend; a loss panel of the hybrid alone
+    # is ticked too): the dashed line alone where the switch is labelled and nothing is ticked.
+    ax = fig.axes[0]
+    ax.clear()
+    plots._mark_switch(ax, [2], label=True)
+    ax.legend()
+    handle, text = _switch_entry(ax)
+    assert handle.get_marker() in (None, "None", "") and handle.get_linestyle() == "--"
+
+
+def test_text_titles_say_posts_of_up_to_m_tokens(tmp_path, figures):
+    """m of text data is the padded length: "m = 16" read as posts of 16 tokens."""
+    text = {"name": "text (synthetic)", "m": 16, "settings": {"segments": "token ids", "max_len": 16}}
+    doc = _compare_doc(name="text (synthetic)")
+    doc["config"]["data"] = text
+    plots.plot_compare(doc, tmp_path)
+    for name in ("curves.png", "ftpt.png"):
+        title = figures[name]._suptitle.get_text()
+        assert title.startswith("text (synthetic), posts of up to 16 tokens, 2 seeds per loss"), title
+        assert "m = 16" not in title
+    curve = _history(2, 3)
+    plots.plot_fixed_focus({"results": {"hard": {"1": {"loss": curve, "incentive": curve}}}, "incentive_step": 0.01,
+                            "config": {"seeds": 2, "data": text}}, tmp_path)
+    assert figures["fixed_focus.png"]._suptitle.get_text().startswith("text (synthetic), posts of up to 16 tokens:")
+    assert plots.size_words({"name": "digits", "m": 5, "settings": {}}) == "m = 5"
+    assert plots.size_words({"name": "digits", "m": 5, "settings": {"m_range": [3, 5]}}) == "3 to 5 segments per mosaic"
+    assert plots.size_words({"name": "bags", "m": 7, "settings": {"segments_per_bag": [2, 7]}}) == \
+        "2 to 7 segments per bag"
+    assert plots.size_words({"name": "bags", "m": 4, "settings": {"segments_per_bag": [4, 4]}}) == "m = 4"
+
+
+def test_an_all_zero_ftpt_panel_says_so_on_a_percent_scale(tmp_path, figures):
+    """Every test post predicted right: the prediction-false panel was empty on a bare 0-1 scale."""
+    doc = _compare_doc(name="text (synthetic)")
+    doc["config"]["data"] = {"name": "text (synthetic)", "m": 16, "settings": {"segments": "token ids"}}
+    for res in doc["results"].values():
+        res["test"].update(ftpt=[100.0, 100.0], ffpt=[0.0, 0.0], ftpf=[0.0, 0.0], ffpf=[0.0, 0.0])
+    plots.plot_compare(doc, tmp_path)
+    right, wrong = figures["ftpt.png"].axes
+    assert wrong.get_ylim() == (0.0, 100.0) and wrong.get_title() == "prediction false"
+    assert [t.get_text() for t in wrong.texts] == ["0 % for every paradigm and seed:\nno test post was predicted wrong"]
+    assert len(right.texts) == 0 and right.get_title() == "prediction true"
+    # One value above zero: the panel keeps its own scale and says nothing.
+    doc["results"]["soft"]["test"]["ffpf"] = [0.0, 2.0]
+    plots.plot_compare(doc, tmp_path)
+    wrong = figures["ftpt.png"].axes[1]
+    assert len(wrong.texts) == 0 and wrong.get_title() == "prediction false (own scale)" and wrong.get_ylim()[1] < 5
