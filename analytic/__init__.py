@@ -13,6 +13,8 @@ Modules:
     gradient_descent: full-parameter gradient descent with attnjax's losses.
     hybrid: the soft-then-hard schedule and its best switch time.
     switch_sgd: that best switch time against attnjax's own hybrid gradient descent.
+    flow_clock: the flow at a run's flow times (``theory_at_flow_times``), and attnjax's
+        minibatch SGD with momentum against it (``sgd_against_flow``).
     checks: the measurements behind ``attnjax verify`` (each against an independent reference).
     verify: the table of checks (name, measurement, tolerance), ``run_verify``, ``format_table``.
     plots: the figures of ``attnjax verify``.
@@ -28,6 +30,7 @@ from .closed_form import (
     margin_potential,
     wright_omega,
 )
+from .flow_clock import sgd_against_flow, theory_at_flow_times
 from .gradient_descent import (
     GDResult,
     full_gradient_velocity,
@@ -90,6 +93,9 @@ __all__ = [
     "HybridOptimum",
     "switch_theory_vs_sgd",
     "switch_figure",
+    # the flow on a run's clock
+    "theory_at_flow_times",
+    "sgd_against_flow",
     # verification
     "Check",
     "run_checks",

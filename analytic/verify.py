@@ -78,6 +78,10 @@ CHECKS: list[Entry] = [
     Entry("paper_alpha_values", _m.paper_alphas, 5e-4),
     # Richardson-extrapolated differences leave O(h^4) ~1e-9 and solver noise ~1e-10/h.
     Entry("hybrid_gradient_vs_fd", _m.hybrid_gradient_fd, 1e-6),
+    # Momentum's delay of 9 steps, doubled along mu -> nu, gives ~0.04 at lr = 0.01:
+    # 0.06 is 4 single-delay estimates (see `analytic.checks.sgd_follows_flow`). Quick: soft.
+    *(Entry(f"sgd_follows_flow[{k}]", functools.partial(_m.sgd_follows_flow, k), 0.06,
+            full_only=k != "soft") for k in KINDS),
 ]
 
 
