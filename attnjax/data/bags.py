@@ -4,74 +4,54 @@ The file is a NumPy ``.npz`` archive (``np.savez``) of plain arrays; it is read 
 ``allow_pickle=False``, so nothing in it is ever unpickled. ``N`` bags of ``m`` segments:
 
 * ``segments`` ``[N, m, *shape]``: numbers (raw segments or precomputed feature vectors);
-  ``shape`` has at least one axis.
-* ``labels`` ``[N]``: integers ``0 .. K-1``, the bag's class.
+  ``shape`` has at least one axis. Real segments' values are finite in float32 and at most
+  `MAX_VALUE` (1e12) in magnitude (standardize larger features).
+* ``labels`` ``[N]``: integers ``0 .. K-1``, the bag's class; without ``class_names``, K (the
+  largest label + 1) is at most N.
 * ``mask`` (optional) ``[N, m]``: bool or 0/1, True on the segments that are real (bags of
   different sizes are padded to m); every bag needs at least one. Default: all real.
   The values of padding segments are ignored (replaced by zeros; they may be NaN).
 * ``truth`` (optional) ``[N, m]``: bool or 0/1, the segments that carry the label (the
   "foreground", for the focus metrics); only on real segments. A bag may have none (it
-  then never has a true focus). Without ``truth`` the focus metrics are unavailable.
+  then never has a true focus), but the train bags and the test bags must each have some.
+  Without ``truth`` the focus metrics are unavailable.
 * ``split`` (optional) ``[N]``: 0 = train, 1 = test (integers), or the strings
   ``"train"`` / ``"test"``. Default: bag i is a test bag when ``i % 5 == 4``
   (`attnjax.protocol.BAGS_TEST_EVERY`), so every fifth bag tests and the split does
   not depend on ``--seed``.
-* ``class_names`` (optional) ``[K]``: strings, the classes in label order (default
+* ``class_names`` (optional) ``[K]``: strings (UTF-8), the classes in label order (default
   ``"0" .. "K-1"`` with K = the largest label + 1).
 
 Every malformed file is one [`DataError`][attnjax.errors.DataError] line naming the file and
-the key at fault. The user guide is ``docs/bags.md``.
+the key at fault; sizes the file declares are checked against its bytes before anything is
+allocated (`attnjax.data.fileio.read_npz`), and only a regular file is read. The user guide
+is ``docs/bags.md``.
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
 from ..protocol import BAGS_TEST_EVERY
+from .fileio import read_npz
 
-__all__ = ["BAG_KEYS", "REQUIRED_KEYS", "read_bags", "load_bags"]
+__all__ = ["BAG_KEYS", "MAX_VALUE", "REQUIRED_KEYS", "read_bags", "load_bags"]
 
 #: The keys a bags file may hold, the first two required.
 BAG_KEYS = ("segments", "labels", "mask", "truth", "split", "class_names")
 REQUIRED_KEYS = ("segments", "labels")
 _SPLITS = ("train", "test")
+#: The largest magnitude a real segment's value may have (see `read_bags`).
+MAX_VALUE = 1e12
 
 
 def _open(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the archive, without unpickling anything."""
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: a folder, not an .npz file")
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-    except OSError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
-    if magic == b"\x93NUMPY":
-        raise DataError(f"{path}: a single .npy array, not an .npz archive of named arrays (np.savez)")
-    if not magic.startswith(b"PK"):  # an .npz is a zip file
-        raise DataError(f"{path}: not an .npz archive of named arrays (np.savez writes a zip file; this is not one)")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not an .npz archive of arrays (np.savez) ({' '.join(str(err).split())[:120]})") from None
-    with archive:
-        arrays = {}
-        for key in archive.files:
-            if key not in BAG_KEYS:
-                raise DataError(f"{path}: unknown key {key!r}; a bags file holds {', '.join(BAG_KEYS)}")
-            try:
-                arrays[key] = archive[key]
-            except ValueError:
-                raise DataError(f"{path}: key {key!r} holds Python objects (it would need unpickling); "
-                                "save plain numeric or string arrays") from None
-            except (OSError, EOFError, zipfile.BadZipFile) as err:
-                raise DataError(f"{path}: key {key!r} cannot be read ({' '.join(str(err).split())[:120]})") from None
+    """Every array of the archive (`attnjax.data.fileio.read_npz`: sizes checked before
+    anything is allocated, nothing unpickled)."""
+    arrays = read_npz(path, what="a bags file", keys=BAG_KEYS)
     for key in REQUIRED_KEYS:
         if key not in arrays:
             raise DataError(f"{path}: missing key {key!r}; a bags file needs segments [N, m, ...] and labels [N]")
@@ -93,6 +73,36 @@ def _flags(path: Path, key: str, value: np.ndarray, shape: tuple[int, ...]) -> n
     return value == 1
 
 
+def _check_truth(path: Path, truth: np.ndarray, test: np.ndarray) -> None:
+    """A ``truth`` that marks no segment (of every bag, or of a split's bags) would make every focus
+    metric 0 and put every bag at a_z = 0 in the signature: refused, as a file without the key
+    is by the commands that need it."""
+    if not truth.any():
+        raise DataError(f"{path}: 'truth' marks no segment in any bag; a file without truth leaves the key out "
+                        "(compare then reports the focus metrics unavailable; signature and fixed-focus need one)")
+    for name, part in (("train", ~test), ("test", test)):
+        if not truth[part].any():
+            raise DataError(f"{path}: 'truth' marks no segment in any of the {int(part.sum())} {name} bags; "
+                            "the focus metrics, signature and fixed-focus need truth in both splits")
+
+
+def _texts(path: Path, key: str, value: np.ndarray) -> tuple[str, ...]:
+    """A 1-D array of strings (``U``, or ``S`` bytes in UTF-8) as Python strings that encode as UTF-8."""
+    out = []
+    for i, x in enumerate(value):
+        try:
+            text = bytes(x).decode("utf-8") if value.dtype.kind == "S" else str(x)
+            text.encode("utf-8")
+        except (UnicodeError, ValueError) as err:
+            raise DataError(f"{path}: {key!r} entry {i} is not UTF-8 text ({_brief(err)})") from None
+        out.append(text)
+    return tuple(out)
+
+
+def _brief(err: BaseException) -> str:
+    return " ".join(str(err).split())[:100]
+
+
 def _where(flags: np.ndarray) -> str:
     """``"bag i"`` or ``"segment j of bag i"``: the first True entry of ``flags``."""
     first = tuple(int(i) for i in np.argwhere(flags)[0])
@@ -111,10 +121,12 @@ def read_bags(path) -> dict:
         "split": "file" or the rule used, "class_names": K strings}``.
 
     Raises:
-        DataError: one line naming ``path`` and the key at fault: not an .npz file, an
-            unknown or missing key, wrong shapes or dtypes, NaN or infinity in a real segment,
-            labels that are not integers in 0..K-1, an empty bag, truth on padding, or a split
-            without training or test bags.
+        DataError: one line naming ``path`` and the key at fault: not a regular file or not an
+            .npz file, a damaged or truncated member, an unknown or missing key, wrong shapes or
+            dtypes, NaN, infinity or a value beyond ``MAX_VALUE`` in a real segment, labels that
+            are not integers in 0..K-1 (K at most N without ``class_names``), strings that are not
+            UTF-8, an empty bag, truth on padding or truth marking no segment of the train or
+            test bags, or a split without training or test bags.
     """
     path = Path(path)
     arrays = _open(path)
@@ -145,12 +157,16 @@ def read_bags(path) -> dict:
         if names.ndim != 1 or names.dtype.kind not in "US":
             raise DataError(f"{path}: 'class_names' must be a 1-D array of strings, got shape {names.shape} "
                             f"dtype {names.dtype}")
-        names = tuple(str(x.decode() if isinstance(x, bytes) else x) for x in names)
+        names = _texts(path, "class_names", names)
         if len(set(names)) != len(names):
             raise DataError(f"{path}: 'class_names' lists a name twice")
         k = len(names)
     else:
         k = int(labels.max()) + 1
+        if k > n:  # K from a number in the file: bounded by the file before K names are made
+            raise DataError(f"{path}: 'labels' holds {k - 1} ({_where(labels == k - 1)}), so without 'class_names' "
+                            f"there would be {k} classes for {n} bags ({len(np.unique(labels))} distinct labels); "
+                            "number the classes 0..K-1, or name all K in 'class_names'")
         names = tuple(str(c) for c in range(k))
     if int(labels.max()) >= k:
         raise DataError(f"{path}: 'labels' holds {int(labels.max())} ({_where(labels >= k)}); 'class_names' "
@@ -171,6 +187,14 @@ def read_bags(path) -> dict:
         where = np.argwhere(mask)[np.argmax(bad)]
         raise DataError(f"{path}: 'segments': segment {int(where[1])} of bag {int(where[0])} holds NaN or infinity "
                         "in float32 (padding segments, mask false, may; real ones may not)")
+    large = np.abs(single).reshape(len(single), -1).max(1) > MAX_VALUE
+    if large.any():
+        first = int(np.argmax(large))
+        where, row = np.argwhere(mask)[first], single[first].ravel()
+        value = row[np.argmax(np.abs(row))]
+        raise DataError(f"{path}: 'segments': segment {int(where[1])} of bag {int(where[0])} holds {float(value):.3g}; "
+                        f"values beyond +-{MAX_VALUE:.0e} are refused, as a network's initial loss is of their order "
+                        "whatever the learning rate: standardize the features (mean 0, std 1)")
     pool = np.zeros(segments.shape, np.float32)
     pool[mask] = single
 
@@ -186,7 +210,7 @@ def read_bags(path) -> dict:
         if split.shape != (n,):
             raise DataError(f"{path}: 'split' has shape {split.shape}; expected ({n},), one per bag")
         if split.dtype.kind in "US":
-            text = np.char.decode(split) if split.dtype.kind == "S" else split
+            text = np.array(_texts(path, "split", split), dtype=str)
             known = np.isin(text, _SPLITS)
             if not known.all():
                 raise DataError(f"{path}: 'split' holds {str(text[~known][0])!r} ({_where(~known)}); "
@@ -210,6 +234,8 @@ def read_bags(path) -> dict:
             why = ("" if rule == "file" else f"; without 'split', every {BAGS_TEST_EVERY}th bag tests, "
                    f"which needs at least {BAGS_TEST_EVERY} bags")
             raise DataError(f"{path}: 'split' puts no bag in {name} ({n} bags){why}")
+    if truth is not None:
+        _check_truth(path, truth, test)
     return {"segments": pool, "labels": labels.astype(np.int32), "mask": mask, "truth": truth, "test": test,
             "split": rule, "class_names": names}
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import DataError
 from .base import CoarseLabels, ImageSet, check_labels
 from .classes import CIFAR10_CLASSES, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES
+from .fileio import open_regular
 
 __all__ = ["load_cifar10", "load_cifar100"]
 
@@ -32,11 +33,12 @@ def _cifar_dir(data_dir, subfolder: str, files: Sequence[str], missing) -> str:
     if not os.path.isdir(data_dir):
         raise DataError(missing(f"{data_dir} is not a directory"))
     folders = (data_dir, os.path.join(data_dir, subfolder))
+    # lexists, not isfile: a FIFO or a folder of a batch's name is refused when read, not taken as absent
     for folder in folders:
-        if all(os.path.isfile(os.path.join(folder, f)) for f in files):
+        if all(os.path.lexists(os.path.join(folder, f)) for f in files):
             return folder
     for folder in folders:
-        absent = [f for f in files if not os.path.isfile(os.path.join(folder, f))]
+        absent = [f for f in files if not os.path.lexists(os.path.join(folder, f))]
         if len(absent) < len(files):
             raise DataError(missing(f"{', '.join(absent)} missing from {folder}"))
     raise DataError(missing(f"none of the files in {' or '.join(folders)}"))
@@ -48,24 +50,36 @@ def _read_records(
     """Read batches into ``[N, 32, 32, 3]`` float32 and one int32 column per label byte."""
     label_bytes = len(label_limits)
     record = label_bytes + _PIXELS
-    counts = []
-    for path in paths:
-        size = os.path.getsize(path)
-        if size == 0 or size % record:
-            raise DataError(
-                f"{path} is truncated or not {name} binary: {size} bytes is not a "
-                f"positive multiple of the {record}-byte record"
-            )
-        counts.append(size // record)
+    counts, files = [], []
+    try:
+        for path in paths:  # every file open (a regular file, never waited on) and its length checked first
+            f = open_regular(path, f"a {name} batch file")
+            files.append(f)
+            size = os.fstat(f.fileno()).st_size
+            if size == 0 or size % record:
+                raise DataError(
+                    f"{path} is truncated or not {name} binary: {size} bytes is not a "
+                    f"positive multiple of the {record}-byte record"
+                )
+            counts.append(size // record)
+        return _fill(paths, files, counts, label_limits, name)
+    finally:
+        for f in files:
+            f.close()
+
+
+def _fill(paths, files, counts, label_limits, name: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`_read_records`'s arrays from the open, checked ``files`` of ``counts`` records each."""
+    label_bytes = len(label_limits)
+    record = label_bytes + _PIXELS
     total = sum(counts)
     images = np.empty((total, 32, 32, 3), dtype=np.float32)
     labels = [np.empty(total, dtype=np.int32) for _ in range(label_bytes)]
     start = 0
-    for path, n in zip(paths, counts):
+    for path, f, n in zip(paths, files, counts):
         try:
-            with open(path, "rb") as f:
-                raw = np.fromfile(f, dtype=np.uint8, count=n * record)
-                grew = bool(f.read(1))
+            raw = np.fromfile(f, dtype=np.uint8, count=n * record)
+            grew = bool(f.read(1))
         except OSError as e:
             raise DataError(f"cannot read {name} file {path}: {e}") from e
         if raw.size != n * record or grew:
@@ -83,11 +97,12 @@ def _read_records(
 
 def _read_names(path: str, count: int) -> tuple[str, ...] | None:
     """Class names from a meta text file (one per line), or None if absent."""
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            names = tuple(line.strip() for line in f if line.strip())
+        with open_regular(path, "a class names file") as f:
+            raw = f.read()
+        names = tuple(line.strip() for line in raw.decode("utf-8").splitlines() if line.strip())
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"cannot read class names from {path}: {e}") from e
     if len(names) != count:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import DataError
 from .base import ImageSet, check_labels
+from .fileio import open_regular
 
 __all__ = ["STANDARD_IDX_FILES", "load_idx_folder", "load_idx_pair", "read_idx"]
 
@@ -110,26 +111,28 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         The array in native byte order, with the header's shape and type.
 
     Raises:
-        DataError: naming the file, when it is missing, unreadable, has a bad
+        DataError: naming the file, when it is missing, not a regular file (a FIFO
+            is refused, not waited on), unreadable, has a bad
             magic number, type code or dimension count, a zero dimension, or
             fewer or more data bytes than its dimensions imply.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise DataError(f"IDX file {path} does not exist")
-    try:
-        with open(path, "rb") as f:
-            gzipped = f.read(2) == _GZIP_MAGIC
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-            shape, dtype = _read_header(f, path)
-            nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
-            if not gzipped:
-                header = 4 + 4 * len(shape)
-                _check_size(path, shape, dtype, nbytes, os.fstat(f.fileno()).st_size - header)
-            data = _read_at_most(f, nbytes + 1)
-            _check_size(path, shape, dtype, nbytes, len(data))
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"cannot read IDX file {path}: {e}") from e
+    with open_regular(path, "an IDX file", label=f"IDX file {path}:") as raw:
+        try:
+            gzipped = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            with (gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw) as f:
+                shape, dtype = _read_header(f, path)
+                nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+                if not gzipped:
+                    header = 4 + 4 * len(shape)
+                    _check_size(path, shape, dtype, nbytes, os.fstat(raw.fileno()).st_size - header)
+                data = _read_at_most(f, nbytes + 1)
+                _check_size(path, shape, dtype, nbytes, len(data))
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"cannot read IDX file {path}: {e}") from e
     array = np.frombuffer(data, dtype=dtype)
     if dtype.itemsize > 1 and not dtype.isnative:
         array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
@@ -209,7 +212,8 @@ def load_idx_folder(data_dir: str, class_names: tuple[str, ...], missing) -> Ima
     """
     files = {}
     for key in _IDX_STEMS:
-        found = [n for n in _candidates(key) if os.path.isfile(os.path.join(data_dir, n))]
+        # lexists, not isfile: a FIFO or a folder of a standard name is refused by read_idx, not skipped
+        found = [n for n in _candidates(key) if os.path.lexists(os.path.join(data_dir, n))]
         if not found:
             raise DataError(missing(f"no {', '.join(_candidates(key))} in {data_dir}"))
         files[key] = os.path.join(data_dir, found[0])

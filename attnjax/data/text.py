@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..protocol import TEXT_SIZES
+from .fileio import open_regular
 
 __all__ = ["HATEXPLAIN_LABELS", "PAD", "UNK", "Post", "TextSplit", "TextData",
            "read_hatexplain", "load_hatexplain", "load_synthetic_text", "build_text_data", "text_dataset"]
@@ -118,11 +118,15 @@ def _post(path, pid, entry) -> Post | None:
 
 
 def _read_json(path, what):
+    """The JSON document of a regular file (a FIFO or a device is refused, never waited on)."""
+    with open_regular(path, f"a {what}") as f:
+        try:
+            raw = f.read()
+        except OSError as err:
+            raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such {what}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
         raise DataError(f"{path}: not a JSON {what} ({str(err).splitlines()[0]})") from None
     except RecursionError:
         raise DataError(f"{path}: not a {what}: its JSON is nested too deeply to read") from None
@@ -140,11 +144,17 @@ def read_hatexplain(path) -> tuple[list[Post], int]:
     Raises:
         DataError: not JSON, not an object of posts, or any malformed post (named).
     """
+    posts, undecided, _ = _read_posts(path)
+    return posts, undecided
+
+
+def _read_posts(path) -> tuple[list[Post], int, set[str]]:
+    """`read_hatexplain`'s posts and undecided count, and every post id of the file (the file read once)."""
     doc = _read_json(path, "HateXplain file")
     if not isinstance(doc, dict) or not doc:
         raise DataError(f"{path}: expected a non-empty JSON object of post id -> post")
     posts = [_post(path, pid, entry) for pid, entry in doc.items()]
-    return [p for p in posts if p is not None], sum(p is None for p in posts)
+    return [p for p in posts if p is not None], sum(p is None for p in posts), set(doc)
 
 
 def _split_by_file(path, split_file, posts, all_ids):
@@ -185,11 +195,11 @@ def load_hatexplain(path, *, split_file=None, fractions=(0.8, 0.1, 0.1), seed=0,
     Raises:
         DataError: a malformed file or post (one line naming the file and post).
     """
-    posts, undecided = read_hatexplain(path)
+    posts, undecided, all_ids = _read_posts(path)
     if split_file is None:
         splits = _split_at_random(posts, fractions, seed)
     else:
-        splits = _split_by_file(path, split_file, posts, set(json.loads(Path(path).read_text())))
+        splits = _split_by_file(path, split_file, posts, all_ids)
     if not splits[0]:
         raise DataError(f"{path}: the training split has no decided posts")
     settings = dict(source=str(path), split_file=None if split_file is None else str(split_file),
