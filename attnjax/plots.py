@@ -34,7 +34,8 @@ from .paradigms import REGISTRY
 from .files import new_figure, save_figure_atomic
 
 __all__ = ["PALETTE", "plot_compare", "plot_progress", "plot_signature", "plot_fixed_focus", "plot_sweep",
-           "unit_of", "size_words", "diverged_note", "hybrid_budget"]
+           "unit_of", "size_words", "diverged_note", "hybrid_budget", "plot_paired", "ClockError", "X_AXES",
+           "PAIRED_METRICS"]
 
 #: Each paradigm's colour and the name of its objective, from `attnjax.paradigms`.
 PALETTE = {name: p.color for name, p in REGISTRY.items()}
@@ -111,7 +112,7 @@ def _note_diverged(fig, doc: dict) -> None:
 
 
 def _spread(ax, values, label: str | None, color, *, limits=(-np.inf, np.inf), log: bool = False,
-            shared: int = 1):
+            shared: int = 1, x=None):
     """One paradigm's curve over epochs with its spread over seeds (see the module docstring).
 
     Arguments:
@@ -120,13 +121,19 @@ def _spread(ax, values, label: str | None, color, *, limits=(-np.inf, np.inf), l
         log: the axis is log scale: geometric mean, band in log space (values must be > 0).
         shared: how many curves share the axis; bands get fainter the more there are, so
             that overlapping bands stay told apart by their edges instead of turning grey.
+        x: ``[E]`` (or ``[S, E]``, drawn at the mean over seeds) positions of the points; None:
+            epochs 1 .. E.
 
     Returns:
         The mean line.
     """
     values = np.asarray(values, np.float64)
     seeds, epochs_n = values.shape
-    epochs = np.arange(1, epochs_n + 1)
+    if x is None:
+        epochs = np.arange(1, epochs_n + 1)
+    else:
+        x = np.asarray(x, np.float64)
+        epochs = x.mean(0) if x.ndim == 2 else x
     marker = "o" if epochs_n <= FEW_POINTS else None
     if log:
         logs = np.log(values)
@@ -267,11 +274,13 @@ def _hybrid_label(budget: dict | None) -> str:
     return label
 
 
-def _mark_switch(ax, switches, *, line=None, label: bool = False):
+def _mark_switch(ax, switches, *, line=None, label: bool = False, at=None):
     """A dashed line between the last soft epoch and the first second-phase epoch and, when
     ``line`` (the hybrid's mean line) is given, a thin vertical tick (`SWITCH_TICK`) on that
     curve at the switch. With ``label`` one legend entry names both: its key is the dashed line
-    crossed by the tick where there is one."""
+    crossed by the tick where there is one. ``at(s)`` is where switch epoch s sits on the x axis
+    (default ``s + 0.5``, between the points of epochs s and s + 1)."""
+    at = (lambda e: e + 0.5) if at is None else at
     text = None
     if label and switches:
         text = f"hybrid switch (after epoch {switches[0]})" if len(switches) == 1 else "hybrid switch"
@@ -280,21 +289,22 @@ def _mark_switch(ax, switches, *, line=None, label: bool = False):
         if line is not None:
             x, y = line.get_data()
             x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-            if x.size and x.min() <= s + 0.5 <= x.max():
+            if x.size and x.min() <= at(s) <= x.max():
                 # Where the drawn (straight, in display space) segment crosses the switch. Its
                 # dashes are never drawn (one point) but give the legend key the dashed line.
                 log = ax.get_yscale() == "log"
-                at = np.interp(s + 0.5, x, np.log(y) if log else y)
+                y_at = np.interp(at(s), x, np.log(y) if log else y)
                 size, stroke = SWITCH_TICK
-                ax.plot([s + 0.5], [np.exp(at) if log else at], marker="|", markersize=size, markeredgewidth=stroke,
-                        linestyle="--", linewidth=0.9, color=line.get_color(), zorder=4, label=text)
+                ax.plot([at(s)], [np.exp(y_at) if log else y_at], marker="|", markersize=size,
+                        markeredgewidth=stroke, linestyle="--", linewidth=0.9, color=line.get_color(), zorder=4,
+                        label=text)
                 ticked = True
-        ax.axvline(s + 0.5, color=PALETTE["hybrid"], linestyle="--", linewidth=0.9, alpha=0.6,
+        ax.axvline(at(s), color=PALETTE["hybrid"], linestyle="--", linewidth=0.9, alpha=0.6,
                    label=None if ticked else text)
         text = None
 
 
-def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
+def plot_compare(doc: dict, out_dir: Path, *, x_axis: str = "epoch") -> list[Path]:
     """``curves.png`` (test and focus accuracy, and one loss panel per objective) and ``ftpt.png``.
 
     Data without truth (`attnjax.documents.focus_available`) has no focus metrics: the
@@ -308,7 +318,7 @@ def plot_compare(doc: dict, out_dir: Path) -> list[Path]:
     value is 0 says so on a 0-100 scale instead of standing empty. Titles give the examples'
     size with `size_words` (text: posts of up to m tokens).
     """
-    curves = _curves(doc, Path(out_dir) / "curves.png")
+    curves = _curves(doc, Path(out_dir) / "curves.png", x_axis=x_axis)
     if not focus_available(doc["config"].get("data")):
         return [curves]
     return [curves, _focus_prediction_bars(doc, out_dir)]
@@ -324,69 +334,158 @@ def plot_progress(doc: dict, out_dir: Path, status: str) -> Path:
     return _curves(doc, Path(out_dir) / "progress.png", status=status)
 
 
-def _curves(doc: dict, path: Path, *, status: str | None = None) -> Path:
+#: The x axes ``attnjax plot --x`` offers, and their labels.
+X_AXES = {"epoch": "epoch", "step": "minibatch step",
+          "flow-time": "flow time t = Σ lr / (1 − momentum)"}
+
+
+class ClockError(ValueError):
+    """The document cannot be drawn against the x axis asked for (no steps or no flow time recorded)."""
+
+
+def _timeline(res: dict, x_axis: str, *, fine: bool):
+    """``(x, source)`` of one paradigm's curves: the fine timeline (in-epoch points and epoch ends) when
+    ``fine`` and recorded, else the epoch ends; ``x`` in the unit of ``x_axis`` (``[P]`` or ``[S, P]``)."""
+    history = res["history"]
+    source = history.get("fine") if fine else None
+    clock = source if source is not None else history.get("clock")
+    source = history if source is None else source
+    if x_axis == "epoch":
+        return (None if clock is None or source is history else np.asarray(clock["epoch"], np.float64)), source
+    if clock is None:
+        raise ClockError(f"--x {x_axis}: this document records no clock (written before attnjax recorded steps)")
+    if x_axis == "step":
+        return np.asarray(clock["step"], np.float64), source
+    if clock.get("flow_time") is None:
+        raise ClockError(f"--x flow-time: {clock.get('flow_time_note', 'no flow time recorded')}")
+    return np.asarray(clock["flow_time"], np.float64), source
+
+
+def _switch_at(res: dict, x_axis: str, *, coarse: bool):
+    """Where the hybrid's switch epoch s sits on the x axis: between epochs s and s + 1 on the coarse epoch
+    axis, else at the end of epoch s (its step, or its flow time)."""
+    if x_axis == "epoch":
+        return (lambda s: s + 0.5) if coarse else (lambda s: float(s))
+    clock = res["history"]["clock"]
+    steps = np.asarray(clock["step"], np.float64)
+    per_epoch = steps[0] / np.asarray(clock["epoch"], np.float64)[0]
+    if x_axis == "step":
+        return lambda s: s * per_epoch
+    scale = np.mean(np.asarray(clock["flow_time"], np.float64)[:, 0]) / steps[0]
+    return lambda s: s * per_epoch * scale
+
+
+def _x_axis(ax, x_axis: str, longest: int, coarse: bool):
+    if x_axis == "epoch" and coarse:
+        _epoch_axis(ax, longest)
+    else:
+        ax.set_xlabel(X_AXES[x_axis])
+
+
+def _curves(doc: dict, path: Path, *, status: str | None = None, x_axis: str = "epoch") -> Path:
     results = doc["results"]
     seeds = int(doc["config"]["seeds"])
     title = f"{doc['config']['data']['name']}, {size_words(doc['config']['data'])}, {_seeds(doc)} per loss"
     switches = _switch_epochs(doc) if "hybrid" in results else []
     budget = hybrid_budget(doc)
     longest = max((np.asarray(r["history"]["loss"]).shape[1] for r in results.values()), default=1)
-    n = 2 + len(results)
+    fine = any("fine" in r["history"] for r in results.values())
+    coarse = not fine and x_axis == "epoch"
+    n = 3 + len(results)
     fig = new_figure(figsize=(4.2 * min(n, 3), 3.6 * -(-n // 3)))
     axes = fig.subplots(-(-n // 3), min(n, 3), squeeze=False).ravel()
     hybrid_lines = {}
     any_log = False
     focus = focus_available(doc["config"].get("data"))
+    panels = ("accuracy", "focus_accuracy", "a_z") if focus else ("accuracy",)
+    has_a_z = False
     for name, res in results.items():
         label = _hybrid_label(budget) if name == "hybrid" else name
-        for i, key in enumerate(("accuracy", "focus_accuracy") if focus else ("accuracy",)):
-            line = _spread(axes[i], res["history"]["test"][key], label, PALETTE.get(name), limits=(0, 100),
-                           shared=len(results))
+        x, source = _timeline(res, x_axis, fine=fine)
+        for i, key in enumerate(panels):
+            values = source["test"].get(key)
+            if values is None:
+                continue
+            has_a_z |= key == "a_z"
+            line = _spread(axes[i], values, label, PALETTE.get(name), limits=(0, 1) if key == "a_z" else (0, 100),
+                           shared=len(results), x=x)
             if name == "hybrid":
                 hybrid_lines[i] = line
+        theory = res.get("theory")
+        if theory is not None and focus and theory.get("alpha") is not None:
+            tx = {"flow-time": theory["flow_time"], "step": theory.get("step"),
+                  "epoch": theory.get("epoch")}[x_axis]
+            if tx is not None:
+                axes[2].plot(np.asarray(tx, np.float64), np.asarray(theory["alpha"], np.float64),
+                             color=PALETTE.get(name), linestyle=(0, (1, 1.2)), linewidth=2.2, zorder=5,
+                             label=f"{name}: gradient-flow ODE α(t)")
     axes[0].set_ylabel("test accuracy (%)")
     axes[1].set_ylabel("test focus accuracy (%)")
+    axes[2].set_ylabel("test a_z: attention on the truth")
     for k, (name, res) in enumerate(results.items()):
-        ax = axes[2 + k]
+        ax = axes[3 + k]
         loss = res["history"]["loss"]
         log = _is_log(loss)
         any_log |= log
         if log:
             ax.set_yscale("log")
-        line = _spread(ax, loss, name, PALETTE.get(name), log=log)
-        ax.set_ylabel("training loss" + (" (log scale)" if log else ""))
+        x, _ = _timeline(res, x_axis, fine=False)
+        line = _spread(ax, loss, name, PALETTE.get(name), log=log, x=x)
+        ax.set_ylabel("training loss (epoch mean)" + (" (log scale)" if log else ""))
         ax.set_title(OBJECTIVE.get(name, name), fontsize=9)
         if name == "hybrid":
-            _mark_switch(ax, switches, line=line, label=True)
+            _mark_switch(ax, switches, line=line, label=True,
+                         at=_switch_at(res, x_axis, coarse=x_axis == "epoch" and x is None))
             ax.legend(fontsize=8)
-        _epoch_axis(ax, np.asarray(loss).shape[1])
+        _x_axis(ax, x_axis, np.asarray(loss).shape[1], x_axis == "epoch" and x is None)
     past = budget is not None and budget["hybrid"] > budget["others"]
-    for i, ax in enumerate(axes[:2]):
-        _mark_switch(ax, switches, line=hybrid_lines.get(i), label=i == 0)
+    at = _switch_at(results["hybrid"], x_axis, coarse=coarse) if "hybrid" in results else None
+    for i, ax in enumerate(axes[:len(panels)]):
+        _mark_switch(ax, switches, line=hybrid_lines.get(i), label=i == 0, at=at)
         if past:
-            assert budget is not None  # past says so
-            ax.axvspan(budget["others"] + 0.5, budget["hybrid"] + 0.5, color="0.93", zorder=0, linewidth=0,
+            assert budget is not None and at is not None  # past says so
+            ax.axvspan(at(budget["others"]), at(budget["hybrid"]), color="0.93", zorder=0, linewidth=0,
                        label=f"past the others' {budget['others']} epochs" if i == 0 else None)
-        _epoch_axis(ax, longest)
-        _percent_axis(ax)
+        _x_axis(ax, x_axis, longest, coarse)
+        if i < 2:
+            _percent_axis(ax)
     for ax in axes[:n]:
         ax.grid(alpha=0.3)
-    if not focus:  # an empty panel that says why, rather than a curve of zeros
-        axes[1].clear()
-        axes[1].set_xticks([])
-        axes[1].set_yticks([])
-        axes[1].set_ylabel("test focus accuracy (%)")
-        axes[1].text(0.5, 0.5, "n/a: the data has no truth\n(which segments carry the label)", ha="center",
-                     va="center", transform=axes[1].transAxes, fontsize=10, color="0.35")
+
+    def say(ax, ylabel, text):  # an empty panel that says why, rather than a curve of zeros
+        ax.clear()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(ylabel)
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="0.35")
+
+    if not focus:
+        for ax, ylabel in ((axes[1], "test focus accuracy (%)"), (axes[2], "test a_z: attention on the truth")):
+            say(ax, ylabel, "n/a: the data has no truth\n(which segments carry the label)")
+    elif not has_a_z:
+        say(axes[2], "test a_z: attention on the truth", "n/a: this document was written\nbefore attnjax recorded a_z")
+    else:
+        axes[2].set_ylim(-0.02, 1.02)
+        if any(r.get("theory") for r in results.values()):
+            axes[2].legend(fontsize=7.5)
     for ax in axes[n:]:
         ax.set_visible(False)
     for name in doc.get("diverged") or {}:  # in the legend too, where the missing curve is looked for
         axes[0].plot([], [], color=PALETTE.get(name, DIVERGED_COLOR), marker="x", linestyle="none",
                      label=f"{name}: diverged, not drawn")
     axes[0].legend(fontsize=7.5)
+    clock_words = ""
+    if fine:
+        every = {r["history"]["fine"]["eval_every"] for r in results.values() if "fine" in r["history"]}
+        mosaics = {r["history"]["fine"]["eval_mosaics"] for r in results.values() if "fine" in r["history"]}
+        k = mosaics.pop() if len(mosaics) == 1 else None
+        clock_words = (f"\nevaluated every {', '.join(str(e) for e in sorted(every))} steps"
+                       + (f" on the first {k} mosaics of each split" if k else "")
+                       + " and at every epoch end on the whole split")
     fig.suptitle((f"{status}\n" if status else "")
                  + f"{title}: {_spread_words(seeds)}\neach loss judged by its own inference rule"
-                 + ("; dashed: hybrid switch" if switches else "") + (f"; {_log_words(seeds)}" if any_log else ""))
+                 + ("; dashed: hybrid switch" if switches else "") + (f"; {_log_words(seeds)}" if any_log else "")
+                 + clock_words)
     fig.tight_layout()
     _note_diverged(fig, doc)
     return save_figure_atomic(fig, path)
@@ -605,3 +704,63 @@ def plot_sweep(doc: dict, out_dir: Path) -> Path:
     return _save(fig, doc, f"sweep, final epoch, mean ± std over {seeds} seed{'s' * (seeds != 1)}"
                  + (f" (averaged over {', '.join(rest)})" if rest else "")
                  + (f"\nat {at}" if at else ""), out_dir, "sweep.png")
+
+
+#: The metrics ``attnjax plot --paired`` can difference, and their axis words.
+PAIRED_METRICS = {"a_z": "a_z: attention on the truth", "entropy": "normalised attention entropy",
+                  "a_z_half": "% of test examples with a_z ≥ 0.5", "focus_accuracy": "test focus accuracy (%)",
+                  "accuracy": "test accuracy (%)"}
+
+
+def plot_paired(doc: dict, out_dir: Path, pair: tuple[str, str], *, metric: str = "a_z", x_axis: str = "epoch",
+                confidence: float = 0.95) -> Path:
+    """``paired-A-B-METRIC.png``: the paired difference A − B over seeds against time, with its t-interval.
+
+    Seed s of every paradigm shares its initialisation, minibatch order and sampling keys
+    (`attnjax.stats`), so the difference is taken seed by seed and its interval is the paired
+    Student-t interval (`attnjax.stats.paired_difference`). The fine timeline is used where the run
+    recorded one (``--eval-every``); the right-hand axis counts the seeds where A > B.
+
+    Raises:
+        ClockError: the two paradigms were not recorded, or not on one clock, or lack the metric.
+    """
+    from .stats import paired_difference
+
+    a, b = pair
+    results = doc["results"]
+    for name in pair:
+        if name not in results:
+            raise ClockError(f"--paired: {name!r} is not in this document (it holds {', '.join(results)})")
+    fine = all("fine" in results[n]["history"] for n in pair)
+    (xa, sa), (xb, sb) = (_timeline(results[n], x_axis, fine=fine) for n in pair)
+    va, vb = sa["test"].get(metric), sb["test"].get(metric)
+    if va is None or vb is None:
+        raise ClockError(f"--metric {metric}: not recorded for {a if va is None else b} in this document")
+    va, vb = np.asarray(va, np.float64), np.asarray(vb, np.float64)
+    if va.shape != vb.shape:
+        raise ClockError(f"--paired {a},{b}: their histories differ in shape ({va.shape} and {vb.shape}); "
+                         "pair paradigms of one run with one budget")
+    x = np.arange(1, va.shape[1] + 1, dtype=np.float64) if xa is None else np.asarray(xa, np.float64)
+    x = x.mean(0) if x.ndim == 2 else x
+    d = paired_difference(va, vb, confidence=confidence)
+    fig = new_figure(figsize=(7.5, 4.2))
+    ax = fig.subplots()
+    color = PALETTE.get(a)
+    ax.axhline(0.0, color="0.4", linewidth=0.8)
+    ax.fill_between(x, d.low, d.high, color=color, alpha=0.18, linewidth=0,
+                    label=f"{confidence:.0%} paired t-interval ({d.seeds} seeds)")
+    ax.plot(x, d.mean, color=color, linewidth=1.8, marker="o" if x.size <= FEW_POINTS else None, markersize=4,
+            label=f"mean of {a} − {b}, seed by seed")
+    ax.set_ylabel(f"{a} − {b}: {PAIRED_METRICS.get(metric, metric)}")
+    ax.set_xlabel(X_AXES[x_axis])
+    ax.grid(alpha=0.3)
+    right = ax.twinx()
+    right.plot(x, d.greater, color="0.45", linewidth=0.9, linestyle=(0, (3, 2)), label=f"seeds where {a} > {b}")
+    right.set_ylim(-0.3, d.seeds + 0.3)
+    right.set_ylabel(f"seeds where {a} > {b} (of {d.seeds})", color="0.35")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="best")
+    clock = ("fine clock: in-epoch points and epoch ends" if fine else "one point per epoch")
+    return _save(fig, doc, f"paired difference {a} − {b} on test {metric}, {clock}", out_dir,
+                 f"paired-{a}-{b}-{metric}.png")

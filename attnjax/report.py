@@ -15,7 +15,8 @@ import numpy as np
 
 from .experiments import Diverged, finished
 from .files import format_table
-from .metrics import EDGE_TOLERANCE, METRICS, RULES
+from .clock import flow_time_scale, flow_times
+from .metrics import ATTENTION_METRICS, EDGE_TOLERANCE, METRICS, RULES
 from .documents import FOCUS_METRICS, focus_available, result_kind
 from .paradigms import hyper_of
 from .plots import unit_of
@@ -147,6 +148,75 @@ def _metrics_at(counts, rule: int, epoch: int | slice = -1, *, focus: bool = Tru
     return out
 
 
+def _attention_at(attention, epoch: int | slice = -1, *, focus: bool = True) -> dict[str, np.ndarray | None]:
+    """``{a_z, entropy, a_z_half: [S, ...]}`` at an epoch (or epochs); None without truth or without a record."""
+    if attention is None or not focus:
+        return {name: None for name in ATTENTION_METRICS}
+    return {name: np.asarray(getattr(attention, name))[:, epoch] for name in ATTENTION_METRICS}
+
+
+def _flow_scale(runs) -> tuple[np.ndarray | None, str | None]:
+    """Flow time per step of each seed's run, or None and why (`attnjax.clock`)."""
+    options = runs.hparams.optimizer or {}
+    momentum = options.get("momentum", runs.config.momentum) if runs.config.optimizer == "sgd" else None
+    optimizer = runs.config.optimizer if isinstance(runs.config.optimizer, str) else "custom"
+    scale, why = flow_time_scale(optimizer, runs.hparams.learning_rate, None)
+    if scale is None:
+        return None, why
+    momentum = np.broadcast_to(np.asarray(momentum, np.float64), scale.shape)
+    return scale / (1.0 - momentum), None
+
+
+def _clock(runs, steps) -> dict:
+    """The history's clock at the given step counts: step, fractional epoch and flow time ``[S][P]``."""
+    per_epoch = runs.steps_per_epoch
+    scale, why = _flow_scale(runs)
+    steps = np.asarray(steps, np.int64)
+    out = {"step": steps, "epoch": steps / per_epoch,
+           "flow_time": None if scale is None else flow_times(steps, scale)}
+    if why is not None:
+        out["flow_time_note"] = why
+    return out
+
+
+def _fine(runs, rule: int, focus: bool) -> dict | None:
+    """The fine clock's timeline: every in-epoch point and every epoch end, in order (``TrainConfig.eval_every``)."""
+    history, config, per_epoch = runs.history, runs.config, runs.steps_per_epoch
+    points = getattr(history, "points", None)
+    if points is None or per_epoch is None:
+        return None
+    epochs, n_points = np.asarray(points.loss).shape[1:3]
+    inside = [(p + 1) * config.eval_every for p in range(n_points)]
+    steps = [e * per_epoch + s for e in range(epochs) for s in (*inside, per_epoch)]
+    full = [s == per_epoch for _ in range(epochs) for s in (*inside, per_epoch)]
+
+    def merge(point_values, end_values):
+        """[S, E, P, ...] and [S, E, ...] -> [S, E * (P + 1), ...] in time order."""
+        if point_values is None or end_values is None:
+            return None
+        point_values, end_values = np.asarray(point_values), np.asarray(end_values)
+        both = np.concatenate([point_values, end_values[:, :, None]], axis=2)
+        return both.reshape((both.shape[0], -1) + both.shape[3:])
+
+    def split(name):
+        counts, attention = getattr(points, name), getattr(points, f"{name}_attention")
+        end_counts, end_attention = getattr(history, name), getattr(history, f"{name}_attention")
+        out = {}
+        for metric in ("accuracy", "focus_accuracy"):
+            if metric == "focus_accuracy" and not focus:
+                out[metric] = None
+                continue
+            value = merge(getattr(counts, metric), getattr(end_counts, metric))
+            out[metric] = value if metric == "focus_accuracy" else value[..., rule]
+        for metric in ATTENTION_METRICS:
+            out[metric] = merge(getattr(attention, metric), getattr(end_attention, metric)) if focus else None
+        return out
+
+    return {"eval_every": config.eval_every, "eval_mosaics": config.eval_mosaics, **_clock(runs, steps),
+            "whole_split": full, "loss": merge(points.loss, history.loss), "train": split("train"),
+            "test": split("test")}
+
+
 def run_summary(runs, *, focus: bool = True) -> dict:
     """JSON-ready results of one paradigm: final metrics per seed and the history.
 
@@ -171,12 +241,27 @@ def run_summary(runs, *, focus: bool = True) -> dict:
                        "test": _metrics_at(history.test, r, focus=focus)}
             for r in range(len(RULES))
         },
-        "history": {
-            "loss": np.asarray(history.loss),
-            "train": _metrics_at(history.train, rule, slice(None), focus=focus),
-            "test": _metrics_at(history.test, rule, slice(None), focus=focus),
-        },
+        "history": _history(runs, rule, focus),
     }
+
+
+def _history(runs, rule: int, focus: bool) -> dict:
+    """A run's history: epoch-end metrics (attention metrics included) ``[S][E]``, its clock, and the fine points."""
+    history = runs.history
+    out: dict[str, Any] = {
+        "loss": np.asarray(history.loss),
+        "train": {**_metrics_at(history.train, rule, slice(None), focus=focus),
+                  **_attention_at(getattr(history, "train_attention", None), slice(None), focus=focus)},
+        "test": {**_metrics_at(history.test, rule, slice(None), focus=focus),
+                 **_attention_at(getattr(history, "test_attention", None), slice(None), focus=focus)},
+    }
+    if runs.steps_per_epoch is not None:
+        epochs = np.asarray(history.loss).shape[1]
+        out["clock"] = _clock(runs, runs.steps_per_epoch * np.arange(1, epochs + 1))
+    fine = _fine(runs, rule, focus)
+    if fine is not None:
+        out["fine"] = fine
+    return out
 
 
 def _health(runs: Mapping[str, Any]) -> dict:

@@ -38,7 +38,8 @@ def _result(seeds, epochs, **kw):
     cells = {k: [25.0] * seeds for k in ("ftpt", "ffpt", "ftpf", "ffpf")}
     return {"rule": "pooled", "train": {"accuracy": [90.0] * seeds, **cells},
             "test": {"accuracy": [90.0] * seeds, "focus_accuracy": [50.0] * seeds, **cells},
-            "history": {"loss": _history(seeds, epochs, **kw), "test": {"accuracy": acc, "focus_accuracy": acc}}}
+            "history": {"loss": _history(seeds, epochs, **kw),
+                        "test": {"accuracy": acc, "focus_accuracy": acc, "a_z": acc / 100}}}
 
 
 def _compare_doc(seeds=2, epochs=4, *, name="orthogonal", losses=("soft", "hybrid"), epochs_of=None,
@@ -100,7 +101,7 @@ def test_log_loss_bands_stay_positive_and_say_geometric(tmp_path, figures):
     doc = _compare_doc(seeds=6, epochs=20, losses=("soft",), start=1.0, end=1e-4, spread=1.5)
     plots.plot_compare(doc, tmp_path)
     fig = figures["curves.png"]
-    loss = fig.axes[2]
+    loss = fig.axes[3]  # after the accuracy, focus accuracy and a_z panels
     assert loss.get_yscale() == "log"
     (band,) = [c for c in loss.collections if isinstance(c, PolyCollection)]
     assert np.all(band.get_paths()[0].vertices[:, 1] > 0)
