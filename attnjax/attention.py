@@ -22,7 +22,6 @@ matplotlib backend.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Mapping
 
@@ -129,13 +128,14 @@ def read_attention(path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / ATTENTION_FILE
+    from .data.fileio import read_npz  # every size checked against the file before allocating
+
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError, AttributeError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not an attnjax attention file ({' '.join(str(err).split())[:120]})") from None
+        arrays = read_npz(path, what="an attnjax attention file")
+    except DataError as err:
+        why = str(err).removeprefix(f"{path}: ")
+        raise DataError(f"{path}: {why}" if why.endswith("no such file") else
+                        f"{path}: not an attnjax attention file: {why}") from None
     missing = [k for k in _ARRAYS if k not in arrays]
     if missing:
         raise DataError(f"{path}: not an attnjax attention file (no {', '.join(map(repr, missing))})")

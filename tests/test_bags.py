@@ -241,6 +241,17 @@ def test_read_attention_refuses_other_files(tmp_path):
     (tmp_path / "t.npz").write_text("hello")
     with pytest.raises(DataError, match="not an attnjax attention file"):
         read_attention(tmp_path / "t.npz")
+    # a member cut short: named as truncated (np.load called it "holds Python objects" or gave a traceback)
+    import zipfile
+
+    arrays = {"attention": np.zeros((1, 4, 3), np.float32), "prediction": np.zeros((1, 4), np.int32)}
+    np.savez(tmp_path / "whole.npz", **arrays)
+    with zipfile.ZipFile(tmp_path / "whole.npz") as src, zipfile.ZipFile(tmp_path / "cut.npz", "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info.filename, data[:-8] if info.filename == "attention.npy" else data)
+    with pytest.raises(DataError, match="not an attnjax attention file.*truncated"):
+        read_attention(tmp_path / "cut.npz")
 
 
 def _case(name):
