@@ -18,10 +18,10 @@ from typing import Any
 from .cli_options import (
     SWEEP_GRID_OPTIONS, Parser, add_config_option, add_data_options, add_out, add_save_attention, add_train_options,
     apply_config_file, check_applicable,
-    check_devices, check_grid, check_out, hybrid_epochs_note,
+    check_devices, check_grid, check_out, check_paths, hybrid_epochs_note,
 )
 from .cli_options import _alpha_list, _int_at_least, _list_of, _seed
-from .errors import AttnjaxError, ConfigError, DataError
+from .errors import AttnjaxError, ConfigError, DataError, OutOfMemoryError
 from .cli_runs import (close_watchers, guard_known_wrong_release, host_loop, is_unfinished, plot_progress,
                        use_compile_cache)
 from .files import HISTORY_FILE
@@ -196,7 +196,7 @@ def _build_data(args, *, fixed_focus: bool = False):
         args.dataset, m=args.m, n_train=args.n_train, n_test=args.n_test, fg=args.fg, bg=args.bg,
         seed=args.seed, data_dir=args.data_dir, num_classes=args.classes, protocol=args.protocol,
         bg_replacement=args.bg_replacement, pixel_range=args.pixel_range, m_range=args.m_range,
-        data_file=args.data_file,
+        data_file=args.data_file, max_len=args.max_len,
         fg_first=_fg_first(args) if fixed_focus else None,
     )
 
@@ -470,8 +470,7 @@ def cmd_sweep(args) -> int:
     code = _finish(args, runs, doc, "sweep.json", report.sweep_table(doc),
                    "(final epoch, mean ± std over seeds; every run is a row of sweep.csv)",
                    texts={"sweep.csv": rows_to_csv(rows)})
-    print(f"compiled programs per loss: {doc['compiled_programs']}; wrote {args.out / 'sweep.csv'} "
-          f"({len(rows)} rows)")
+    print(f"compiled programs per loss: {doc['compiled_programs']}; sweep.csv has {len(rows)} rows")  # written above
     return code
 
 
@@ -560,6 +559,44 @@ def cmd_recipes(args) -> int:
     return 0
 
 
+#: The options that name a path, by dest, and whether the command reads or writes there.
+PATH_OPTIONS = {"data_file": ("--data-file", "read"), "data_dir": ("--data-dir", "read"),
+                "tensorboard": ("--tensorboard", "write"), "compile_cache": ("--compile-cache", "write"),
+                "out": ("--out", "write")}
+
+
+def _os_error_line(args, err: OSError) -> str:
+    """An OSError in one line, naming the option whose path it is about (none if it is no option's)."""
+    reason = err.strerror or str(err)
+    if not err.filename:
+        return reason
+    where = Path(os.path.abspath(err.filename))
+    for dest, (option, verb) in PATH_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value in (None, "off"):
+            continue
+        given = Path(os.path.abspath(value))
+        if where == given or given in where.parents:
+            return f"{option}: cannot {verb} {err.filename}: {reason}"
+    return f"cannot use {err.filename}: {reason}"
+
+
+def memory_advice(args) -> str:
+    """``"; use a smaller ..."``, what to make smaller after a refusal for memory: only the options
+    that apply to this data ("" for a command without training data)."""
+    if not hasattr(args, "dataset"):
+        return ""
+    text_file = args.dataset == "text" and args.data_file is not None
+    options = ["--batch-size"]
+    if text_file:
+        options.append("--max-len (every post is padded to the longest)")
+    elif args.dataset != "bags":  # a bags file and a text file decide their own split
+        options.append("--n-train")
+    if args.model == "transformer":
+        options.append("--heads, --layers")
+    return f"; use a smaller {', '.join(options)} or model"
+
+
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split())
     return text if len(text) < 400 else text[:400] + " ..."
@@ -585,11 +622,73 @@ def _checkpoint() -> None:
 _ON_INTERRUPT: list = []
 
 
+#: XLA's C++ log level the command sets when ``TF_CPP_MIN_LOG_LEVEL`` is unset: fatal messages
+#: only. Every program read back from the compilation cache otherwise logs two ERROR lines
+#: (``cpu_aot_loader.cc ... could lead to execution errors such as SIGILL``) on the very machine
+#: that compiled it: XLA counts two LLVM tuning preferences as CPU features (openxla/xla#44565).
+#: Level 2 keeps them. What that check is for, a cache folder filled on another CPU, the command
+#: checks itself (`_check_cache_cpu`); XLA's failures still reach the command as exceptions.
+XLA_LOG_LEVEL = "3"
+
+
+def quiet_xla_log() -> bool:
+    """Before JAX starts: XLA's C++ log at `XLA_LOG_LEVEL`, unless the user has set
+    ``TF_CPP_MIN_LOG_LEVEL`` (``TF_CPP_MIN_LOG_LEVEL=0 attnjax ...`` shows all of it).
+
+    Returns:
+        Whether it was set (only the command does this: it is global state).
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return False
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = XLA_LOG_LEVEL
+    return True
+
+
+#: The file in a compilation-cache folder that records the CPU features its programs were compiled for.
+CACHE_CPU_FILE = "attnjax-cpu-features.txt"
+
+
+def _cpu_features() -> set[str] | None:
+    """This CPU's feature flags (``/proc/cpuinfo``), or None where they cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    line = next((ln for ln in text.splitlines() if ln.split(":")[0].strip() in ("flags", "Features")), None)
+    return None if line is None else set(line.split(":", 1)[1].split())
+
+
+def _check_cache_cpu(folder: Path) -> str | None:
+    """A warning if the cache ``folder`` was filled on a CPU with features this one lacks (its programs
+    could stop with SIGILL here: XLA's own check says so in the log the command keeps quiet); else
+    record this CPU's features in it, if none are recorded."""
+    from .files import write_text_atomic
+
+    here = _cpu_features()
+    if here is None:
+        return None
+    record = folder / CACHE_CPU_FILE
+    try:
+        there = set(record.read_text().split()) if record.is_file() else None
+        if there is None:
+            write_text_atomic(record, " ".join(sorted(here)) + "\n")
+            return None
+    except OSError:
+        return None
+    missing = sorted(there - here)
+    if not missing:
+        return None
+    return (f"--compile-cache {folder} holds programs compiled on a CPU with features this one lacks "
+            f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}): they could stop with an illegal "
+            "instruction (SIGILL); give this machine its own --compile-cache folder, or off")
+
+
 def main(argv: list[str] | None = None) -> int:
     import signal
 
-    if "jax" not in sys.modules:  # XLA reads its flags when JAX starts its backend
+    if "jax" not in sys.modules:  # XLA reads its flags and log level when JAX starts
         guard_known_wrong_release()
+        quiet_xla_log()
 
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -631,14 +730,21 @@ def _main(argv) -> int:
     _checkpoint()
     _ON_INTERRUPT.clear()
     try:
+        check_paths(args)
         use_compile_cache(args)
+        if getattr(args, "compile_cache", "off") not in (None, "off"):
+            warning = _check_cache_cpu(Path(args.compile_cache))
+            if warning:
+                print(f"attnjax: warning: {warning}", file=sys.stderr)
         return args.func(args)
+    except OutOfMemoryError as err:
+        print(f"attnjax: error: {_one_line(err)}{memory_advice(args)}", file=sys.stderr)
+        return 2
     except AttnjaxError as err:
         print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. an output folder that cannot be written
-        where = f"cannot write {err.filename}: " if err.filename else ""
-        print(f"attnjax: error: --out: {where}{err.strerror or err}", file=sys.stderr)
+        print(f"attnjax: error: {_os_error_line(args, err)}", file=sys.stderr)
         return 2
     except Exception as err:
         from .parallel import out_of_memory_message
@@ -646,7 +752,7 @@ def _main(argv) -> int:
         message = out_of_memory_message(err)
         if message is None:
             raise
-        print(f"attnjax: error: {message}", file=sys.stderr)
+        print(f"attnjax: error: {message}{memory_advice(args)}", file=sys.stderr)
         return 2
 
 

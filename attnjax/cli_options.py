@@ -23,7 +23,7 @@ from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CON
                        TRANSFORMER_LAYERS)
 
 __all__ = ["check_devices", "Parser", "add_data_options", "add_train_options", "add_out", "add_save_attention",
-           "check_applicable", "check_out",
+           "check_applicable", "check_out", "check_folder", "check_paths", "convert_value",
            "check_grid", "hybrid_epochs_note", "apply_config_file", "add_config_option", "SWEEP_GRID_OPTIONS"]
 
 
@@ -50,6 +50,9 @@ _natural_int = _int_at_least(0, "a non-negative", SIZE_LIMIT)
 #: Epochs and widths past these are typing mistakes, not experiments.
 _epochs = _int_at_least(1, "a positive", 10**6)
 _width = _int_at_least(1, "a positive", 2**16)
+
+#: The transformer's bounds (``--heads``, ``--layers``): what a 2-core CPU compiles and holds in minutes.
+MAX_HEADS, MAX_LAYERS = 64, 32
 
 #: Seeds are bounded so that every generator that takes one (NumPy's and JAX's) accepts it.
 SEED_LIMIT = 2**32
@@ -161,8 +164,28 @@ def _pair(parse, valid, what: str, example: str):
 def _seed_map(text: str) -> str:
     try:
         return parse_seed_map(text)
-    except ConfigError as err:
+    except (ConfigError, ValueError) as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _path_text(text: str) -> str:
+    """A path as given: not empty, and without a NUL character (no file system takes one)."""
+    text = str(text)
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"a path cannot hold a NUL character, got {text!r}")
+    return text
+
+
+def _path(text: str) -> Path:
+    """`_path_text` as a `Path`."""
+    return Path(_path_text(text))
+
+
+def _cache_choice(text: str) -> str:
+    """``--compile-cache``: ``off``, or a folder (`_path_text`)."""
+    return "off" if str(text) == "off" else _path_text(text)
 
 
 def _seed_map_defaults() -> str:
@@ -188,10 +211,10 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="data set (default: digits, bundled with scikit-learn)")
-    g.add_argument("--data-file", type=Path, default=None,
+    g.add_argument("--data-file", type=_path, default=None,
                    help="text: your JSON file in the HateXplain layout (default: the bundled synthetic task); "
                         "bags (required): your .npz file of bags of segments or feature vectors (docs/bags.md)")
-    g.add_argument("--data-dir", default=None,
+    g.add_argument("--data-dir", type=_path_text, default=None,
                    help="folder with your MNIST (IDX) or CIFAR (binary) files, or Fashion-MNIST")
     g.add_argument("--m", type=int, default=None, help=f"segments per mosaic (default: {M})")
     g.add_argument("--m-range", type=_int_pair, default=None, metavar="LOW,HIGH",
@@ -200,6 +223,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    help="training mosaics (default: the protocol's; orthogonal: one per class)")
     g.add_argument("--n-test", type=_positive_int, default=None,
                    help="test mosaics (default: the protocol's; orthogonal: one per class)")
+    g.add_argument("--max-len", type=_positive_int, default=None, metavar="L",
+                   help="text with --data-file: truncate posts to their first L tokens (default: none is truncated; "
+                        "every post is padded to the longest, so one very long post costs memory for all)")
     g.add_argument("--fg", default=None, help="foreground classes, names or ids, comma-separated")
     g.add_argument("--bg", default=None, help="background classes (default: all others)")
     g.add_argument("--classes", type=_positive_int, default=None,
@@ -212,7 +238,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 def add_config_option(p) -> None:
     """``--config FILE``: a TOML file of the command's options, or a recipe (`attnjax.recipes`)."""
-    p.add_argument("--config", type=Path, default=None,
+    p.add_argument("--config", type=_path, default=None,
                    help="TOML file of options (keys as the long option names), such as a recipe in recipes/; "
                         "the command line overrides it")
 
@@ -255,11 +281,14 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
     g.add_argument("--encoder-width", type=_width, default=None,
                    help=f"the encoder's (text: the embedding's) width d (default: "
                         f"{', '.join(f'{v} for {k}' for k, v in ENCODER_WIDTHS.items())})")
-    g.add_argument("--heads", type=_positive_int, default=None,
-                   help=f"--model transformer: self-attention heads of width {TRANSFORMER_HEAD_WIDTH} "
-                        f"(default: {TRANSFORMER_HEADS})")
-    g.add_argument("--layers", type=_positive_int, default=None,
-                   help=f"--model transformer: self-attention layers (default: {TRANSFORMER_LAYERS})")
+    g.add_argument("--heads", type=_int_at_least(1, "a positive", MAX_HEADS), default=None,
+                   help=f"--model transformer: self-attention heads of width {TRANSFORMER_HEAD_WIDTH}, at most "
+                        f"{MAX_HEADS}: each layer's projections are heads x {TRANSFORMER_HEAD_WIDTH} wide and its "
+                        f"scores batch x heads x tokens^2 floats (default: {TRANSFORMER_HEADS})")
+    g.add_argument("--layers", type=_int_at_least(1, "a positive", MAX_LAYERS), default=None,
+                   help=f"--model transformer: self-attention layers, at most {MAX_LAYERS}: each layer is compiled "
+                        "anew, about 3 s more per paradigm on a 2-core CPU (measured 19 s at 1 layer, 40 s at 8, 83 s at 32), "
+                        f"so {MAX_LAYERS} already compile for minutes (default: {TRANSFORMER_LAYERS})")
     g.add_argument("--classifier-init", choices=CLASSIFIER_INIT_NAMES, default=None,
                    help="classifier weight init (default: the protocol's)")
     g.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -306,10 +335,10 @@ def add_save_attention(p: argparse.ArgumentParser) -> None:
 
 def add_out(p: argparse.ArgumentParser, default: str, *, long_runs: bool = False) -> None:
     """``--out``, ``--overwrite`` and ``--compile-cache``; with ``long_runs``, the checkpoint options too."""
-    p.add_argument("--out", type=Path, default=Path(default), help="output folder (default: %(default)s)")
+    p.add_argument("--out", type=_path, default=Path(default), help="output folder (default: %(default)s)")
     p.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
                    help="replace the result files of an earlier run in --out (refused otherwise)")
-    p.add_argument("--compile-cache", default=None, metavar="DIR|off",
+    p.add_argument("--compile-cache", type=_cache_choice, default=None, metavar="DIR|off",
                    help="JAX's persistent compilation cache folder, or off (default: a folder of this user "
                         "and machine under ~/.cache/attnjax)")
     if not long_runs:
@@ -322,7 +351,7 @@ def add_out(p: argparse.ArgumentParser, default: str, *, long_runs: bool = False
                         f"{AUTO_SECONDS / 60:g} minutes, then every {AUTO_SECONDS / 60:g} minutes)")
     g.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out from its newest checkpoint (same command and options)")
-    g.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+    g.add_argument("--tensorboard", type=_path, default=None, metavar="DIR",
                    help="also write TensorBoard event files to DIR (needs the tensorboard extra: tensorboardX)")
 
 
@@ -378,6 +407,8 @@ def check_applicable(args) -> None:
     text, bags = args.dataset == "text", args.dataset == "bags"
     rules = [
         ("--data-file", args.data_file is not None and not (text or bags), "applies only to --dataset text or bags"),
+        ("--max-len", args.max_len is not None and not (text and args.data_file is not None),
+         "applies only to --dataset text with --data-file (the synthetic posts are at most 16 tokens)"),
         ("--dataset bags", bags and args.data_file is None, "needs --data-file FILE.npz (docs/bags.md)"),
         ("--m/--m-range", (args.m is not None or args.m_range is not None) and bags,
          "do not apply to --dataset bags (the file's segments give m; its 'mask' gives bags of several sizes)"),
@@ -523,26 +554,54 @@ def check_devices(args) -> None:
         )
 
 
+def check_folder(option: str, folder: Path) -> None:
+    """A folder the command will write in: not a file, not under a file, and writable.
+
+    Arguments:
+        option: the option that gave it (``--out``, ``--tensorboard``), for the message.
+        folder: the folder; it need not exist yet.
+
+    Raises:
+        ConfigError: one line naming ``option``.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{option} {folder} is a file, not a folder")
+    probe = folder.absolute()
+    while not probe.exists() and not probe.is_symlink():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{option} {folder}: cannot create it: {probe} is "
+                          + ("a file, not a folder" if probe.exists() else "a broken link"))
+    try:  # a real write: os.access says yes to root on read-only or special file systems (/proc)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+        if probe != folder.absolute():
+            first = probe / folder.absolute().relative_to(probe).parts[0]
+            first.mkdir()
+            first.rmdir()
+    except OSError as err:
+        raise ConfigError(f"{option} {folder}: cannot write in {probe} ({err.strerror or err})") from None
+
+
+#: The options that name a folder the command writes in, by their dest (``--out`` has its own check).
+OUTPUT_FOLDERS = {"tensorboard": "--tensorboard", "compile_cache": "--compile-cache"}
+
+
+def check_paths(args) -> None:
+    """Every folder the command will write in besides ``--out`` (`check_folder`), before any
+    data is loaded or program compiled; ``--compile-cache`` only when given (not ``off``)."""
+    for dest, option in OUTPUT_FOLDERS.items():
+        value = getattr(args, dest, None)
+        if value is not None and value != "off":
+            check_folder(option, Path(value))
+
+
 def check_out(args) -> None:
     """``--out`` must be a folder we can write, and not hold an earlier run unless --overwrite."""
     out: Path = args.out
     if str(out).strip() == "" or str(out) == ".":
         raise ConfigError("--out must name a folder (give one explicitly, e.g. --out runs/x)")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
-    probe = out.absolute()
-    while not probe.exists():
-        probe = probe.parent
-    try:  # a real write: os.access says yes to root on read-only or special file systems
-        if not probe.is_dir():
-            raise OSError("not a folder")
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-        if probe != out.absolute():
-            (probe / out.absolute().relative_to(probe).parts[0]).mkdir()
-            (probe / out.absolute().relative_to(probe).parts[0]).rmdir()
-    except OSError as err:
-        raise ConfigError(f"--out {out}: cannot write in {probe} ({err.strerror or err})") from None
+    check_folder("--out", out)
     from .files import CHECKPOINTS, MANIFEST, RESULT_FILES, earlier_run
 
     resume = getattr(args, "resume", False)
@@ -586,17 +645,19 @@ def apply_config_file(parser: Parser, argv: list[str] | None) -> None:
     """``--config FILE``: a TOML table of options becomes the command's defaults.
 
     Keys are the long option names (``lr`` or ``--lr``; ``batch-size`` or
-    ``batch_size``); a list is a comma-separated value. Options on the command
-    line still win. An unknown key or a bad file is a one-line error. A
-    ``[recipe]`` table (``attnjax.recipes``) names the command the file is for;
-    run with another command, the file is refused.
+    ``batch_size``); a list is a comma-separated value. Every value goes through
+    the option's own converter, as on the command line (`convert_value`).
+    Options on the command line still win. An unknown key, a bad value or a bad
+    file is a one-line error, ``--config FILE: KEY: ...``. A ``[recipe]`` table
+    (``attnjax.recipes``) names the command the file is for; run with another
+    command, the file is refused.
     """
     import tomllib
 
     argv = sys.argv[1:] if argv is None else argv
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = Parser(prog="attnjax", add_help=False)
     pre.add_argument("command", nargs="?")
-    pre.add_argument("--config", type=Path, default=None)
+    pre.add_argument("--config", type=_path, default=None)
     known, _ = pre.parse_known_args(argv)
     if known.config is None:
         return
@@ -621,21 +682,52 @@ def apply_config_file(parser: Parser, argv: list[str] | None) -> None:
         dest = key.lstrip("-").replace("-", "_")
         if dest not in dests or dest in ("config", "help"):
             raise ConfigError(f"--config {known.config}: unknown option {key!r} for '{known.command}'")
-        action = dests[dest]
-        takes_bool = action.nargs == 0  # --flag / --no-flag
-        if takes_bool != isinstance(value, bool):
-            raise ConfigError(f"--config {known.config}: {key} must be "
-                              + ("true or false" if takes_bool else f"a value, not {value!r}"))
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        if action.type is not None:
-            try:
-                value = cast(Callable[[str], Any], action.type)(str(value))  # every option's type is a callable
-            except argparse.ArgumentTypeError as err:
-                raise ConfigError(f"--config {known.config}: {key}: {err}") from None
-        elif action.choices is not None and value not in action.choices:
-            raise ConfigError(f"--config {known.config}: {key}: {value!r} is not one of {list(action.choices)}")
-        defaults[dest] = value
+        try:
+            defaults[dest] = convert_value(dests[dest], value)
+        except argparse.ArgumentTypeError as err:
+            raise ConfigError(f"--config {known.config}: {key}: {err}") from None
     sub.set_defaults(**defaults)
+
+
+def convert_value(action: argparse.Action, value: object) -> Any:
+    """A ``--config`` value as the option's value, through the very converter the command line uses.
+
+    A list is the comma-separated value (its items numbers or strings); ``true``/``false`` only
+    for a flag. argparse's own wording is kept for a converter's ValueError (``invalid int
+    value: '2.5'``), and the choices are checked after converting, as argparse does.
+
+    Raises:
+        argparse.ArgumentTypeError: the one-line reason (the caller names the file and key).
+    """
+    takes_bool = action.nargs == 0  # --flag / --no-flag
+    if takes_bool != isinstance(value, bool):
+        raise argparse.ArgumentTypeError("expected true or false" if takes_bool else
+                                         f"expected a value, got {value!r}")
+    if takes_bool:
+        return value
+    if isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a value, got a table ({value!r})")
+    if isinstance(value, list) and not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                           for v in value):
+        raise argparse.ArgumentTypeError(f"expected a value, got a list of lists, tables or booleans ({value!r})")
+    if isinstance(value, list) and action.type in (_path, _path_text, _cache_choice):
+        raise argparse.ArgumentTypeError(f"expected one path, got a list ({value!r})")
+    if not isinstance(value, (str, int, float, list)):  # a TOML date or time
+        raise argparse.ArgumentTypeError(f"expected a value, got {value!r}")
+    text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    converted: Any = text
+    if action.type is not None:
+        convert = cast(Callable[[str], Any], action.type)  # every option's type is a callable
+        try:
+            converted = convert(text)
+        except argparse.ArgumentTypeError:
+            raise
+        except (TypeError, ValueError):  # argparse's own message for int, float, ...
+            name = getattr(convert, "__name__", repr(convert))
+            raise argparse.ArgumentTypeError(f"invalid {name} value: {text!r}") from None
+    if action.choices is not None and converted not in action.choices:
+        raise argparse.ArgumentTypeError(f"invalid choice: {converted!r} (choose from "
+                                         f"{', '.join(map(repr, action.choices))})")
+    return converted
 
 

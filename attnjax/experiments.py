@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from .data.base import Dataset, DataInfo
-from .errors import ConfigError, NonFiniteLossError
+from .errors import ConfigError, NonFiniteLossError, OutOfMemoryError
 from .signatures import evaluate_examples, shortcut_report, signature
 from .paradigms import Paradigm, get_paradigm, paradigm_name
 from .protocol import DEFAULT_LOSSES, FIXED_FOCUS, FIXED_FOCUS_ALPHAS, PARADIGMS, SEEDS, Protocol, get_protocol
@@ -24,6 +24,7 @@ __all__ = [
     "Diverged",
     "finished",
     "memory_plan",
+    "memory_cause",
     "Programs",
     "train_seeds",
     "paradigm_configs",
@@ -59,6 +60,8 @@ class SeedRuns:
             a resumed run.
         seed_map: how the programs mapped the seeds (``"vmap"``, ``"map"`` or ``"mix:G"``,
             `attnjax.programs.map_seeds`), resolved.
+        steps_per_epoch: minibatch steps in each epoch (``n_train // batch_size``), the clock of
+            the history's points (`attnjax.clock`).
     """
 
     config: TrainConfig
@@ -72,6 +75,7 @@ class SeedRuns:
     compile_seconds: float = 0.0
     train_seconds: float = 0.0
     seed_map: str | None = None
+    steps_per_epoch: int | None = None
 
     @property
     def name(self) -> str:
@@ -102,7 +106,6 @@ def memory_plan(config: TrainConfig, keys, hparams, data, *, programs: Programs 
     Raises:
         OutOfMemoryError: not even one seed fits.
     """
-    from .errors import OutOfMemoryError
     from .parallel import available_memory
 
     available = available_memory() if available is None else available
@@ -125,10 +128,24 @@ def memory_plan(config: TrainConfig, keys, hparams, data, *, programs: Programs 
     if chunk < 1:
         raise OutOfMemoryError(
             f"one seed needs about {(shared + per_seed) / gib:.2f} GiB (XLA's memory analysis) with "
-            f"{available / gib:.2f} GiB available; use a smaller --batch-size, --n-train or model")
+            f"{available / gib:.2f} GiB available")
     return min(chunk, seeds), (f"{seeds} seeds at once need about {total / gib:.2f} GiB (XLA's memory analysis) "
                               f"with {available / gib:.2f} GiB available; training them in chunks of "
                               f"{min(chunk, seeds)} (--chunk-size)")
+
+
+def memory_cause(config: TrainConfig) -> str:
+    """What one seed's program holds, in words, for a refusal for memory: the batch, the padded
+    length of a post (text) or the example's segments, and a transformer's heads and layers."""
+    parts = [f"batches of {config.batch_size}"]
+    if config.vocab_size is not None:
+        parts.append(f"every post padded to {config.m:,} tokens")
+    else:
+        parts.append(f"{config.m} segments of shape {tuple(config.segment_shape)} an example")
+    if config.model == "transformer":
+        parts.append(f"{config.heads:,} heads x {config.layers:,} layers of self-attention "
+                     f"(scores of {config.heads:,} x {config.m:,}^2 per example)")
+    return ", ".join(parts)
 
 
 def check_finite(config: TrainConfig, losses: np.ndarray, *, first_seed: int = 0) -> None:
@@ -288,14 +305,18 @@ def train_seeds(
             if auto_chunk and devices is None and chunk_size is None and snapshot is None else None)
     from .parallel import run_fitting_memory
 
-    result, chunk_size = run_fitting_memory(run, seeds, chunk_size, plan=plan, retry=auto_chunk and snapshot is None,
-                                            on_chunk=said)
+    try:
+        result, chunk_size = run_fitting_memory(run, seeds, chunk_size, plan=plan,
+                                                retry=auto_chunk and snapshot is None, on_chunk=said)
+    except OutOfMemoryError as err:  # name what made it large: the caller says what can shrink
+        raise OutOfMemoryError(f"{err} ({memory_cause(config)})") from None
     seconds = time.perf_counter() - start
     compiling = programs.compile_seconds[config] - compile_before
     earlier = 0.0 if saved is None else saved.seconds
     return SeedRuns(config, given, result.params, result.history, seconds + earlier, chunk_size, notes,
                     traces=programs.traces[config] - traces_before, compile_seconds=compiling,
-                    train_seconds=seconds - compiling + earlier, seed_map=seed_map)
+                    train_seconds=seconds - compiling + earlier, seed_map=seed_map,
+                    steps_per_epoch=int(data.train.index.shape[0]) // config.batch_size)
 
 
 def _restore(saved: RunCheckpoints, config: TrainConfig, keys, hparams, data):

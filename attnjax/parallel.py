@@ -352,10 +352,7 @@ def smaller_chunk(err: BaseException, chunk: int) -> tuple[int, str] | None:
     if not _is_out_of_memory(err):
         return None
     if chunk <= 1:
-        raise OutOfMemoryError(
-            "out of memory training even one seed at a time; use a smaller --batch-size, "
-            "--n-train or model"
-        ) from None
+        raise OutOfMemoryError("out of memory training even one seed at a time") from None
     match = re.search(r"allocating (\d+) bytes", str(err))
     need, free = (int(match.group(1)) if match else None), available_memory()
     if need and free:

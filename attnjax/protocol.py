@@ -120,7 +120,7 @@ def parse_seed_map(text: str) -> str:
     if text in ("vmap", "map"):
         return text
     kind, _, group = text.partition(":")
-    if kind == "mix" and group.isdigit() and int(group) >= 2:
+    if kind == "mix" and group.isascii() and group.isdigit() and int(group) >= 2:  # "²".isdigit(), int("²") fails
         return f"mix:{int(group)}"
     raise ConfigError(f"a seed map is vmap, map or mix:G with an integer G of at least 2 (mix:1 is map), "
                       f"got {text!r}")

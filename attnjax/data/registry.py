@@ -32,6 +32,7 @@ def load_dataset(
     fg_first: bool | None = None,
     m_range: tuple[int, int] | None = None,
     data_file: str | Path | None = None,
+    max_len: int | None = None,
 ) -> tuple[Dataset, DataInfo]:
     """Build the mosaics of a named data set.
 
@@ -62,6 +63,8 @@ def load_dataset(
             bags (required): your ``.npz`` file of bags (`attnjax.data.bags`,
             ``docs/bags.md``); the file decides m, the classes and the split, so
             the other options do not apply.
+        max_len: text with ``data_file``: posts truncated to this many tokens (default: none;
+            every post is padded to the longest).
 
     Returns:
         ``(dataset, info)``.
@@ -88,7 +91,7 @@ def load_dataset(
         from .text import load_hatexplain, load_synthetic_text, text_dataset
 
         if data_file is not None:
-            return text_dataset(load_hatexplain(data_file, seed=seed), name="hatexplain")
+            return text_dataset(load_hatexplain(data_file, seed=seed, max_len=max_len), name="hatexplain")
         sizes = dict(n_train=TEXT_SIZES["n_train"] if n_train is None else n_train,
                      n_test=TEXT_SIZES["n_test"] if n_test is None else n_test)
         return text_dataset(load_synthetic_text(seed=seed, **sizes), name="text (synthetic)")
