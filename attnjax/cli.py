@@ -96,6 +96,15 @@ def build_parser() -> Parser:
     p = sub.add_parser("plot", help="redraw a run's figures from its JSON file")
     p.add_argument("run", type=Path, help="a run folder, or its result file (results.json, signature.json, "
                                           "fixed_focus.json, sweep.json or estimators.json)")
+    p.add_argument("--x", choices=("epoch", "step", "flow-time"), default="epoch", dest="x_axis",
+                   help="the curves' x axis: epochs, minibatch steps, or flow time sum lr / (1 - momentum) "
+                        "(SGD only); other than epoch writes curves-step.png or curves-flow-time.png "
+                        "(default: %(default)s)")
+    p.add_argument("--paired", type=_pair, default=None, metavar="A,B",
+                   help="instead, draw the paired difference A - B over seeds with its 95%% t-interval "
+                        "(paired-A-B-METRIC.png)")
+    p.add_argument("--metric", choices=("a_z", "entropy", "a_z_half", "focus_accuracy", "accuracy"), default=None,
+                   help="with --paired: the test metric to difference (default: a_z)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("verify", help="check the gradient-flow theory: ODEs, closed forms, gradient descent")
@@ -211,6 +220,7 @@ def _train_options(args) -> dict:
         classifier_init=args.classifier_init, optimizer=args.optimizer, precision=args.precision, conv=args.conv,
         encoder=args.encoder, encoder_width=args.encoder_width, heads=args.heads, layers=args.layers,
         momentum=args.momentum if not isinstance(args.momentum, list) else None,
+        eval_every=args.eval_every, eval_mosaics=args.eval_mosaics,
     )
     if getattr(args, "hybrid_epochs", None) is not None:
         soft, second = args.hybrid_epochs
@@ -398,12 +408,22 @@ def _divergence_hint(args) -> str:
     return "try a smaller --lr"
 
 
+def _with_theory(doc: dict) -> dict:
+    """On the paper's simple setting (orthogonal data, linear models, SGD), the reduced gradient flow at the run's
+    flow times, per paradigm (`analytic.run_theory`); other documents are returned as they are."""
+    if doc["config"]["data"].get("name") != "orthogonal":
+        return doc
+    from analytic.run_theory import attach_theory
+
+    return attach_theory(doc)
+
+
 def cmd_compare(args) -> int:
     from . import report
     from .experiments import compare
 
     data, info, runs = _train_paradigms(args, compare)
-    doc = report.compare_results_json(report.settings_json(args, info, runs), runs)
+    doc = _with_theory(report.compare_results_json(report.settings_json(args, info, runs), runs))
     return _finish(args, runs, doc, "results.json", report.compare_table(doc["results"]),
                    report.compare_footnote(doc), more=_attention_files(args, data, info, runs))
 
@@ -417,7 +437,8 @@ def cmd_signature(args) -> int:
     from .experiments import finished
 
     signatures = {name: signature(r, data) for name, r in finished(runs).items()}
-    doc = report.signature_json(report.settings_json(args, info, runs, signature_s_y=shown), signatures, runs)
+    doc = _with_theory(report.signature_json(report.settings_json(args, info, runs, signature_s_y=shown),
+                                             signatures, runs))
     table = "\n\n".join([report.compare_table(doc["results"]), report.compare_footnote(doc),
                           report.signature_table(doc)])
     return _finish(args, runs, doc, "signature.json", table, report.signature_footnote(doc),
@@ -517,17 +538,37 @@ def cmd_estimators(args) -> int:
     return 0
 
 
+def _pair(text: str) -> tuple[str, str]:
+    """``A,B``: two paradigm names for ``attnjax plot --paired``."""
+    import argparse
+
+    names = [n.strip() for n in text.split(",")]
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        raise argparse.ArgumentTypeError(f"expected two different paradigms as A,B, got {text!r}")
+    return names[0], names[1]
+
+
 def cmd_plot(args) -> int:
     from . import report
     from .files import load_results
+    from .plots import ClockError, plot_paired
 
     path = args.run
     folder = path if path.is_dir() else path.parent
+    if args.metric is not None and args.paired is None:
+        raise ConfigError("--metric applies only with --paired A,B")
     if is_unfinished(path):
+        if args.paired is not None or args.x_axis != "epoch":
+            raise ConfigError(f"{path}: --paired and --x need a finished run's result file; this run is unfinished")
         return plot_progress(path if not path.is_dir() else path / HISTORY_FILE, folder)
     doc = load_results(path, warn=lambda line: print(f"attnjax: warning: {line}", file=sys.stderr))
     try:
-        plots = report.plot_any(doc, folder)
+        if args.paired is not None:
+            plots = [plot_paired(doc, folder, args.paired, metric=args.metric or "a_z", x_axis=args.x_axis)]
+        else:
+            plots = report.plot_any(doc, folder, x_axis=args.x_axis)
+    except ClockError as err:
+        raise DataError(f"{path}: {err}") from None
     except DataError as err:
         raise DataError(f"{path}: {err}") from None
     print("wrote " + ", ".join(str(p) for p in plots))

@@ -319,6 +319,13 @@ def add_train_options(p: argparse.ArgumentParser, *, fixed_focus: bool = False, 
                    help="shard the seeds over this many devices (default: one program on the default device)")
     g.add_argument("--chunk-size", type=_positive_int, default=None,
                    help="train the seeds in chunks of this many, when all at once do not fit in memory")
+    g.add_argument("--eval-every", type=_int_at_least(1, "a positive", 10**6), default=None, metavar="N",
+                   help="also evaluate every N minibatch steps inside each epoch, counted from the epoch's start "
+                        "(the fine clock: history points carry step, fractional epoch and flow time; default: "
+                        "once an epoch)")
+    g.add_argument("--eval-mosaics", type=_positive_int, default=None, metavar="K",
+                   help="with --eval-every: evaluate the in-epoch points on each split's first K examples, to bound "
+                        "their cost (epoch ends always use the whole splits; default: all)")
     g.add_argument("--seed-map", type=_seed_map, default=None, metavar="vmap|map|mix:G",
                    help="how one program maps its seeds: vmap (all at once), map (one after another: less memory), "
                         "mix:G (groups of G at once); only the last bits of the numbers can change (default, from "
@@ -456,6 +463,8 @@ def check_applicable(args) -> None:
          f"takes images, and --encoder {encoder} gives it feature vectors (use --model mlp, gated or linear)"),
         ("--encoder-width", args.encoder_width is not None and not text and encoder == "none",
          "applies only with an --encoder (or to --dataset text's embedding)"),
+        ("--eval-mosaics", getattr(args, "eval_mosaics", None) is not None and getattr(args, "eval_every", None) is None,
+         "sizes the in-epoch evaluations: it needs --eval-every"),
         ("--heads/--layers", (args.heads is not None or args.layers is not None) and family != "transformer",
          f"apply only to --model transformer, not {family}"),
         ("--model cnn", family == "cnn" and args.dataset in NOT_FOR_CNN,

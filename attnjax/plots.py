@@ -34,7 +34,7 @@ from .paradigms import REGISTRY
 from .files import new_figure, save_figure_atomic
 
 __all__ = ["PALETTE", "plot_compare", "plot_progress", "plot_signature", "plot_fixed_focus", "plot_sweep",
-           "unit_of", "size_words", "diverged_note", "hybrid_budget", "plot_paired", "ClockError", "X_AXES",
+           "unit_of", "size_words", "diverged_note", "hybrid_budget", "plot_paired", "plot_curves", "ClockError", "X_AXES",
            "PAIRED_METRICS"]
 
 #: Each paradigm's colour and the name of its objective, from `attnjax.paradigms`.
@@ -322,6 +322,16 @@ def plot_compare(doc: dict, out_dir: Path, *, x_axis: str = "epoch") -> list[Pat
     if not focus_available(doc["config"].get("data")):
         return [curves]
     return [curves, _focus_prediction_bars(doc, out_dir)]
+
+
+def plot_curves(doc: dict, path: Path, *, x_axis: str = "epoch") -> Path:
+    """The curves figure of a compare or signature document alone, written to ``path``, against ``x_axis``
+    (`X_AXES`: ``epoch``, ``step`` or ``flow-time``).
+
+    Raises:
+        ClockError: the document records no steps, or no flow time (an adaptive optimizer), for ``x_axis``.
+    """
+    return _curves(doc, Path(path), x_axis=x_axis)
 
 
 def plot_progress(doc: dict, out_dir: Path, status: str) -> Path:

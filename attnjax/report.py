@@ -537,24 +537,29 @@ def sweep_table(doc: dict) -> str:
     return format_table(["loss", *axes, "focus acc", "test acc"], rows)
 
 
-def plot_any(doc: dict, out_dir) -> list:
-    """Draw the figures of any result document (``doc["kind"]``) into ``out_dir``."""
+def plot_any(doc: dict, out_dir, *, x_axis: str = "epoch") -> list:
+    """Draw the figures of any result document (``doc["kind"]``) into ``out_dir``; ``x_axis`` is the curves' x axis
+    (``epoch``, ``step`` or ``flow-time``: `attnjax.plots.X_AXES`)."""
     from . import plots
 
     draw = {"compare": plots.plot_compare, "signature": plots.plot_signature,
             "fixed-focus": plots.plot_fixed_focus, "sweep": plots.plot_sweep}.get(result_kind(doc))
+    from pathlib import Path
+
     from .errors import DataError
 
     if not any(doc.get(k) for k in ("results", "heatmaps", "rows", "estimators")):
         raise DataError("nothing to draw: no paradigm of this run finished (see its 'diverged' entry)")
     if result_kind(doc) == "estimators":
-        from pathlib import Path
-
         from .estimators import plot_estimators
 
         plot_estimators(doc, Path(out_dir) / "estimators.png")
         return [Path(out_dir) / "estimators.png"]
     assert draw is not None, f"no figures for a {result_kind(doc)!r} document"  # KINDS' other four
+    if x_axis != "epoch":  # only the curves have another x axis
+        if result_kind(doc) not in ("compare", "signature") or not doc.get("results"):
+            raise DataError(f"--x {x_axis}: only compare and signature results have curves over time")
+        return [plots.plot_curves(doc, Path(out_dir) / f"curves-{x_axis}.png", x_axis=x_axis)]
     paths = draw(doc, out_dir)
     paths = paths if isinstance(paths, list) else [paths]
     if result_kind(doc) == "signature" and doc.get("results"):  # signature files also hold compare's results
