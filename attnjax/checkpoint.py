@@ -6,13 +6,19 @@ A [`Checkpoints`][attnjax.checkpoint.Checkpoints] object owns one folder, with a
 * ``arrays/``: orbax's ``StandardCheckpointer`` output: the carry of the seed chunk in
   progress (parameters, optimizer state, PRNG key data, the paradigm's state), its history
   so far, and the finished seed chunks' parameters and histories;
-* ``meta.json``: the layout version, the attnjax version, where the run stands (seed chunk,
-  chunk size, epoch), the seconds spent, the resolved settings and their SHA-256.
+* ``meta.json``: the layout version, the attnjax version, the command that wrote it, where
+  the run stands (seed chunk, chunk size, epoch), the seconds spent, the resolved settings,
+  every leaf's shape and dtype, the size and SHA-256 of every file orbax wrote and the SHA-256
+  of the arrays themselves.
 
 A snapshot is written into ``incoming-NNNNNNNN`` and renamed into place only once both parts
 are complete, so a kill at any moment leaves the previous snapshot intact (an ``incoming``
-folder left behind is removed when the run resumes). Resuming refuses, with an error that
-names the folder, a checkpoint of other settings, of another layout, or one that is damaged.
+folder left behind is removed when the run resumes). Resuming refuses, with one line that
+names the file, a checkpoint of another command, of other settings or of another layout,
+and one that is damaged: every field of ``meta.json`` is checked for its type and its range
+against the run's own settings, and every array file against its size and SHA-256 before
+orbax reads it (a damaged file that orbax reads leaves its asynchronous reads running, which
+print tracebacks after the error and once aborted the process).
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -36,8 +44,9 @@ from .train import TrainResult
 
 __all__ = ["LAYOUT", "Checkpoints", "RunCheckpoints", "run_settings", "AUTO_SECONDS"]
 
-#: The checkpoint layout this attnjax writes and reads.
-LAYOUT = 1
+#: The checkpoint layout this attnjax writes and reads (2: ``meta.json`` records the command,
+#: the array files' sizes and SHA-256 and the arrays' SHA-256).
+LAYOUT = 2
 #: Without ``every``, a checkpoint is written once this many seconds have passed since the last.
 AUTO_SECONDS = CHECKPOINT_SECONDS
 _KEEP = 2
@@ -91,14 +100,21 @@ class Checkpoints:
             None: automatically, once `AUTO_SECONDS` have passed since the last one (or
             since this object was made), and at the end of every seed chunk after that.
         resume: continue each run from its newest snapshot (`RunCheckpoints.latest`).
+        command: the command that writes them (``"compare"``), recorded in each snapshot: a
+            resume under another command is refused.
+        on_resume: called ``on_resume(run, snapshot, path)`` once each run's newest snapshot
+            has been read back and checked (``snapshot`` and ``path`` None when the run has
+            none): where each run continues, for a log or a message.
 
     Attributes:
         written: ``[(paradigm, epoch, path)]`` of every snapshot written, oldest first.
     """
 
     def __init__(self, folder, *, every: int | None = None, resume: bool = False,
-                 auto_seconds: float = AUTO_SECONDS):
+                 auto_seconds: float = AUTO_SECONDS, command: str | None = None,
+                 on_resume: Callable[["RunCheckpoints", Snapshot | None, Path | None], None] | None = None):
         self.folder, self.every, self.resume, self.auto_seconds = Path(folder), every, resume, auto_seconds
+        self.command, self.on_resume = command, on_resume
         self.written: list[tuple[str, int, Path]] = []
         self._last = time.monotonic()
 
@@ -137,42 +153,93 @@ class RunCheckpoints:
 
         Arguments:
             template_state, template_history: pytrees (of arrays or shape structs) with the
-                structure of one seed chunk's carry and history, to rebuild the trees from.
+                structure of one seed's carry and history (a leading axis of 1, the history's
+                epoch axis of any length), to check the shapes against and rebuild the trees from.
 
         Raises:
-            ConfigError: the snapshot is of other settings or of another layout.
-            DataError: it is damaged (unreadable metadata or arrays, wrong shapes).
+            ConfigError: the snapshot is of another command, of other settings or of another layout.
+            DataError: it is damaged: a step that is not a folder, unreadable metadata, a field
+                of the wrong type or out of range for this run, an array file missing,
+                truncated or changed, or arrays that orbax cannot read back.
         """
-        for stale in self.folder.glob("incoming-*") if self.folder.is_dir() else []:
-            shutil.rmtree(stale, ignore_errors=True)  # a write that a kill interrupted
-        steps = self._steps()
-        if not steps:
+        path = self._newest()
+        if path is None:
+            self._resumed(None, None)
             return None
-        path = steps[-1]
+        meta = _read_meta(path)
+        self._check_origin(path, meta)
+        seed_chunk, chunk_size, epoch = _position(path, meta, self.settings)
+        seconds = _number(path, meta, "seconds")
+        expected = _expected_shapes(template_state, template_history, seeds=self.settings["seeds"],
+                                    epochs=self.settings["config"]["epochs"], seed_chunk=seed_chunk,
+                                    chunk_size=chunk_size, epoch=epoch)
+        _check_shapes(path, meta, expected)
+        _check_files(path, meta)
+        flat = _read_arrays(path)
         try:
-            meta = json.loads((path / "meta.json").read_text())
-            layout = meta["layout"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DataError(f"checkpoint {path} is damaged ({type(err).__name__}: {err}); remove it to resume "
-                            "from the one before, or --overwrite to start over") from None
+            snapshot = _unflatten(flat, meta, template_state, template_history)
+        except (KeyError, ValueError, TypeError) as err:
+            raise _damaged(path, err, "arrays") from None
+        if _arrays_digest(flat) != meta["arrays"]:
+            raise _damaged(path, "the arrays read back are not those written: their SHA-256 differs from "
+                                 "meta.json's", "arrays")
+        self.seconds = seconds
+        self._resumed(snapshot, path)
+        return snapshot
+
+    def _newest(self) -> Path | None:
+        """The newest ``step-NNNNNNNN`` folder (None if none), once ``incoming-*`` writes a kill left are removed.
+
+        Raises:
+            DataError: the run's folder, or an entry named like a step, is not a folder.
+        """
+        if self.folder.exists() and not self.folder.is_dir():
+            raise DataError(f"checkpoint folder {self.folder} is a file, not a folder of steps: remove it, or "
+                            "--overwrite to start over")
+        if not self.folder.is_dir():
+            return None
+        steps = []
+        for entry in self.folder.iterdir():
+            if entry.name.startswith("incoming-"):  # a write that a kill interrupted
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            elif entry.name.startswith("step-"):
+                if not (re.fullmatch(r"step-\d{8}", entry.name) and entry.is_dir()):
+                    raise DataError(f"checkpoint {entry} is not a step folder (step-NNNNNNNN holding arrays/ and "
+                                    f"meta.json): remove it, or --overwrite to start over")
+                steps.append(entry)
+        return max(steps) if steps else None
+
+    def _check_origin(self, path: Path, meta: dict) -> None:
+        """The layout, the command and the settings must be this run's."""
+        layout = meta.get("layout")
+        if isinstance(layout, bool) or not isinstance(layout, int):
+            raise _damaged(path, f"'layout' is {_shown(layout)}, not an integer", "meta.json")
+        version = meta.get("attnjax")
+        if not isinstance(version, str):
+            raise _damaged(path, f"'attnjax' is {_shown(version)}, not a version string", "meta.json")
         if layout != LAYOUT:
-            raise ConfigError(f"checkpoint {path} has layout {layout} (attnjax {meta.get('attnjax')}); this attnjax "
+            raise ConfigError(f"checkpoint {path} has layout {layout} (attnjax {version}); this attnjax "
                               f"reads layout {LAYOUT}: --overwrite to start over")
+        command = meta.get("command")
+        if command is not None and not isinstance(command, str):
+            raise _damaged(path, f"'command' is {_shown(command)}, not a command name", "meta.json")
+        if command != self.owner.command:
+            raise ConfigError(f"checkpoint {path} was written by {_command(command)}, not {_command(self.owner.command)}: "
+                              f"resume it with the command that wrote it, or start over with --overwrite")
         if meta.get("settings") != self.settings:
-            diff = _difference(meta.get("settings"), self.settings) or "settings"
+            theirs = meta.get("settings")
+            if isinstance(theirs, dict) and theirs.get("data") != self.settings.get("data"):
+                raise ConfigError(f"checkpoint {path} was trained on other data (the SHA-256 of the data set: "
+                                  f"{str(theirs.get('data'))[:12]}... there, {str(self.settings.get('data'))[:12]}... "
+                                  "now): resume on the data that wrote it (the same --dataset, --data-file, --seed "
+                                  "and data options), or start over with --overwrite")
+            diff = _difference(theirs, self.settings) or "settings"
             raise ConfigError(f"checkpoint {path} is of other settings ({diff}): resume with the settings that "
                               "wrote it, or start over with --overwrite")
-        try:
-            import orbax.checkpoint as ocp
 
-            flat = ocp.StandardCheckpointer().restore((path / "arrays").absolute())
-            snapshot = _unflatten(flat, meta, template_state, template_history)
-        except Exception as err:  # orbax and tensorstore raise many kinds
-            raise DataError(f"checkpoint {path} is damaged ({type(err).__name__}: "
-                            f"{' '.join(str(err).split())[:200]}); remove it to resume from the one before, "
-                            "or --overwrite to start over") from None
-        self.seconds = float(meta.get("seconds", 0.0))
-        return snapshot
+    def _resumed(self, snapshot: Snapshot | None, path: Path | None) -> None:
+        if self.owner.on_resume is not None:
+            self.owner.on_resume(self, snapshot, path)
 
     def clear(self) -> None:
         """Remove this run's snapshots (a retry in other seed chunks starts them over)."""
@@ -199,8 +266,9 @@ class RunCheckpoints:
         checkpointer.wait_until_finished()
         from . import __version__
 
-        meta = {"layout": LAYOUT, "attnjax": __version__, "seed_chunk": snapshot.seed_chunk,
-                "chunk_size": snapshot.chunk_size, "epoch": snapshot.epoch, "shapes": shapes,
+        meta = {"layout": LAYOUT, "attnjax": __version__, "command": self.owner.command,
+                "seed_chunk": snapshot.seed_chunk, "chunk_size": snapshot.chunk_size, "epoch": snapshot.epoch,
+                "shapes": shapes, "files": _file_sums(incoming / "arrays"), "arrays": _arrays_digest(flat),
                 "seconds": self.seconds + seconds, "settings": self.settings}
         _commit(incoming, final, json.dumps(meta))
         for old in self._steps()[:-_KEEP]:
@@ -261,3 +329,203 @@ def _unflatten(flat: dict, meta: dict, template_state, template_history) -> Snap
     done = None if done_params is None else TrainResult(done_params, part("done_history", template_history))
     return Snapshot(meta["seed_chunk"], meta["chunk_size"], meta["epoch"], part("state", template_state),
                     part("history", template_history), done)
+
+
+
+
+def _shown(value) -> str:
+    """A JSON value as a message quotes it (shortened)."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _command(command: str | None) -> str:
+    return "the library (no command)" if command is None else f"'attnjax {command}'"
+
+
+def _damaged(path: Path, why, file: str | None = None) -> DataError:
+    """The one-line error of a damaged snapshot ``path``: which of its files (``meta.json``, ``arrays/...``), and why."""
+    if isinstance(why, BaseException):
+        why = f"{type(why).__name__}: {' '.join(str(why).split())[:200]}"
+    return DataError(f"checkpoint {path} is damaged ({why if file is None else f'{file}: {why}'}){_remedy(path)}")
+
+
+def _remedy(path: Path) -> str:
+    return f"; remove {path.name} to resume from the checkpoint before it, or --overwrite to start over"
+
+
+def _read_meta(path: Path) -> dict:
+    """``meta.json`` of a step, a JSON object.
+
+    Raises:
+        DataError: missing, unreadable, not JSON or not an object.
+    """
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError, RecursionError) as err:
+        raise _damaged(path, err, "meta.json") from None
+    if not isinstance(meta, dict):
+        raise _damaged(path, f"it holds {type(meta).__name__}, not an object", "meta.json")
+    return meta
+
+
+def _integer(path: Path, meta: dict, key: str, low: int, high: int, why: str) -> int:
+    """``meta[key]``, an integer in ``[low, high]`` (``why``: what bounds it, for the message)."""
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _damaged(path, f"'{key}' is {_shown(value)}, not an integer", "meta.json")
+    if not low <= value <= high:
+        raise _damaged(path, f"'{key}' is {value}, outside [{low}, {high}] ({why})", "meta.json")
+    return value
+
+
+def _number(path: Path, meta: dict, key: str) -> float:
+    """``meta[key]``, a finite non-negative number."""
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _damaged(path, f"'{key}' is {_shown(value)}, not a non-negative number", "meta.json")
+    return float(value)
+
+
+def _position(path: Path, meta: dict, settings: dict) -> tuple[int, int, int]:
+    """``(seed_chunk, chunk_size, epoch)`` of ``meta``, checked against the run's seeds, epochs and
+    devices and against the step's own number (``seed_chunk * epochs + epoch``)."""
+    seeds, epochs, devices = settings["seeds"], settings["config"]["epochs"], settings["devices"]
+    padded = devices * math.ceil(seeds / devices)
+    chunk_size = _integer(path, meta, "chunk_size", 1, padded, f"{seeds} seed(s) on {devices} device(s)")
+    if chunk_size % devices:
+        raise _damaged(path, f"'chunk_size' is {chunk_size}, not a multiple of the {devices} devices", "meta.json")
+    n_chunks = math.ceil(seeds / chunk_size)
+    seed_chunk = _integer(path, meta, "seed_chunk", 0, n_chunks, f"{seeds} seed(s) in chunks of {chunk_size}")
+    last = 0 if seed_chunk == n_chunks else epochs - 1
+    epoch = _integer(path, meta, "epoch", 0, last,
+                     f"{epochs} epochs" if seed_chunk < n_chunks else "every seed chunk is done")
+    step = seed_chunk * epochs + epoch
+    if step != int(path.name.split("-")[1]) or step == 0:
+        raise _damaged(path, f"'seed_chunk' {seed_chunk} and 'epoch' {epoch} make step {step}, not the folder's",
+                       "meta.json")
+    return seed_chunk, chunk_size, epoch
+
+
+def _key_data(tree):
+    """``tree`` with every typed PRNG key leaf as its raw key data (what a snapshot holds)."""
+    return jax.tree_util.tree_map(
+        lambda x: jax.random.key_data(x) if jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key) else x, tree)
+
+
+def _expected_shapes(template_state, template_history, *, seeds: int, epochs: int, seed_chunk: int,
+                     chunk_size: int, epoch: int) -> dict:
+    """What ``meta["shapes"]`` must be for a snapshot at this position (the templates: one seed's trees)."""
+    state = jax.eval_shape(_key_data, template_state)
+
+    def leaves(tree, rows: int, columns: int | None = None) -> list:
+        out = []
+        for x in jax.tree_util.tree_leaves(tree):
+            shape = [rows, *x.shape[1:]] if columns is None else [rows, columns, *x.shape[2:]]
+            out.append([shape, np.dtype(x.dtype).str])
+        return out
+
+    expected = {}
+    if epoch:
+        expected["state"] = leaves(state, chunk_size)
+        expected["history"] = leaves(template_history, min(chunk_size, seeds - seed_chunk * chunk_size), epoch)
+    n_done = min(seed_chunk * chunk_size, seeds)
+    if n_done:
+        expected["done_params"] = leaves(state.params, n_done)
+        expected["done_history"] = leaves(template_history, n_done, epochs)
+    return expected
+
+
+def _check_shapes(path: Path, meta: dict, expected: dict) -> None:
+    """``meta["shapes"]`` must be what this run holds at the snapshot's position."""
+    shapes = meta.get("shapes")
+    if shapes == expected:
+        return
+    if not isinstance(shapes, dict):
+        raise _damaged(path, f"'shapes' is {_shown(shapes)}, not an object", "meta.json")
+    if sorted(shapes) != sorted(expected):
+        raise _damaged(path, f"'shapes' has parts {sorted(shapes)}; seed chunk {meta['seed_chunk']}, epoch "
+                             f"{meta['epoch']} of this run holds {sorted(expected)}", "meta.json")
+    for part, want in expected.items():
+        got = shapes[part]
+        if not isinstance(got, list) or len(got) != len(want):
+            raise _damaged(path, f"'shapes.{part}' is not a list of {len(want)} leaves", "meta.json")
+        for i, (a, b) in enumerate(zip(got, want)):
+            if a != b:
+                raise _damaged(path, f"'shapes.{part}' leaf {i} is {_shown(a)}, this run's is {_shown(b)}", "meta.json")
+
+
+def _file_sums(folder: Path, *, sums: bool = True) -> dict:
+    """``{relative path: [size, SHA-256]}`` of every file under ``folder`` (None for each without ``sums``)."""
+    out = {}
+    for f in sorted(p for p in folder.rglob("*") if not p.is_dir()):
+        out[f.relative_to(folder).as_posix()] = (
+            [f.stat().st_size, _sha256(f)] if sums else None)
+    return out
+
+
+def _sha256(file: Path) -> str:
+    """The SHA-256 of a file's bytes, read a MiB at a time."""
+    h = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_files(path: Path, meta: dict) -> None:
+    """Every file ``meta["files"]`` lists is in ``arrays/``, of its size and SHA-256 (before orbax reads any)."""
+    files, digest = meta.get("files"), meta.get("arrays")
+    if not isinstance(files, dict) or not files:
+        raise _damaged(path, f"'files' is {_shown(files)}, not an object naming the array files", "meta.json")
+    if not (isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)):
+        raise _damaged(path, f"'arrays' is {_shown(digest)}, not a SHA-256", "meta.json")
+    arrays = path / "arrays"
+    unlisted = sorted(set(_file_sums(arrays, sums=False)) - set(files)) if arrays.is_dir() else []
+    if unlisted:
+        raise _damaged(path, "a file that meta.json does not list", f"arrays/{unlisted[0]}")
+    for name, entry in files.items():
+        parts = Path(name).parts
+        if (not isinstance(entry, list) or len(entry) != 2 or isinstance(entry[0], bool)
+                or not isinstance(entry[0], int) or not isinstance(entry[1], str)
+                or not parts or Path(name).is_absolute() or ".." in parts):
+            raise _damaged(path, f"'files' entry {_shown(name)}: {_shown(entry)} is not a file's [size, SHA-256]",
+                           "meta.json")
+        f = arrays / name
+        if not f.is_file():
+            raise _damaged(path, "missing", f"arrays/{name}")
+        size = f.stat().st_size
+        if size != entry[0]:
+            raise _damaged(path, f"{size} bytes, meta.json says {entry[0]}: truncated?", f"arrays/{name}")
+        if _sha256(f) != entry[1]:
+            raise _damaged(path, "not the file written: its SHA-256 differs from meta.json's", f"arrays/{name}")
+
+
+def _read_arrays(path: Path) -> dict:
+    """orbax's ``{name: array}`` of ``path/arrays``, as NumPy arrays.
+
+    Raises:
+        DataError: orbax or tensorstore could not read them (any exception they raise).
+    """
+    try:
+        import orbax.checkpoint as ocp
+
+        flat = ocp.StandardCheckpointer().restore((path / "arrays").absolute())
+        if not isinstance(flat, dict):
+            raise TypeError(f"orbax read back {type(flat).__name__}, not a dict of arrays")
+        return {str(k): np.asarray(v) for k, v in flat.items()}
+    except Exception as err:  # orbax and tensorstore raise many kinds
+        raise _damaged(path, err, "arrays") from None
+
+
+def _arrays_digest(flat: dict) -> str:
+    """SHA-256 of ``{name: array}``: every name, shape, dtype and byte, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(flat):
+        x = np.ascontiguousarray(np.asarray(flat[name]))
+        h.update(f"{name}|{x.shape}|{x.dtype.str}|".encode())
+        h.update(x.tobytes())
+    return h.hexdigest()

@@ -69,9 +69,8 @@ def host_loop(args, info, configs: dict, runs_each: int) -> "CliHostLoop":
     from .runlog import HistoryLog, TensorBoardLog
 
     out = args.out
-    if args.resume and not (out / CHECKPOINTS).is_dir():
-        print(f"attnjax: note: --resume: no checkpoint in {out / CHECKPOINTS}: training from the first epoch",
-              file=sys.stderr)
+    if args.resume:
+        _check_checkpoint_folder(out / CHECKPOINTS)
     listed = earlier_run(out) or [] if (args.overwrite or args.resume) else []
     if args.overwrite:
         remove_earlier_run(out, keep=[p.name for p in listed if p.name not in (CHECKPOINTS, HISTORY_FILE)])
@@ -89,11 +88,21 @@ def host_loop(args, info, configs: dict, runs_each: int) -> "CliHostLoop":
             out.mkdir(parents=True, exist_ok=True)
             listing.append(write_manifest(out, [*listed, out / HISTORY_FILE, out / CHECKPOINTS]))
 
-    watchers = [list_live_files, HistoryLog(out / HISTORY_FILE, header)]
+    history = HistoryLog(out / HISTORY_FILE, header, resume=args.resume)
+    watchers = [list_live_files, history]
     if getattr(args, "tensorboard", None) is not None:
         watchers.append(TensorBoardLog(args.tensorboard, focus=info.has_truth))
+
+    def resumed(run, snapshot, path) -> None:  # a paradigm's checkpoint is read back: its history, and say so
+        list_live_files(None, None)
+        history.restore(run.name, snapshot, run.settings)
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"attnjax: note: --resume: {resume_note(run, snapshot, path)}", file=sys.stderr)
+
     every = args.checkpoint_every
-    checkpoints = Checkpoints(out / CHECKPOINTS, every=every, resume=args.resume)
+    checkpoints = Checkpoints(out / CHECKPOINTS, every=every, resume=args.resume, command=args.command,
+                              on_resume=resumed)
 
     def on_chunk(name, end) -> None:
         for watch in watchers:
@@ -104,6 +113,41 @@ def host_loop(args, info, configs: dict, runs_each: int) -> "CliHostLoop":
     host.watchers = watchers
     host.interrupted_note = lambda: _interrupted_note(args, checkpoints)
     return host
+
+
+def _check_checkpoint_folder(folder: Path) -> None:
+    """``--resume``: ``folder`` must be a folder of folders (a file is refused); say so if it holds no checkpoint.
+
+    Raises:
+        DataError: ``folder``, or an entry of it, is a file.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"--resume: {folder} is a file, not the folder of an interrupted run's checkpoints: "
+                        "remove it, or --overwrite to start over")
+    files = sorted(p for p in folder.iterdir() if not p.is_dir()) if folder.is_dir() else []
+    if files:
+        raise DataError(f"--resume: {files[0]} is a file, not a paradigm's folder of checkpoints: remove it, or "
+                        "--overwrite to start over")
+    if not folder.is_dir() or not any(p.name.startswith("step-") for p in folder.glob("*/*")):
+        print(f"attnjax: note: --resume: no checkpoint in {folder}: training from the first epoch", file=sys.stderr)
+
+
+def resume_note(run, snapshot, path) -> str:
+    """Where a resumed paradigm continues: ``soft continues at epoch 7 of 12, from PATH``."""
+    import math
+
+    epochs, seeds = run.settings["config"]["epochs"], run.settings["seeds"]
+    if snapshot is None:
+        return f"{run.name}: no checkpoint in {run.folder}, so it trains from epoch 1"
+    n_chunks = math.ceil(seeds / snapshot.chunk_size)
+    if snapshot.seed_chunk >= n_chunks:
+        return f"{run.name} finished in its checkpoint {path}: not trained again"
+    where = f"epoch {snapshot.epoch + 1} of {epochs}"
+    if n_chunks > 1:
+        first = snapshot.seed_chunk * snapshot.chunk_size
+        stop = min(first + snapshot.chunk_size, seeds)
+        where += f" of seeds {first}-{stop - 1} (seed chunk {snapshot.seed_chunk + 1} of {n_chunks})"
+    return f"{run.name} continues at {where}, from its checkpoint {path}"
 
 
 def close_watchers(host) -> None:

@@ -26,7 +26,8 @@ import numpy as np
 
 from .errors import DataError
 from .files import HISTORY_FILE, write_text_atomic
-from .loop import ChunkEnd
+from .loop import ChunkEnd, Snapshot
+from .metrics import RULES
 
 __all__ = ["HISTORY_FILE", "HistoryLog", "TensorBoardLog", "read_history", "history_document", "history_status"]
 
@@ -57,32 +58,78 @@ def _fields(focus: bool):
 class HistoryLog:
     """Writes ``history.jsonl``; call it ``log(paradigm_name, chunk_end)`` after every chunk.
 
+    Each paradigm's lines are rewritten from its chunk's snapshot (its finished seed chunks
+    and the one in progress), and the other paradigms' lines are kept, so the file holds
+    every paradigm's epochs. A resumed run keeps the lines the earlier session left for each
+    paradigm of its header until that paradigm's checkpoint is read back (`restore`), which
+    rewrites them from the checkpoint: a paradigm that finished before the interruption keeps
+    its epochs across any number of resumes.
+
     Arguments:
         path: the file.
         header: what the first line records besides the process (the command, data, epochs).
+        resume: keep the lines of the earlier session's file (of the paradigms ``header`` names).
     """
 
-    def __init__(self, path, header: dict):
+    def __init__(self, path, header: dict, *, resume: bool = False):
         self.path = Path(path)
         self.header = {"kind": "history", **header, "pid": os.getpid(), "host": socket.gethostname()}
-        self.lines: dict[str, list[str]] = {}
+        self.lines: dict[str, list[str]] = _earlier_lines(self.path, header.get("paradigms") or {}) if resume else {}
         from .documents import focus_available
 
         self.focus = focus_available(header.get("data"))
 
     def __call__(self, name: str, end: ChunkEnd) -> None:
-        snap, rule, chunk = end.snapshot, end.config.rule, end.snapshot.chunk_size
-        lines = []
+        self._record(name, end.snapshot, end.config.rule, end.rows)
+
+    def restore(self, name: str, snapshot: Snapshot | None, settings: dict) -> None:
+        """A run resumed from ``snapshot`` (None: from the first epoch): its lines become the checkpoint's.
+
+        Arguments:
+            name: the paradigm.
+            snapshot: the checkpoint read back (`attnjax.checkpoint.RunCheckpoints.latest`).
+            settings: its run settings (`attnjax.checkpoint.run_settings`): the rule and the seeds.
+        """
+        if snapshot is None:
+            self.lines[name] = []
+            self._write()
+            return
+        first = snapshot.seed_chunk * snapshot.chunk_size
+        rows = (first, min(first + snapshot.chunk_size, int(settings["seeds"])))
+        self._record(name, snapshot, RULES.index(settings["config"]["rule"]), rows)
+
+    def _record(self, name: str, snap: Snapshot, rule: int, rows: tuple[int, int]) -> None:
+        chunk, lines = snap.chunk_size, []
         if snap.done is not None:
             n_done = int(np.shape(snap.done.history.loss)[0])
             for first in range(0, n_done, chunk):
                 stop = min(first + chunk, n_done)
                 lines += _lines(name, _rows(snap.done.history, first, stop), rule, first, stop, self.focus)
         if snap.history is not None:
-            lines += _lines(name, snap.history, rule, *end.rows, self.focus)
+            lines += _lines(name, snap.history, rule, *rows, self.focus)
         self.lines[name] = lines
+        self._write()
+
+    def _write(self) -> None:
         text = "".join(line + "\n" for line in [json.dumps(self.header), *(x for v in self.lines.values() for x in v)])
         write_text_atomic(self.path, text)
+
+
+def _earlier_lines(path: Path, paradigms: dict) -> dict[str, list[str]]:
+    """The epoch lines of an earlier session's ``history.jsonl``, by paradigm (those of ``paradigms``
+    only, in their order); none if the file is missing or not a history."""
+    by: dict[str, list[str]] = {name: [] for name in paradigms}
+    try:
+        raw = path.read_text().splitlines()
+        if not raw or json.loads(raw[0]).get("kind") != "history":
+            return {}
+        for line in raw[1:]:
+            record = json.loads(line) if line.strip() else None
+            if isinstance(record, dict) and record.get("paradigm") in by:
+                by[record["paradigm"]].append(line)
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+        return {}  # the checkpoints rewrite what they hold
+    return {name: lines for name, lines in by.items() if lines}
 
 
 def _rows(tree, first: int, stop: int):

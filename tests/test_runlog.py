@@ -80,3 +80,33 @@ def test_tensorboard_scalars_are_seed_means(run):
     for e in range(5):  # float32 summaries: to float32 precision of the seed mean
         assert events["hard/loss"][e + 1] == pytest.approx(loss[:2, e].mean(), rel=1e-6)
         assert events["hard/seeds_2_on/test_focus_accuracy"][e + 1] == pytest.approx(focus[2:, e].mean(), rel=1e-6)
+
+
+def test_a_resumed_history_keeps_the_earlier_lines_until_each_checkpoint_rewrites_them(run, tmp_path):
+    """``resume``: the earlier session's lines of the header's paradigms stay (another paradigm's go);
+    ``restore`` makes a paradigm's lines its checkpoint's: none without one, every epoch of a finished one."""
+    from attnjax.loop import Snapshot
+    from attnjax.train import TrainResult
+
+    folder, runs = run
+    path = tmp_path / "history.jsonl"
+    earlier = [{"paradigm": p, "epoch": e, "seeds": [0, 3], "loss": [1.0, 2.0, 3.0], "train_accuracy": [0, 0, 0],
+                "test_accuracy": [0, 0, 0], "test_focus_accuracy": [0, 0, 0]} for p in ("soft", "hard", "lvml")
+               for e in (1, 2)]
+    path.write_text("".join(json.dumps(x) + "\n" for x in [{"kind": "history"}, *earlier]))
+    header = {"command": "compare", "seeds": 3, "paradigms": {"soft": {"epochs": 5}, "hard": {"epochs": 5}}}
+    log = HistoryLog(path, header, resume=True)
+    settings = {"seeds": 3, "config": {"rule": runs.config.to_json()["rule"]}}  # what run_settings records
+    log.restore("hard", None, settings)  # hard starts over: its lines go, soft's stay, lvml's (not in the header) go
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["kind"] == "history" and lines[1:] == earlier[:2]
+
+    done = TrainResult(runs.params, runs.history)  # hard finished, in seed chunks of 2 (rows [0, 2) and [2, 3))
+    log.restore("hard", Snapshot(2, 2, 0, None, None, done), settings)
+    rows = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert rows[:2] == earlier[:2]
+    loss = np.asarray(runs.history.loss)
+    assert [(r["paradigm"], r["seeds"], r["epoch"]) for r in rows[2:]] == \
+        [("hard", [0, 2], e) for e in range(1, 6)] + [("hard", [2, 3], e) for e in range(1, 6)]
+    for r in rows[2:]:
+        assert r["loss"] == loss[slice(*r["seeds"]), r["epoch"] - 1].tolist()
