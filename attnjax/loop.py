@@ -121,6 +121,7 @@ class ChunkEnd:
         new: the epochs this chunk ran, ``range(start, stop)``.
         n_seed_chunks: how many seed chunks the run has.
         seconds: wall time of this chunk.
+        steps_per_epoch: minibatch steps in an epoch (the fine clock's points are placed by it).
     """
 
     config: TrainConfig
@@ -131,6 +132,7 @@ class ChunkEnd:
     n_seed_chunks: int
     seconds: float
     _device_state: Any = None
+    steps_per_epoch: int | None = None
 
     @property
     def finished_chunk(self) -> bool:
@@ -247,7 +249,8 @@ def run_chunked(
                 snapshot = Snapshot(c, chunk, epoch, None, history, done)
             if on_chunk is not None:
                 on_chunk(ChunkEnd(config, n_seeds, snapshot, (c * chunk, c * chunk + real), span, n_chunks,
-                                  seconds, None if epoch == config.epochs else state))
+                                  seconds, None if epoch == config.epochs else state,
+                                  int(data.train.index.shape[0]) // config.batch_size))
     assert done is not None  # every seed chunk has run
     return done
 

@@ -8,7 +8,10 @@ seed chunk and epoch::
      "test_accuracy": [...], "test_focus_accuracy": [...]}
 
 with one value per seed of ``seeds`` (first, stop), percentages under the paradigm's own
-inference rule (the focus accuracy null for data without truth), exactly the float32 values that ``results.json`` will hold. The whole file
+inference rule (the focus accuracy null for data without truth), exactly the float32 values that ``results.json``
+will hold. A line also holds ``test_a_z`` (the mean attention on the truth) and, with the fine clock
+(``--eval-every``), ``points``: ``{"after_step": [P] steps into the epoch, FIELD: [seeds][P]}`` for the loss, the
+test accuracy, focus accuracy and a_z of the evaluations inside that epoch. The whole file
 is rewritten atomically after each chunk, so a kill never leaves a torn line, and a resumed
 run rewrites it from its checkpoint. `read_history` reads it back for
 ``attnjax plot``.
@@ -37,17 +40,44 @@ _FIELDS = (("loss", None, None), ("train_accuracy", "train", "accuracy"), ("test
            ("test_focus_accuracy", "test", "focus_accuracy"))
 
 
-def _lines(name: str, history, rule: int, first: int, stop: int, focus: bool = True) -> list[str]:
+def _lines(name: str, history, rule: int, first: int, stop: int, focus: bool = True,
+           every: int | None = None) -> list[str]:
     """One JSON line per epoch of ``history`` (leaves ``[seeds, epochs]``), seeds ``first .. stop - 1``;
-    without ``focus`` (data without truth) the focus accuracy is null."""
+    without ``focus`` (data without truth) the focus metrics are null. ``every``: the fine clock's
+    ``eval_every``, for the ``points`` of each line."""
     columns = {}
     for field, split, metric in _fields(focus):
         values = np.asarray(history.loss if split is None else getattr(getattr(history, split), metric))
         columns[field] = values if values.ndim == 2 else values[..., rule]
-    return [json.dumps({"paradigm": name, "epoch": e + 1, "seeds": [first, stop],
-                        **{k: [float(x) for x in v[:, e]] for k, v in columns.items()},
-                        **({} if focus else {"test_focus_accuracy": [None] * (stop - first)})})
-            for e in range(columns["loss"].shape[1])]
+    attention = getattr(history, "test_attention", None)
+    if attention is not None:
+        columns["test_a_z"] = np.asarray(attention.a_z)
+    points = _point_columns(history, rule, focus)
+
+    def line(e):
+        record = {"paradigm": name, "epoch": e + 1, "seeds": [first, stop],
+                  **{k: [float(x) for x in v[:, e]] for k, v in columns.items()}}
+        if not focus:
+            record.update(test_focus_accuracy=[None] * (stop - first), test_a_z=[None] * (stop - first))
+        if points:
+            n = next(iter(points.values())).shape[2]
+            record["points"] = {"after_step": [(p + 1) * (every or 0) for p in range(n)],
+                                **{k: None if v is None else [[float(x) for x in row] for row in v[:, e]]
+                                   for k, v in points.items()}}
+        return json.dumps(record)
+
+    return [line(e) for e in range(columns["loss"].shape[1])]
+
+
+def _point_columns(history, rule: int, focus: bool) -> dict[str, Any]:
+    """The fine clock's in-epoch points of ``history`` as ``{field: [seeds, epochs, P]}`` (empty without them)."""
+    points = getattr(history, "points", None)
+    if points is None:
+        return {}
+    accuracy = np.asarray(points.test.accuracy)[..., rule]
+    return {"loss": np.asarray(points.loss), "test_accuracy": accuracy,
+            "test_focus_accuracy": np.asarray(points.test.focus_accuracy) if focus else None,
+            "test_a_z": np.asarray(points.test_attention.a_z) if focus else None}
 
 
 def _fields(focus: bool):
@@ -75,11 +105,13 @@ class HistoryLog:
         self.path = Path(path)
         self.header = {"kind": "history", **header, "pid": os.getpid(), "host": socket.gethostname()}
         self.lines: dict[str, list[str]] = _earlier_lines(self.path, header.get("paradigms") or {}) if resume else {}
+        self.every: dict[str, int | None] = {}
         from .documents import focus_available
 
         self.focus = focus_available(header.get("data"))
 
     def __call__(self, name: str, end: ChunkEnd) -> None:
+        self.every[name] = end.config.eval_every
         self._record(name, end.snapshot, end.config.rule, end.rows)
 
     def restore(self, name: str, snapshot: Snapshot | None, settings: dict) -> None:
@@ -96,6 +128,7 @@ class HistoryLog:
             return
         first = snapshot.seed_chunk * snapshot.chunk_size
         rows = (first, min(first + snapshot.chunk_size, int(settings["seeds"])))
+        self.every[name] = settings["config"].get("eval_every")
         self._record(name, snapshot, RULES.index(settings["config"]["rule"]), rows)
 
     def _record(self, name: str, snap: Snapshot, rule: int, rows: tuple[int, int]) -> None:
@@ -104,9 +137,10 @@ class HistoryLog:
             n_done = int(np.shape(snap.done.history.loss)[0])
             for first in range(0, n_done, chunk):
                 stop = min(first + chunk, n_done)
-                lines += _lines(name, _rows(snap.done.history, first, stop), rule, first, stop, self.focus)
+                lines += _lines(name, _rows(snap.done.history, first, stop), rule, first, stop, self.focus,
+                                self.every.get(name))
         if snap.history is not None:
-            lines += _lines(name, snap.history, rule, *rows, self.focus)
+            lines += _lines(name, snap.history, rule, *rows, self.focus, self.every.get(name))
         self.lines[name] = lines
         self._write()
 
@@ -171,6 +205,10 @@ def read_history(path) -> tuple[dict, dict[str, dict[str, Any]]]:
             for field, _, _ in _FIELDS:
                 entry[field] = np.concatenate(
                     [np.array([chunks[c][e][field] for e in sorted(chunks[c])], np.float64).T for c in rows])
+            if all("test_a_z" in chunks[c][e] and None not in chunks[c][e]["test_a_z"]
+                   for c in rows for e in chunks[c]):  # files from before a_z was recorded have none
+                entry["test_a_z"] = np.concatenate(
+                    [np.array([chunks[c][e]["test_a_z"] for e in sorted(chunks[c])], np.float64).T for c in rows])
             out[name] = entry
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(f"{path}: a damaged history line ({type(err).__name__}: {err})") from None
@@ -180,7 +218,8 @@ def read_history(path) -> tuple[dict, dict[str, dict[str, Any]]]:
 def history_document(header: dict, histories: dict) -> dict:
     """A ``compare``-shaped document of what a history holds, for the curves figure."""
     results = {name: {"history": {"loss": h["loss"], "train": {"accuracy": h["train_accuracy"]},
-                                  "test": {"accuracy": h["test_accuracy"], "focus_accuracy": h["test_focus_accuracy"]}}}
+                                  "test": {"accuracy": h["test_accuracy"], "focus_accuracy": h["test_focus_accuracy"],
+                                           **({"a_z": h["test_a_z"]} if "test_a_z" in h else {})}}}
                for name, h in histories.items()}
     shown = max((h["seeds"] for h in histories.values()), default=0)
     return {"kind": "compare", "config": {"seeds": shown, "data": header.get("data", {}),
@@ -212,8 +251,10 @@ def history_status(header: dict, histories: dict, *, finished: bool) -> str:
 class TensorBoardLog:
     """TensorBoard event files through tensorboardX (the ``tensorboard`` extra); no TensorFlow.
 
-    Per paradigm and epoch: the training loss, train and test accuracy and test focus
-    accuracy, each the mean over the seeds of the chunk (``PARADIGM/loss`` ...). Call it
+    Per paradigm and epoch: the training loss, train and test accuracy, test focus accuracy and
+    test a_z, each the mean over the seeds of the chunk (``PARADIGM/loss`` ...), at the step
+    ``epoch``; with the fine clock also ``PARADIGM/points/FIELD`` at the (fractional) epoch of each
+    in-epoch point, in thousandths (TensorBoard's steps are integers). Call it
     like [`HistoryLog`][attnjax.runlog.HistoryLog]; `close` at the end.
 
     Raises:
@@ -240,6 +281,20 @@ class TensorBoardLog:
             tag = f"{name}/{field}" if first_seed == 0 else f"{name}/seeds_{first_seed}_on/{field}"
             for e in end.new:
                 self.writer.add_scalar(tag, float(values[:, e].mean()), e + 1)
+        prefix = name if first_seed == 0 else f"{name}/seeds_{first_seed}_on"
+        attention = getattr(history, "test_attention", None)
+        if attention is not None and self.focus:
+            for e in end.new:
+                self.writer.add_scalar(f"{prefix}/test_a_z", float(np.asarray(attention.a_z)[:, e].mean()), e + 1)
+        points = _point_columns(history, end.config.rule, self.focus)
+        every, per_epoch = end.config.eval_every, end.steps_per_epoch
+        for field, values in points.items():
+            if values is None or not every or not per_epoch:
+                continue
+            for e in end.new:
+                for p in range(values.shape[2]):
+                    at = round(1000 * (e + (p + 1) * every / per_epoch))
+                    self.writer.add_scalar(f"{prefix}/points/{field}", float(values[:, e, p].mean()), at)
         self.writer.flush()
 
     def close(self) -> None:

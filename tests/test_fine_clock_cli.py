@@ -116,3 +116,49 @@ def test_simple_setting_run_carries_the_theory(tmp_path, capsys):
         sgd = np.asarray(fine["test"]["a_z"]).mean(0)
         assert np.max(np.abs(sgd - np.asarray(theory["alpha"][1:]))) < 0.06
         assert theory["alpha"][-1] > 0.25  # the focus has moved: the comparison is not of two constants
+
+
+def test_a_resumed_fine_clock_run_equals_the_uninterrupted_one(tmp_path):
+    """Killed after its third checkpoint (soft, epoch 3 of 3... then hard's first), resumed: the same results.json
+    (the fine timeline included) and history.jsonl lines (their in-epoch points included) as the uninterrupted run."""
+    import test_resume_checks as rc
+
+    extra = ["--eval-every", "3", "--eval-mosaics", "40"]
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    from attnjax.cli import main
+
+    assert main([*rc.RUN, "--out", str(whole), *extra]) == 0
+    rc._run_until(resumed, 4, *extra)
+    assert main([*rc.RUN, "--out", str(resumed), "--resume", *extra]) == 0
+    a, b = (rc._numbers(json.loads((o / "results.json").read_text())) for o in (whole, resumed))
+    assert a["results"]["soft"]["history"]["fine"]["step"] == [3, 6, 9, 10, 13, 16, 19, 20, 23, 26, 29, 30]
+    assert a == b
+    lines = rc._history(whole)
+    assert lines == rc._history(resumed)
+    first = lines[0]
+    assert first["points"]["after_step"] == [3, 6, 9] and np.asarray(first["points"]["test_a_z"]).shape == (2, 3)
+    np.testing.assert_array_equal(first["test_a_z"], np.asarray(a["results"]["soft"]["history"]["test"]["a_z"])[:, 0])
+    np.testing.assert_array_equal(np.asarray(first["points"]["test_a_z"]),
+                                  np.asarray(a["results"]["soft"]["history"]["fine"]["test"]["a_z"])[:, :3])
+
+
+def test_tensorboard_gets_a_z_and_the_points(tmp_path):
+    """The event files hold test_a_z per epoch and the in-epoch points at thousandths of an epoch, equal to the
+    results' values (read back by the TFRecord framing, as tests/test_runlog.py does)."""
+    from test_runlog import _events
+
+    from attnjax.cli import main
+
+    out = tmp_path / "tb"
+    assert main(["compare", "--seeds", "2", "--epochs", "2", "--n-train", "200", "--n-test", "60", "--batch-size",
+                 "20", "--losses", "soft", "--eval-every", "4", "--out", str(out), "--tensorboard",
+                 str(tmp_path / "events"), "--compile-cache", "off"]) == 0
+    events = _events(tmp_path / "events")
+    doc = json.loads((out / "results.json").read_text())
+    fine = doc["results"]["soft"]["history"]["fine"]
+    a_z = np.asarray(fine["test"]["a_z"]).mean(0)
+    # 10 steps an epoch: points after steps 4 and 8 (epochs 0.4 and 0.8, then 1.4 and 1.8)
+    assert sorted(events["soft/points/test_a_z"]) == [400, 800, 1400, 1800]
+    np.testing.assert_allclose([events["soft/points/test_a_z"][k] for k in (400, 800, 1400, 1800)],
+                               a_z[[0, 1, 3, 4]], rtol=1e-6)
+    np.testing.assert_allclose([events["soft/test_a_z"][e] for e in (1, 2)], a_z[[2, 5]], rtol=1e-6)

@@ -75,10 +75,12 @@ def test_tensorboard_scalars_are_seed_means(run):
     events = _events(folder / "tb")
     loss = np.asarray(runs.history.loss, np.float64)
     focus = np.asarray(runs.history.test.focus_accuracy, np.float64)
-    fields = ("loss", "train_accuracy", "test_accuracy", "test_focus_accuracy")
+    a_z = np.asarray(runs.history.test_attention.a_z, np.float64)
+    fields = ("loss", "train_accuracy", "test_accuracy", "test_focus_accuracy", "test_a_z")
     assert sorted(events) == sorted([f"hard/{k}" for k in fields] + [f"hard/seeds_2_on/{k}" for k in fields])
     for e in range(5):  # float32 summaries: to float32 precision of the seed mean
         assert events["hard/loss"][e + 1] == pytest.approx(loss[:2, e].mean(), rel=1e-6)
+        assert events["hard/seeds_2_on/test_a_z"][e + 1] == pytest.approx(a_z[2:, e].mean(), rel=1e-6)
         assert events["hard/seeds_2_on/test_focus_accuracy"][e + 1] == pytest.approx(focus[2:, e].mean(), rel=1e-6)
 
 
