@@ -65,6 +65,7 @@ _EXPORTS = {
     "PROTOCOLS": "protocol",
     "Diverged": "experiments",
     "OutOfMemoryError": "errors",
+    "paired_difference": "stats",
 }
 
 

@@ -28,8 +28,9 @@ class PairedDifference(NamedTuple):
 
     Attributes:
         mean: the mean of ``a[s] - b[s]`` over seeds.
-        low, high: the two ends of the two-sided Student-t confidence interval of that mean
-            (``mean -+ t_{(1+confidence)/2, n-1} * sd / sqrt(n)``); NaN with one seed.
+        low: the lower end of the two-sided Student-t confidence interval of that mean,
+            ``mean - t_{(1+confidence)/2, n-1} * sd / sqrt(n)``; NaN with one seed.
+        high: its upper end, ``mean + t_{(1+confidence)/2, n-1} * sd / sqrt(n)``; NaN with one seed.
         greater: the number of seeds where ``a[s] > b[s]``.
         seeds: the number of seeds n.
         confidence: the interval's confidence level.
@@ -47,8 +48,8 @@ def paired_difference(a, b, confidence: float = 0.95) -> PairedDifference:
     """The mean of ``a - b`` over seeds (axis 0) with its paired t-interval.
 
     Arguments:
-        a, b: ``[seeds, ...]`` values of two paradigms, seed ``s`` of ``a`` paired with seed
-            ``s`` of ``b`` (same shape).
+        a: ``[seeds, ...]`` values of one paradigm.
+        b: the other paradigm's, of ``a``'s shape: seed ``s`` of ``a`` is paired with seed ``s`` of ``b``.
         confidence: the interval's level, in (0, 1).
 
     Returns:

@@ -81,8 +81,10 @@ class PointMetrics(NamedTuple):
 
     Attributes:
         loss: ``[P]`` mean training loss over the ``eval_every`` steps before the point.
-        train, test: `MetricCounts` in percent, each field ``[P, ...]``.
-        train_attention, test_attention: `AttentionMetrics`, each field ``[P]``.
+        train: `MetricCounts` of the training split's first mosaics, in percent, each field ``[P, ...]``.
+        test: the same for the test split.
+        train_attention: `AttentionMetrics` of the training split's first mosaics, each field ``[P]``.
+        test_attention: the same for the test split.
     """
 
     loss: jax.Array
@@ -97,14 +99,16 @@ class EpochMetrics(NamedTuple):
 
     Attributes:
         loss: mean training loss over the epoch's minibatches.
-        train, test: `MetricCounts` in percent after the epoch, each
+        train: `MetricCounts` of the training split in percent after the epoch, each
             field with a leading rule axis of 3 (``focus_accuracy`` has none).
+        test: the same for the test split.
         fixed_focus_loss: fixed-focus runs only: ``[2]``, the mean training
             loss L(alpha) after the epoch and the focus model's incentive
             L(alpha) - L(alpha + incentive_step) (backward difference at
             alpha = 1); None otherwise.
-        train_attention, test_attention: `AttentionMetrics` after the epoch, over the
-            whole split (a_z, the normalised entropy, the percentage with a_z >= 0.5).
+        train_attention: `AttentionMetrics` after the epoch over the whole training split (a_z, the
+            normalised entropy, the percentage with a_z >= 0.5).
+        test_attention: the same over the test split.
         points: with ``TrainConfig.eval_every``, the evaluations inside the epoch
             (`PointMetrics`); None otherwise.
     """
