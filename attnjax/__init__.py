@@ -66,6 +66,11 @@ _EXPORTS = {
     "Diverged": "experiments",
     "OutOfMemoryError": "errors",
     "paired_difference": "stats",
+    "PairedDifference": "stats",
+    "flow_time_scale": "clock",
+    "flow_times": "clock",
+    "PointMetrics": "train",
+    "AttentionMetrics": "metrics",
 }
 
 
