@@ -207,7 +207,7 @@ def _fine(runs, rule: int, focus: bool) -> dict | None:
                 out[metric] = None
                 continue
             value = merge(getattr(counts, metric), getattr(end_counts, metric))
-            out[metric] = value if metric == "focus_accuracy" else value[..., rule]
+            out[metric] = value if metric == "focus_accuracy" or value is None else value[..., rule]
         for metric in ATTENTION_METRICS:
             out[metric] = merge(getattr(attention, metric), getattr(end_attention, metric)) if focus else None
         return out
