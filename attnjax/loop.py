@@ -33,7 +33,8 @@ from .train import Hyper, TrainConfig, TrainResult, TrainState
 if TYPE_CHECKING:
     from .checkpoint import Checkpoints
 
-__all__ = ["ChunkEnd", "Snapshot", "EpochChunks", "HostLoop", "run_chunked"]
+__all__ = ["ChunkEnd", "Snapshot", "FirstPhase", "Begin", "EpochChunks", "HostLoop", "run_chunked",
+           "seeds_per_call"]
 
 
 @dataclasses.dataclass
@@ -109,6 +110,52 @@ class Snapshot:
 
 
 @dataclasses.dataclass
+class FirstPhase:
+    """A run's first epochs trained by another configuration's program.
+
+    The hybrid's soft phase is trained by the soft paradigm's own program
+    (`attnjax.experiments.first_phase`), so that it is a soft run's computation, bit for bit, by
+    construction: a soft run of the same settings can stand for it (`Begin`).
+
+    Attributes:
+        config: the first phase's settings; its ``epochs`` is the epoch where the run's own
+            program takes over.
+        hparams: its traced values (``[S]`` float32 leaves).
+        enter: ``enter(state) -> state``: the run's carry from the first phase's (for the
+            hybrid, with the second phase's initial paradigm state); leading axis of any length.
+        leave: ``leave(state) -> state``: the first phase's carry from the run's (a resume
+            inside the first phase).
+    """
+
+    config: TrainConfig
+    hparams: Any
+    enter: Callable[[TrainState], TrainState]
+    leave: Callable[[TrainState], TrainState]
+
+
+@dataclasses.dataclass
+class Begin:
+    """Every seed's carry after its first ``epoch`` epochs, trained elsewhere: each seed chunk starts there.
+
+    The hybrid's second phase starts from the soft run's state at the switch
+    (`attnjax.experiments.soft_phase_start`): the epochs before it are not trained again.
+
+    Attributes:
+        epoch: the epochs already done, in ``1 .. epochs - 1``.
+        state: a [`TrainState`][attnjax.train.TrainState] of NumPy arrays with a leading axis over
+            all S seeds (the key as raw key data or typed keys): the carry after ``epoch`` epochs.
+        history: those epochs' history, leaves ``[S, epoch, ...]``.
+        seeds_per_call: the seeds each program call of the run that trained them ran (its seed
+            chunk, `seeds_per_call`), if known: the last bits of the numbers can depend on it.
+    """
+
+    epoch: int
+    state: Any
+    history: Any
+    seeds_per_call: int | None = None
+
+
+@dataclasses.dataclass
 class ChunkEnd:
     """What the loop reports after each chunk of epochs.
 
@@ -153,6 +200,13 @@ def _cat(*trees):
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *trees)
 
 
+def seeds_per_call(chunk_size: int | None, n_seeds: int, n_devices: int = 1) -> int:
+    """The seeds one program call runs: ``chunk_size`` (None: all), at most every seed, rounded up to a
+    multiple of the device count."""
+    chunk = n_seeds if chunk_size is None else min(chunk_size, n_seeds)
+    return n_devices * math.ceil(chunk / n_devices)
+
+
 def run_chunked(
     config: TrainConfig,
     keys: jax.Array,
@@ -166,6 +220,9 @@ def run_chunked(
     on_chunk: Callable[[ChunkEnd], None] | None = None,
     start: Snapshot | None = None,
     seed_map: str | None = None,
+    first: FirstPhase | None = None,
+    begin: Begin | None = None,
+    final_states: list | None = None,
 ) -> TrainResult:
     """Train S seeds of one configuration from the host, a chunk of epochs at a time.
 
@@ -185,11 +242,24 @@ def run_chunked(
             ``chunk_size`` is used.
         seed_map: how the programs map the seeds (`attnjax.programs.map_seeds`); None: the
             default of the model family on this backend.
+        first: train the epochs before ``first.config.epochs`` with ``first.config``'s program
+            (a [`FirstPhase`][attnjax.loop.FirstPhase]: the hybrid's soft phase by the soft
+            paradigm's), the rest with ``config``'s. The snapshots and ``on_chunk`` see the run's
+            own carry throughout.
+        begin: start every seed chunk that ``start`` does not continue from these carries
+            (a [`Begin`][attnjax.loop.Begin]) at epoch ``begin.epoch`` instead of from
+            `attnjax.train.init_state` at epoch 0; ``on_chunk`` first hears of those epochs as
+            one chunk of no seconds (``new`` is ``range(0, begin.epoch)``), so that the history,
+            the progress and the checkpoints hold them as if trained.
+        final_states: a list that receives, for each seed chunk this call trains to its last
+            epoch, ``(first seed, TrainState)``: its real rows' final carry, NumPy arrays, the
+            key as raw key data.
 
     Returns:
         A [`TrainResult`][attnjax.train.TrainResult] of NumPy arrays with a leading seed axis, equal
         bit for bit to ``jit(vmap(make_train(config)))`` on one device under ``seed_map="vmap"``
-        (the other mappings: see `attnjax.programs`).
+        (the other mappings: see `attnjax.programs`); with ``first``, to the first phase's
+        ``make_train`` followed by the run's from its carry.
     """
     from .parallel import _global_array, seed_mesh
 
@@ -197,43 +267,63 @@ def run_chunked(
     n_dev = 1 if mesh is None else mesh.devices.size
     n_seeds = int(np.shape(keys)[0])
     epochs = EpochChunks() if epochs is None else epochs
-    if start is not None:
-        chunk = start.chunk_size
-    else:
-        chunk = n_seeds if chunk_size is None else min(chunk_size, n_seeds)
-        chunk = n_dev * math.ceil(chunk / n_dev)
+    chunk = start.chunk_size if start is not None else seeds_per_call(chunk_size, n_seeds, n_dev)
     if chunk % n_dev:
         raise ConfigError(f"chunk size {chunk} does not split over {n_dev} devices")
     n_chunks = math.ceil(n_seeds / chunk)
+    switch = 0 if first is None else first.config.epochs
+    if not 0 <= switch < config.epochs:
+        raise ConfigError(f"a first phase of {switch} epochs does not fit a run of {config.epochs}")
+    if begin is not None and not 0 < begin.epoch < config.epochs:
+        raise ConfigError(f"a run of {config.epochs} epochs cannot begin after {begin.epoch}")
+    steps_per_epoch = int(data.train.index.shape[0]) // config.batch_size
 
     def place(x):
         if mesh is None:
             return x
         return _global_array(x, _seeds(mesh) if np.ndim(x) else _replicated(mesh))
 
+    def own(state):  # the run's carry (what a snapshot holds) from the first phase's
+        assert first is not None  # only called with a first phase
+        return jax.tree_util.tree_map(place, first.enter(state))
+
     shared = data if mesh is None else jax.tree_util.tree_map(
         lambda x: _global_array(x, _replicated(mesh)), data)
     done = None if start is None else start.done
-    first = 0 if start is None else start.seed_chunk
     rate = None
-    for c in range(first, n_chunks):
+    for c in range(0 if start is None else start.seed_chunk, n_chunks):
         rows = np.minimum(np.arange(c * chunk, (c + 1) * chunk), n_seeds - 1)  # padding repeats the last seed
-        real = min(chunk, n_seeds - c * chunk)
-        chunk_keys, chunk_h = keys[rows], jax.tree_util.tree_map(lambda x, rows=rows: np.asarray(x)[rows], hparams)
-        chunk_keys, chunk_h = place(chunk_keys), jax.tree_util.tree_map(place, chunk_h)
-        resumed = start is not None and c == start.seed_chunk and start.state is not None
-        if resumed:
-            assert start is not None  # resumed says so
+        real, seeds = min(chunk, n_seeds - c * chunk), (c * chunk, c * chunk + min(chunk, n_seeds - c * chunk))
+        chunk_keys = place(keys[rows])
+        chunk_h = jax.tree_util.tree_map(lambda x, rows=rows: place(np.asarray(x)[rows]), hparams)
+        first_h = None if first is None else jax.tree_util.tree_map(
+            lambda x, rows=rows: place(np.asarray(x)[rows]), first.hparams)
+        if start is not None and c == start.seed_chunk and start.state is not None:  # resumed
             state = jax.tree_util.tree_map(place, _with_keys(start.state))
             epoch, history = start.epoch, start.history
+            if first is not None and epoch < switch:  # inside the first phase: its own carry
+                state = first.leave(state)
+        elif begin is not None:  # the epochs before begin.epoch were trained elsewhere: say so as one chunk
+            state = jax.tree_util.tree_map(place, _with_keys(_take(begin.state, rows)))
+            epoch, history = begin.epoch, _take(begin.history, rows[:real])
+            if on_chunk is not None:
+                on_chunk(ChunkEnd(config, n_seeds, Snapshot(c, chunk, epoch, None, history, done), seeds,
+                                  range(0, epoch), n_chunks, 0.0, state, steps_per_epoch))
+            if first is not None and epoch < switch:
+                state = first.leave(state)
         else:
-            state = programs.init(config, chunk_keys, chunk_h, mesh, seed_map=seed_map)(chunk_keys, chunk_h)
+            phase, phase_h = (config, chunk_h) if first is None else (first.config, first_h)
+            state = programs.init(phase, chunk_keys, phase_h, mesh, seed_map=seed_map)(chunk_keys, phase_h)
             epoch, history = 0, None
-        advance = programs.advance(config, state, chunk_h, shared, mesh, seed_map=seed_map)
+        advance, program_of = None, None
         while epoch < config.epochs:
-            stop = min(epochs.stop(epoch, config.epochs, rate), epoch + chunk_length(config))
+            phase, phase_h, end = ((first.config, first_h, switch) if first is not None and epoch < switch
+                                   else (config, chunk_h, config.epochs))
+            if program_of is not phase:
+                advance, program_of = programs.advance(phase, state, phase_h, shared, mesh, seed_map=seed_map), phase
+            stop = min(epochs.stop(epoch, config.epochs, rate), epoch + chunk_length(phase), end)
             began = time.perf_counter()
-            state, new = advance(state, chunk_h, shared, np.int32(epoch), np.int32(stop))
+            state, new = advance(state, phase_h, shared, np.int32(epoch), np.int32(stop))
             new = jax.tree_util.tree_map(
                 lambda x, real=real, stop=stop, epoch=epoch: np.asarray(x)[:real, : stop - epoch], jax.device_get(new))
             seconds = time.perf_counter() - began
@@ -241,18 +331,37 @@ def run_chunked(
             history = new if history is None else jax.tree_util.tree_map(
                 lambda a, b: np.concatenate([a, b], 1), history, new)
             span, epoch = range(epoch, stop), stop
+            if first is not None and epoch == switch:  # the run's own program takes over
+                state = own(state)
             if epoch == config.epochs:  # this seed chunk is done
                 params = jax.tree_util.tree_map(lambda x, real=real: np.asarray(x)[:real], jax.device_get(state.params))
                 done = _cat(done, TrainResult(params, history))
+                if final_states is not None:
+                    final_states.append((c * chunk, _take(_host_carry(state), np.arange(real))))
                 snapshot = Snapshot(c + 1, chunk, 0, None, None, done)
             else:
                 snapshot = Snapshot(c, chunk, epoch, None, history, done)
             if on_chunk is not None:
-                on_chunk(ChunkEnd(config, n_seeds, snapshot, (c * chunk, c * chunk + real), span, n_chunks,
-                                  seconds, None if epoch == config.epochs else state,
-                                  int(data.train.index.shape[0]) // config.batch_size))
+                on_chunk(ChunkEnd(config, n_seeds, snapshot, seeds, span, n_chunks, seconds,
+                                  None if epoch == config.epochs else own(state) if epoch < switch else state,
+                                  steps_per_epoch))
     assert done is not None  # every seed chunk has run
     return done
+
+
+def _take(tree, rows):
+    """The rows ``rows`` of every leaf's leading axis, as NumPy arrays (typed PRNG keys as they are)."""
+    def take(x):
+        return x[rows] if jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key) else np.asarray(x)[rows]
+
+    return jax.tree_util.tree_map(take, tree)
+
+
+def _host_carry(state: TrainState) -> TrainState:
+    """A carry on the host: NumPy arrays, the key as its raw key data (as a checkpoint holds it)."""
+    if jax.numpy.issubdtype(state.key.dtype, jax.dtypes.prng_key):
+        state = state._replace(key=jax.random.key_data(state.key))
+    return jax.tree_util.tree_map(np.asarray, jax.device_get(state))
 
 
 def _with_keys(state: TrainState) -> TrainState:

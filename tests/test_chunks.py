@@ -57,13 +57,15 @@ def _assert_same(runs, ref):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-# The hybrid switches at epoch 3 (inside the chunk [2, 4)) and at epoch 2 (a chunk boundary);
-# hard-reinforce carries its baseline across chunks; fixed focus trains the classifier only.
+# The hybrid switches at epoch 3 (inside the chunk [2, 4); switches that differ between seeds, so the
+# hybrid's own program runs every epoch) and at epoch 2 (a chunk boundary; one switch: the soft phase
+# runs the soft paradigm's program, tests/test_hybrid_reuse.py); hard-reinforce carries its baseline
+# across chunks; fixed focus trains the classifier only.
 CASES = [
     ("soft", {}, {}),
     ("hard", {}, {}),
     ("lvml", {}, {}),
-    ("hybrid", {}, {"switch_epoch": 3}),
+    ("hybrid", {}, {"switch_epoch": [3, 1, 3]}),
     ("hybrid", {"hybrid_reset": True, "momentum": 0.9}, {"switch_epoch": 2}),
     ("hard-reinforce", {"momentum": 0.9}, {}),
     ("hard-gumbel", {}, {"temperature": 0.7}),
@@ -85,7 +87,8 @@ def test_chunks_equal_the_whole_run_bitwise(data, loss, options, seed_options):
     assert seen == [((0, 2), range(0, 1)), ((0, 2), range(1, 2)), ((0, 2), range(2, 4)), ((0, 2), range(4, 5)),
                     ((2, 3), range(0, 2)), ((2, 3), range(2, 4)), ((2, 3), range(4, 5))]
     _assert_same(runs, _whole(config, runs, data))
-    assert runs.traces == 1  # one program for every chunk, the short last one included
+    # one program for every chunk, the short last one included (the hybrid's soft phase: the soft one's)
+    assert set(host.programs.traces.values()) == {1} and runs.traces == len(host.programs.traces)
 
 
 def test_one_program_serves_every_chunk_length(data):
@@ -207,9 +210,13 @@ DEVICES = textwrap.dedent(
     data, info = load_orthogonal(num_classes=4, m=3, n_train=16, n_test=8, noise=0.1, random_position=True, seed=2)
     config = TrainConfig.for_data(info, loss="hybrid", model="mlp", hidden=8, epochs=5, batch_size=4)
     keys = jax.random.split(jax.random.key(0), 6)
+    # switches that differ between seeds: the hybrid's own program runs every epoch, as in the whole
+    # run (one switch for all would train the soft phase with the soft paradigm's program, whose last
+    # bits on a mesh are its own: attnjax.experiments.first_phase)
+    switch = [2, 3, 2, 3, 2, 3]
     whole = run_seeds(make_train(config), keys, Hyper.checked(6, learning_rate=0.3,
-                      switch_epoch=config.default_switch_epoch).traced(), data, devices=2)
-    runs = train_seeds(config, data, seeds=6, learning_rate=0.3, devices=2, chunk_size=4,
+                      switch_epoch=switch).traced(), data, devices=2)
+    runs = train_seeds(config, data, seeds=6, learning_rate=0.3, devices=2, chunk_size=4, switch_epoch=switch,
                        host=HostLoop(epochs=EpochChunks(every=2)))
     pairs = zip(jax.tree_util.tree_leaves((whole.params, whole.history)),
                 jax.tree_util.tree_leaves((runs.params, runs.history)))
