@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, cast
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .protocol import (AUTO_CONV_RULE, CLASSIFIER_INIT_NAMES, CONVS, DEFAULT_CONV, DEFAULT_LOSSES, FIXED_FOCUS,
                        MODEL_FAMILIES, OPTIMIZER_NAMES, PARADIGMS, PRECISIONS, PROTOCOLS, SECOND_PHASES, M,
                        ORTHOGONAL_CLASSES, SEED_MAP_DEFAULTS, SEEDS, get_protocol, parse_seed_map, DEFAULT_HIDDEN,
@@ -362,6 +362,9 @@ def add_out(p: argparse.ArgumentParser, default: str, *, long_runs: bool = False
                    help="also write TensorBoard event files to DIR (needs the tensorboard extra: tensorboardX)")
 
 
+#: The largest --config file read (a recipe is a few KiB).
+CONFIG_BYTES = 1 << 20
+
 #: A value that starts with a minus sign and a digit: ``-1,1``, ``-0.5``, ``-.5,2``.
 _NEGATIVE_VALUE = re.compile(r"^-\.?\d")
 
@@ -673,10 +676,13 @@ def apply_config_file(parser: Parser, argv: list[str] | None) -> None:
     sub = parser.commands.get(known.command)
     if sub is None:
         raise ConfigError(f"--config applies only to the training commands, not {known.command!r}")
-    try:
-        table = tomllib.loads(known.config.read_text())
-    except OSError as err:
-        raise ConfigError(f"--config {known.config}: {err.strerror or err}") from None
+    from .data.fileio import read_text
+
+    try:  # a regular file of at most 1 MiB: a FIFO never blocks, /dev/zero is never read
+        table = tomllib.loads(read_text(known.config, "a --config file", limit=CONFIG_BYTES,
+                                        label=f"--config {known.config}:"))
+    except DataError as err:
+        raise ConfigError(str(err)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"--config {known.config}: not valid TOML ({err})") from None
     recipe = table.pop("recipe", None)

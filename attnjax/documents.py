@@ -50,6 +50,9 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 PERCENT_SLACK = 1e-3
 #: The kinds whose numbers are float32 recordings (the estimators' ratios are float64).
 _RECORDED = ("compare", "signature", "fixed-focus", "sweep")
+#: The most seeds a history may claim (a run of more would not fit in any memory attnjax runs in).
+MAX_SEEDS = 1_000_000
+
 #: The fields of a history line that hold percentages (the loss is the other).
 _PERCENT_FIELDS = ("train_accuracy", "test_accuracy", "test_focus_accuracy")
 
@@ -381,9 +384,11 @@ def _history_header(header: dict) -> str | None:
     """Why a history's header is not one the command line writes, or None."""
     from .paradigms import REGISTRY
 
-    seeds, paradigms = header.get("seeds"), header.get("paradigms")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        return f"the header's seeds is {seeds!r}, not a positive integer"
+    seeds, paradigms, data = header.get("seeds"), header.get("paradigms"), header.get("data")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        return f"the header's seeds is {seeds!r}, not an integer from 1 to {MAX_SEEDS:,}"
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not isinstance(data.get("m"), int):
+        return f"the header's data is {_describe(data)}, not the data set's record (with its name and m)"
     if not isinstance(paradigms, dict) or not paradigms:
         return "the header names no paradigm"
     for name, spec in paradigms.items():
@@ -435,4 +440,10 @@ def _history_lines(header: dict, records: list) -> str | None:
                                                                  and _percent(values, f"{line}: {field}"))
             if problem:
                 return problem
+        a_z = r.get("test_a_z")  # the attention on the truth (absent from files written before it existed)
+        if a_z is not None and (not isinstance(a_z, list) or len(a_z) != chunk[1] - chunk[0] or any(
+                not (v is None and nulls) and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                               or not -PERCENT_SLACK / 100 <= v <= 1 + PERCENT_SLACK / 100)
+                for v in a_z)):
+            return f"{line}: test_a_z must list one attention weight (0 to 1) per seed"
     return None

@@ -146,6 +146,10 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, align:
     return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])])
 
 
+#: The largest result or history file read back (the fine clock's longest committed run writes 5 MB).
+RESULT_BYTES = 1 << 30
+
+
 def load_results(path: str | Path, *, warn: Callable[[str], object] | None = None) -> dict:
     """Read a result file written by attnjax (``results.json``, ``signature.json``, ...).
 
@@ -170,10 +174,10 @@ def load_results(path: str | Path, *, warn: Callable[[str], object] | None = Non
                 f"{len(found) or 'none'}"
             )
         path = found[0]
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+    from .data.fileio import read_text
+
+    try:  # a regular file (a FIFO never blocks, a device is never read), of a size a result file has
+        doc = json.loads(read_text(path, "a result file", limit=RESULT_BYTES))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"{path}: not a readable JSON result file ({err})") from None
     except RecursionError:

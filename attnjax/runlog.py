@@ -152,16 +152,19 @@ class HistoryLog:
 def _earlier_lines(path: Path, paradigms: dict) -> dict[str, list[str]]:
     """The epoch lines of an earlier session's ``history.jsonl``, by paradigm (those of ``paradigms``
     only, in their order); none if the file is missing or not a history."""
+    from .data.fileio import read_text
+    from .files import RESULT_BYTES
+
     by: dict[str, list[str]] = {name: [] for name in paradigms}
     try:
-        raw = path.read_text().splitlines()
+        raw = read_text(path, "a history file", limit=RESULT_BYTES).splitlines()
         if not raw or json.loads(raw[0]).get("kind") != "history":
             return {}
         for line in raw[1:]:
             record = json.loads(line) if line.strip() else None
             if isinstance(record, dict) and record.get("paradigm") in by:
                 by[record["paradigm"]].append(line)
-    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError, DataError):
         return {}  # the checkpoints rewrite what they hold
     return {name: lines for name, lines in by.items() if lines}
 
@@ -181,9 +184,12 @@ def read_history(path) -> tuple[dict, dict[str, dict[str, Any]]]:
     Raises:
         DataError: the file is missing, not attnjax's history, or has a bad line.
     """
+    from .data.fileio import read_text
+    from .files import RESULT_BYTES
+
     path = Path(path)
-    try:
-        raw = path.read_text().splitlines()
+    try:  # a regular file: a FIFO never blocks, a device is never read
+        raw = read_text(path, "a history file", limit=RESULT_BYTES).splitlines()
         header = json.loads(raw[0])
         records = [json.loads(line) for line in raw[1:] if line.strip()]
     except (OSError, ValueError, IndexError, RecursionError) as err:

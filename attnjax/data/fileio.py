@@ -26,7 +26,7 @@ from numpy.lib import format as npy_format
 
 from ..errors import DataError
 
-__all__ = ["MAX_DEFLATE_RATIO", "open_regular", "read_npz"]
+__all__ = ["MAX_DEFLATE_RATIO", "open_regular", "read_npz", "read_text"]
 
 #: The most a deflate stream can expand: 258 bytes out of each 2 bits at best, 1032:1 (zlib's
 #: technical notes); a deflated member claiming more than this times its compressed size lies.
@@ -93,6 +93,30 @@ def open_regular(path, what: str = "file", *, label: str | None = None) -> Binar
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_text(path, what: str = "file", *, limit: int, label: str | None = None) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes (`open_regular`, then its size).
+
+    Raises:
+        DataError: one line starting with ``label`` (default ``"{path}:"``): not a regular file (a FIFO
+            never blocks, a device is never read), larger than ``limit``, unreadable, or not UTF-8.
+    """
+    head = f"{path}:" if label is None else label
+    with open_regular(path, what, label=label) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise DataError(f"{head} {size:,} bytes, more than the {limit:,} that {what} may hold")
+        try:
+            raw = f.read(limit + 1)
+        except OSError as err:
+            raise DataError(f"{head} cannot be read ({err.strerror or err})") from None
+    if len(raw) > limit:  # grew since the stat
+        raise DataError(f"{head} more than the {limit:,} bytes that {what} may hold")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{head} not UTF-8 text (byte {err.start})") from None
 
 
 def _member_key(name: str) -> str:
