@@ -405,6 +405,9 @@ def _divergence_hint(args) -> str:
     if far:
         return (f"--init-scale {far[0]:g} multiplies every initial parameter: try one closer to 1, "
                 "or a smaller --lr")
+    if args.dataset == "bags":  # the file's features can be of any scale (bags.MAX_VALUE bounds them)
+        return ("try a smaller --lr; if the file's features are far from unit scale, standardise them: the first "
+                "loss is of their order whatever the learning rate")
     return "try a smaller --lr"
 
 

@@ -202,7 +202,11 @@ def _seed_map_defaults() -> str:
 _epoch_pair = _pair(int, lambda soft, second: min(soft, second) >= 0 and soft + second >= 1,
                     "SOFT,SECOND non-negative epoch counts with a positive sum", "20,5")
 _int_pair = _pair(int, lambda low, high: 2 <= low <= high, "LOW,HIGH integers with 2 <= LOW <= HIGH", "3,8")
-_pixel_range = _pair(float, lambda low, high: low < high, "LOW,HIGH with LOW < HIGH", "0,1 or -1,1")
+#: The largest pixel magnitude --pixel-range takes: 4 x 255 (8-bit pixels with room to spare). Inputs far
+#: from unit scale make the first loss of their order whatever the learning rate, which no --lr cures.
+MAX_PIXEL = 1020.0
+_pixel_range = _pair(float, lambda low, high: low < high and max(abs(low), abs(high)) <= MAX_PIXEL,
+                     f"LOW,HIGH with LOW < HIGH, each within ±{MAX_PIXEL:g}", "0,1 or -1,1")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

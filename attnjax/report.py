@@ -279,7 +279,8 @@ def _health(runs: Mapping[str, Any]) -> dict:
             warnings.append(
                 f"{name}: the training loss ended above {EXPLODING_FACTOR:g} x log K = {limit:.3g} "
                 f"(chance level's cross-entropy is log K) in {bad.size} of {final.size} runs "
-                f"(largest {final.max():.3g}); the learning rate is probably too large"
+                f"(largest {final.max():.3g}); the learning rate is probably too large, or the inputs far from "
+                "unit scale (standardise them)"
             )
     return {"diverged": diverged, "warnings": warnings}
 

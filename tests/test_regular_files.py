@@ -82,3 +82,20 @@ def test_history_claims_are_bounded(tmp_path, capsys):
     assert code == 2 and "test_a_z must list one attention weight" in err
     code, _, err = run_cli(["plot", str(_history(tmp_path))], capsys)
     assert code == 0, err
+
+
+@pytest.mark.parametrize("value", ["-4.6e18,4.6e18", "0,1e12", "-1021,0"])
+def test_pixel_range_is_bounded_before_it_can_blame_the_learning_rate(value, capsys, compiles):
+    """Inputs of 4.6e18 made the first loss of their order and the warning blamed the learning rate."""
+    code, _, err = run_cli(["compare", f"--pixel-range={value}", "--seeds", "1"], capsys)
+    assert code == 2 and "--pixel-range" in err and "±1020" in err and "\n" not in err and compiles == []
+
+
+def test_the_bags_divergence_hint_names_the_inputs_scale():
+    import argparse
+
+    from attnjax.cli import _divergence_hint
+
+    hint = _divergence_hint(argparse.Namespace(init_scale=None, dataset="bags"))
+    assert "standardise" in hint and "--lr" in hint
+    assert _divergence_hint(argparse.Namespace(init_scale=None, dataset="digits")) == "try a smaller --lr"
