@@ -12,8 +12,12 @@ another (the last padded with copies of the last real seed, as in
 
 Chaining chunks gives [`attnjax.train.make_train`][]'s numbers bit for bit, whatever the
 chunk lengths, because every epoch is the same computation on the same carry
-(``tests/test_chunks.py``). The loop runs in one process; a mesh over several hosts is
-`attnjax.parallel.run_seeds`'s (whole runs).
+(``tests/test_chunks.py``). A run may train its first epochs with another configuration's
+program (`FirstPhase`: the hybrid's soft phase by the soft paradigm's, so that it is a soft
+run's computation and a soft run can stand for it, `Begin`); its numbers are then those of
+that program followed by its own, which can differ from ``make_train``'s one program in the
+last bits (`attnjax.experiments.first_phase`). The loop runs in one process; a mesh over
+several hosts is `attnjax.parallel.run_seeds`'s (whole runs).
 """
 
 from __future__ import annotations
