@@ -41,6 +41,9 @@ __all__ = ["KINDS", "FOCUS_METRICS", "MAX_EPOCHS", "focus_available", "check_doc
 #: The metrics that read the truth (which segments carry the label): focus accuracy and the
 #: four focus/prediction cells. A document of data without truth holds null for each.
 FOCUS_METRICS = ("focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf")
+#: The metrics that read the truth: the focus metrics and the attention on the truth (`attnjax.metrics`'s
+#: ATTENTION_METRICS), null for data without truth.
+TRUTH_METRICS = (*FOCUS_METRICS, "a_z", "entropy", "a_z_half")
 #: The most epochs a paradigm's record may claim: ``--epochs`` is at most 10**6, and the paper
 #: protocol runs each of the hybrid's two phases that long.
 MAX_EPOCHS = 2 * 10**6
@@ -205,8 +208,8 @@ def _nulls(doc: dict) -> str | None:
         for where, metrics in (("train", res["train"]), ("test", res["test"]), ("history.train", res["history"]["train"]),
                                ("history.test", res["history"]["test"])):
             for metric, values in metrics.items():
-                if values is None and (focus or metric not in FOCUS_METRICS):
-                    why = "the data has a truth" if metric in FOCUS_METRICS else "only the focus metrics may be"
+                if values is None and (focus or metric not in TRUTH_METRICS):
+                    why = "the data has a truth" if metric in TRUTH_METRICS else "only the focus metrics may be"
                     return f"results.{name}.{where}.{metric} is null ({why})"
     return None
 

@@ -155,8 +155,11 @@ def test_without_truth_the_focus_metrics_are_unavailable(tmp_path, capsys, compi
     doc = load_results(out)
     assert doc["config"]["data"]["has_truth"] is False
     for res in doc["results"].values():
-        for part in (res["train"], res["test"], res["history"]["test"], *(r["test"] for r in res["by_rule"].values())):
+        for part in (res["train"], res["test"], *(r["test"] for r in res["by_rule"].values())):
             assert {k for k, v in part.items() if v is None} == {"focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf"}
+        # the history also holds the attention on the truth, which needs a truth too
+        assert {k for k, v in res["history"]["test"].items() if v is None} == {
+            "focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf", "a_z", "entropy", "a_z_half"}
         assert len(res["test"]["accuracy"]) == 2
     assert doc["metrics"]["unavailable"]["metrics"] == ["focus_accuracy", "ftpt", "ffpt", "ftpf", "ffpf"]
     rows = [line for line in printed.splitlines() if line.startswith(("soft ", "lvml "))]
