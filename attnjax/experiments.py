@@ -68,11 +68,11 @@ class SeedRuns:
         reused_epochs: the hybrid's first epochs taken from the soft run instead of trained
             (`soft_phase_start`); 0 when every epoch was trained here.
         final_state: with ``train_seeds(keep_state=True)``, every seed's final
-            [`TrainState`][attnjax.train.TrainState] (NumPy arrays, the key as raw key data) when
+            `attnjax.train.TrainState` (NumPy arrays, the key as raw key data) when
             this call trained every seed chunk to its end; None otherwise ([`compare`][attnjax.experiments.compare]
             drops it once the hybrid has started from it).
         settings: with ``keep_state``, what the numbers depend on
-            ([`attnjax.checkpoint.run_settings`][]: the config, the values, the keys and the data).
+            (`attnjax.checkpoint.run_settings`: the config, the values, the keys and the data).
     """
 
     config: TrainConfig
@@ -398,7 +398,7 @@ def first_phase(config: TrainConfig, given: Hyper) -> FirstPhase | None:
     a call, for one). So when every run's switch is the same epoch s (``0 < s < epochs``), the
     host loop trains epochs ``0 .. s - 1`` with the program of the soft run the hybrid's phase
     is: its config is the hybrid's with ``loss="soft"``, ``epochs=s`` and no switch, its values
-    the hybrid's without the switch ([`attnjax.loop.FirstPhase`][]). Its numbers are then a soft
+    the hybrid's without the switch (`attnjax.loop.FirstPhase`). Its numbers are then a soft
     run's by construction, and a soft run of the same settings can stand for them
     (`soft_phase_start`). At the switch the carry gains the second phase's initial paradigm
     state, which the hybrid's program would have kept unchanged until then.
@@ -454,7 +454,7 @@ def soft_phase_start(soft: SeedRuns, config: TrainConfig, given: Hyper, keys, da
         devices, seed_map: the hybrid's (resolved seed map).
 
     Returns:
-        ``(begin, None)`` to start from (a [`Begin`][attnjax.loop.Begin]: the soft run's final
+        ``(begin, None)`` to start from (a `attnjax.loop.Begin`: the soft run's final
         carry with the second phase's initial paradigm state, and its history); ``(None, why)``
         when the switch is at the soft run's end but a check fails; ``(None, None)`` when the
         hybrid's first phase is not the soft run at all (another paradigm, another switch).

@@ -146,7 +146,7 @@ class Begin:
 
     Attributes:
         epoch: the epochs already done, in ``1 .. epochs - 1``.
-        state: a [`TrainState`][attnjax.train.TrainState] of NumPy arrays with a leading axis over
+        state: a `attnjax.train.TrainState` of NumPy arrays with a leading axis over
             all S seeds (the key as raw key data or typed keys): the carry after ``epoch`` epochs.
         history: those epochs' history, leaves ``[S, epoch, ...]``.
         seeds_per_call: the seeds each program call of the run that trained them ran (its seed
@@ -247,11 +247,11 @@ def run_chunked(
         seed_map: how the programs map the seeds (`attnjax.programs.map_seeds`); None: the
             default of the model family on this backend.
         first: train the epochs before ``first.config.epochs`` with ``first.config``'s program
-            (a [`FirstPhase`][attnjax.loop.FirstPhase]: the hybrid's soft phase by the soft
+            (a `attnjax.loop.FirstPhase`: the hybrid's soft phase by the soft
             paradigm's), the rest with ``config``'s. The snapshots and ``on_chunk`` see the run's
             own carry throughout.
         begin: start every seed chunk that ``start`` does not continue from these carries
-            (a [`Begin`][attnjax.loop.Begin]) at epoch ``begin.epoch`` instead of from
+            (a `attnjax.loop.Begin`) at epoch ``begin.epoch`` instead of from
             `attnjax.train.init_state` at epoch 0; ``on_chunk`` first hears of those epochs as
             one chunk of no seconds (``new`` is ``range(0, begin.epoch)``), so that the history,
             the progress and the checkpoints hold them as if trained.
