@@ -111,7 +111,8 @@ def test_every_option_value_the_readme_prints_parses(span):
     if option == "--model" and value == "cnn":
         words = ["compare", "--dataset", "fashion-mnist", option, value]
     else:
-        words = [_command_for(option), option, value]
+        command = _command_for(option)
+        words = [command, *(["RUN"] if command == "plot" else []), option, value]  # plot takes a run folder
     _parse(words)
 
 
