@@ -238,7 +238,7 @@ def make_epoch(config: TrainConfig):
                 return carry, (PointMetrics(jnp.mean(group_losses), train, test, train_att, test_att), group_losses)
 
             carry, (points, group_losses) = jax.lax.scan(
-                group, carry, (batches[:inside].reshape(n_points, every, -1), steps[:inside].reshape(n_points, every)))
+                group, carry, (batches[:inside].reshape(n_points, every, config.batch_size), steps[:inside].reshape(n_points, every)))
             carry, rest = jax.lax.scan(batch, carry, (batches[inside:], steps[inside:]))
             losses = jnp.concatenate([group_losses.reshape(-1), rest])
         params, opt_state, paradigm_state = carry

@@ -197,3 +197,13 @@ def test_seeds_share_init_and_order_across_paradigms(data):
         for a, b in zip(jax.tree_util.tree_leaves(ref.params), jax.tree_util.tree_leaves(state.params)):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         np.testing.assert_array_equal(jax.random.key_data(ref.key), jax.random.key_data(state.key))
+
+
+def test_eval_every_past_the_epoch_gives_no_points(data):
+    """10 steps an epoch: eval_every 10 or 25 leaves no step strictly inside the epoch (P = 0), and trains as usual."""
+    info = data[1]
+    plain = _run(_config(info), data)
+    for every in (10, 25):
+        fine = _run(_config(info, eval_every=every), data)
+        assert np.asarray(fine.history.points.loss).shape == (2, 2, 0)
+        np.testing.assert_array_equal(np.asarray(fine.history.loss), np.asarray(plain.history.loss))
