@@ -177,7 +177,13 @@ def load_results(path: str | Path, *, warn: Callable[[str], object] | None = Non
     from .data.fileio import read_text
 
     try:  # a regular file (a FIFO never blocks, a device is never read), of a size a result file has
-        doc = json.loads(read_text(path, "a result file", limit=RESULT_BYTES))
+        text = read_text(path, "a result file", limit=RESULT_BYTES)
+    except DataError as err:
+        if "not UTF-8" not in str(err):
+            raise
+        raise DataError(f"{path}: not a readable JSON result file ({str(err).removeprefix(f'{path}: ')})") from None
+    try:
+        doc = json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"{path}: not a readable JSON result file ({err})") from None
     except RecursionError:

@@ -1,4 +1,4 @@
-"""A learning-rate grid times seeds for the hybrid, in one compiled program, with attnjax.train_seeds.
+"""A learning-rate grid times seeds for the hybrid, one compiled program per phase, with attnjax.train_seeds.
 
     python examples/sweep.py          # 5 learning rates x 4 seeds, digits, 20 epochs
     python examples/sweep.py --tiny   # what the test suite runs
@@ -18,7 +18,8 @@ def main(tiny: bool = False) -> dict:
     rates = np.array([0.003, 0.01, 0.03, 0.1, 0.3], np.float32)
     data, info = load_dataset("digits", n_train=n_train, n_test=n_test)
     config = TrainConfig.for_data(info, loss="hybrid", epochs=epochs, batch_size=64)
-    # one run per (rate, seed): the learning rate is a traced field, so the grid is one program
+    # one run per (rate, seed): the learning rate is a traced field, so the grid is one program per phase
+    # (the hybrid's soft phase runs the soft paradigm's own program: two programs in all)
     runs = train_seeds(config, data, seeds=len(rates) * seeds, learning_rate=np.repeat(rates, seeds))
     focus = np.asarray(runs.history.test.focus_accuracy)[:, -1].reshape(len(rates), seeds)
     for lr, f in zip(rates, focus):

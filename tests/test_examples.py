@@ -39,7 +39,9 @@ def test_your_own_modules_example():
 
 def test_the_sweep_example_is_one_program():
     out = _run("sweep", tiny=True)
-    assert out["focus_accuracy"].shape == (5, 2) and out["traces"] == 1
+    # the whole grid in one program per phase: the hybrid's soft phase is the soft paradigm's own program
+    # (attnjax.experiments.first_phase), its second phase the hybrid's
+    assert out["focus_accuracy"].shape == (5, 2) and out["traces"] == 2
 
 
 def test_the_fixed_focus_example():
