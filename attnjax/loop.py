@@ -327,6 +327,7 @@ def run_chunked(
                 advance, program_of = programs.advance(phase, state, phase_h, shared, mesh, seed_map=seed_map), phase
             stop = min(epochs.stop(epoch, config.epochs, rate), epoch + chunk_length(phase), end)
             began = time.perf_counter()
+            assert advance is not None  # set on the first pass of the loop
             state, new = advance(state, phase_h, shared, np.int32(epoch), np.int32(stop))
             new = jax.tree_util.tree_map(
                 lambda x, real=real, stop=stop, epoch=epoch: np.asarray(x)[:real, : stop - epoch], jax.device_get(new))
