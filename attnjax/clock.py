@@ -26,14 +26,14 @@ ADAPTIVE_NOTE = ("no flow time: the optimizer rescales each coordinate by its ow
                  "without momentum)")
 
 
-def flow_time_scale(optimizer, learning_rate, momentum: float | None) -> tuple[np.ndarray | None, str | None]:
+def flow_time_scale(optimizer, learning_rate, momentum=None) -> tuple[np.ndarray | None, str | None]:
     """Flow time per minibatch step: ``lr / (1 - momentum)`` for SGD, else None and the reason.
 
     Arguments:
         optimizer: the run's optimizer (``TrainConfig.optimizer``): ``"sgd"`` has a flow time;
             any other name or factory has none.
         learning_rate: the step size, a scalar or ``[runs]`` (one per seed or grid point).
-        momentum: SGD's momentum (None or 0: plain SGD).
+        momentum: SGD's momentum, a scalar or shaped like ``learning_rate`` (None or 0: plain SGD).
 
     Returns:
         ``(scale, None)`` with ``scale`` shaped like ``learning_rate`` (float64), or
@@ -41,7 +41,7 @@ def flow_time_scale(optimizer, learning_rate, momentum: float | None) -> tuple[n
     """
     if optimizer != "sgd":
         return None, ADAPTIVE_NOTE
-    mu = 0.0 if momentum is None else float(momentum)
+    mu = np.asarray(0.0 if momentum is None else momentum, np.float64)
     return np.asarray(learning_rate, np.float64) / (1.0 - mu), None
 
 

@@ -157,14 +157,9 @@ def _attention_at(attention, epoch: int | slice = -1, *, focus: bool = True) -> 
 
 def _flow_scale(runs) -> tuple[np.ndarray | None, str | None]:
     """Flow time per step of each seed's run, or None and why (`attnjax.clock`)."""
-    options = runs.hparams.optimizer or {}
-    momentum = options.get("momentum", runs.config.momentum) if runs.config.optimizer == "sgd" else None
     optimizer = runs.config.optimizer if isinstance(runs.config.optimizer, str) else "custom"
-    scale, why = flow_time_scale(optimizer, runs.hparams.learning_rate, None)
-    if scale is None:
-        return None, why
-    momentum = np.broadcast_to(np.asarray(momentum, np.float64), scale.shape)
-    return scale / (1.0 - momentum), None
+    momentum = (runs.hparams.optimizer or {}).get("momentum", runs.config.momentum)
+    return flow_time_scale(optimizer, runs.hparams.learning_rate, momentum)
 
 
 def _clock(runs, steps) -> dict:
