@@ -455,6 +455,10 @@ def cmd_fixed_focus(args) -> int:
     data, info, runs = _train_paradigms(args, fixed_focus, fixed_focus=True, alphas=args.alphas)
     doc = report.fixed_focus_json(report.settings_json(args, info, runs, alphas=args.alphas), runs,
                                   args.alphas, args.seeds)
+    if doc["config"]["data"].get("name") == "orthogonal":
+        from analytic.run_theory import attach_fixed_focus_theory
+
+        doc = attach_fixed_focus_theory(doc)
     return _finish(args, runs, doc, "fixed_focus.json", report.fixed_focus_table(doc),
                    report.fixed_focus_footnote(doc))
 

@@ -571,6 +571,10 @@ def plot_signature(doc: dict, out_dir: Path) -> Path:
 def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
     """L(alpha) and the incentive against epoch: one column per loss, one line per alpha.
 
+    Where the document carries the closed forms (``theory``, orthogonal data with a linear
+    classifier: `analytic.run_theory.attach_fixed_focus_theory`), they are drawn dotted in the
+    alpha's colour at each epoch end.
+
     Each row shares one y-scale, since comparing paradigms is the point (the loss row is
     log scale, with geometric means, when its values span more than a factor of 10). The
     alphas are coloured from the dark part of `ALPHA_CMAP` so that every line,
@@ -586,6 +590,7 @@ def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
     cmap = colormaps[ALPHA_CMAP]
     low, high = ALPHA_RANGE
     log = _is_log(*(v["loss"] for per_alpha in results.values() for v in per_alpha.values()))
+    theory = doc.get("theory") or {}
     if log:
         for ax in axes[0]:
             ax.set_yscale("log")
@@ -596,12 +601,21 @@ def plot_fixed_focus(doc: dict, out_dir: Path) -> Path:
             _spread(axes[0][col], v["loss"], f"α = {alpha}", color, log=log, shared=len(per_alpha))
             _spread(axes[1][col], v["incentive"], f"α = {alpha}", color, shared=len(per_alpha))
             epochs = max(epochs, np.asarray(v["loss"]).shape[-1])
+            closed = theory.get(name, {}).get("alphas", {}).get(alpha)
+            if closed is not None:  # the closed forms at each epoch end's flow time: dotted, on top
+                x = np.arange(1, len(closed["loss"]) + 1)
+                for row, key in ((0, "loss"), (1, "incentive")):
+                    axes[row][col].plot(x, np.asarray(closed[key], np.float64), color=color,
+                                        linestyle=(0, (1, 1.2)), linewidth=2.2, zorder=5)
         axes[0][col].set_title(name)
         for ax in axes[:, col]:
             _epoch_axis(ax, epochs)
             ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("L(α)" + (" (log scale)" if log else ""))
     axes[1][0].set_ylabel(f"incentive L(α) − L(α + {step:g})\n(at α = 1: L({1 - step:g}) − L(1))")
+    if theory:
+        axes[0][0].plot([], [], color="0.3", linestyle=(0, (1, 1.2)), linewidth=2.2,
+                        label="closed form at the flow time")
     axes[0][0].legend(fontsize=8)
     return _save(fig, doc, f"classifier trained with the focus frozen; per α, {_spread_words(seeds)}"
                  + (f"\n{_log_words(seeds)}" if log else ""),
