@@ -25,6 +25,43 @@ PAPER_IMAGES = dict(protocol="paper", m=5, n_train=30000, n_test=10000, batch_si
                     bg_replacement=True, pixel_range=(-1.0, 1.0), classifier_init="xavier", hybrid_reset=True)
 
 
+#: Issue 32's experiments, typed from the issue: they judge the claims on this project's stand-ins, at
+#: settings of their own (E1 lr 0.005 and 20 epochs; E2 m = 20; E3 400 steps of the CNN pair; E4 the
+#: authors' linear fixed-focus script), so the paper's image numbers above do not apply to them.
+ISSUE_32 = {
+    "e1-fashion-mlp-fine-clock": dict(command="compare", dataset="fashion-mnist", model="mlp", m=5, n_train=30000,
+                                      n_test=10000, batch_size=256, momentum=0.9, lr=0.005, epochs=20, seeds=8,
+                                      losses=["soft", "hard", "lvml", "hybrid"], hybrid_epochs=(10, 10)),
+    "e2-fashion-mlp-m20": dict(command="compare", dataset="fashion-mnist", model="mlp", m=20, n_train=10000,
+                               n_test=5000, lr=0.01, momentum=0.9, epochs=40, seeds=6,
+                               losses=["soft", "hard", "lvml", "hybrid"], hybrid_epochs=(20, 20)),
+    "e3-fashion-cnn-further": dict(command="compare", dataset="fashion-mnist", model="cnn",
+                                   losses=["soft", "hard", "hybrid"], hybrid_epochs=(20, 20)),
+    "e4-orthogonal-fixed-focus-soft-lvml": dict(command="fixed-focus", dataset="orthogonal", classes=20, m=20,
+                                                n_train=5000, fg_first=True, model="linear", epochs=100,
+                                                batch_size=256, momentum=0.9, lr=0.05, losses=["soft", "lvml"]),
+    "e4-orthogonal-fixed-focus-hard": dict(command="fixed-focus", dataset="orthogonal", classes=20, m=20,
+                                           n_train=5000, fg_first=True, model="linear", epochs=100, batch_size=256,
+                                           momentum=0.9, lr=0.01, losses=["hard"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_32))
+def test_issue_32_s_experiments_resolve_to_the_issue_s_numbers(name):
+    recipe = RECIPES[name]
+    args = resolve(recipe)
+    for dest, want in ISSUE_32[name].items():
+        got = recipe.meta["command"] if dest == "command" else args[dest]
+        got = tuple(got) if dest == "hybrid_epochs" else got
+        assert got == pytest.approx(want) if isinstance(want, float) else got == want, (dest, got)
+    if name.startswith(("e1", "e2")):  # evaluated about every 10 steps, with the attention metrics
+        assert args["eval_every"] == 10 and args["eval_mosaics"] >= 1000
+    if name.startswith("e3"):  # 10 steps an epoch: every epoch end is every 10 steps; 400 steps
+        assert args["n_train"] // args["batch_size"] == 10 and args["epochs"] * 10 >= 400 and args["seeds"] >= 2
+    if name.startswith("e4"):
+        assert args["protocol"] == "paper" and args["seeds"] >= 1
+
+
 def test_the_paper_s_experiments_each_have_a_recipe():
     wanted = {("signature", "fashion-mnist", "cnn"), ("signature", "fashion-mnist", "mlp"),
               ("fixed-focus", "fashion-mnist", "mlp"), ("verify", None, None), ("signature", "cifar10", "cnn"),
@@ -35,6 +72,7 @@ def test_the_paper_s_experiments_each_have_a_recipe():
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_resolves_to_the_paper_s_numbers_with_no_nulls(name):
+    """Every recipe resolves every setting; the paper's experiments resolve to the paper's numbers."""
     recipe = RECIPES[name]
     args = resolve(recipe)
     for dest in PROTOCOL_FIELDS:
@@ -44,6 +82,8 @@ def test_every_recipe_resolves_to_the_paper_s_numbers_with_no_nulls(name):
         if dest in args and not (dest == "m" and args["dataset"] == "text"):  # text: each post's length
             assert args[dest] is not None, dest
     command, dataset = recipe.meta["command"], args.get("dataset")
+    if name in ISSUE_32:
+        return
     if dataset in ("fashion-mnist", "cifar10", "cifar100"):
         for dest, want in PAPER_IMAGES.items():
             if dest == "hybrid_reset" and command != "signature":
