@@ -156,3 +156,15 @@ def test_a_recipe_runs_and_its_result_records_the_paper_s_settings(tmp_path):
     data = config["data"]["settings"]
     assert data["n_train"] == 512 and config["data"]["m"] == 5 and data["bg_replacement"] is True
     assert data["pixel_range"] == [-1.0, 1.0]
+
+
+def test_a_recipe_file_that_is_not_toml_is_one_line(tmp_path, monkeypatch, capsys):
+    """A damaged recipe in the package's folder: `attnjax recipes` names the file, exit status 2."""
+    import attnjax.recipes as recipes
+
+    bad = tmp_path / "broken.toml"
+    bad.write_text('protocol = "paper"`.\n')  # a stray backquote after a value
+    monkeypatch.setattr(recipes, "_folder", lambda: tmp_path)
+    assert main(["recipes"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "broken.toml: not valid TOML" in err and "Traceback" not in err

@@ -89,7 +89,10 @@ def load_recipes() -> list[Recipe]:
     """Every recipe of this package, in name order, its ``[recipe]`` table checked."""
     out = []
     for path in sorted(_folder().glob("*.toml")):
-        table = tomllib.loads(path.read_text())
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"recipe {path}: not valid TOML: {err}") from None
         meta = table.pop("recipe", None)
         check_recipe_table(meta, None, source=str(path))
         out.append(Recipe(name=path.stem, path=path, meta=meta, options=table))
