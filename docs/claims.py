@@ -2,6 +2,8 @@
 
     python docs/claims.py                    # the table in docs/results.md and the README
     python docs/claims.py --json claims.json # the numbers behind it, too
+    python docs/claims.py --write            # put it between the markers in docs/results.md and README.md
+    python docs/claims.py --check            # exit 1 if those copies are not what it prints now
 
 The rule is the one written in docs/results.md ("The verdict rule") before runs E1-E4 were
 started: for each claim, the paired difference between two paradigms, seed by seed, of the
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -321,21 +324,49 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+BEGIN, END = "<!-- claims-table: begin (python docs/claims.py --write) -->", "<!-- claims-table: end -->"
+TARGETS = (Path(__file__).parent / "results.md", Path(__file__).parents[1] / "README.md")
+
+
+def _spliced(text: str, table: str) -> str | None:
+    """``text`` with the block between the markers replaced by ``table``; None without markers."""
+    if BEGIN not in text or END not in text:
+        return None
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS, help="the folder of committed runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--write", action="store_true", help="replace the tables in docs/results.md and README.md")
+    parser.add_argument("--check", action="store_true", help="exit 1 if those tables are stale")
     args = parser.parse_args(argv)
     rows = claims(args.results)
     theory = theory_rows(args.results)
-    print(markdown(rows))
+    table = markdown(rows)
     if theory:
-        print("\nE4 against the fixed-focus closed forms at each epoch's flow time lr * steps / (1 - momentum), "
-              "mean over seeds:\n")
-        print(theory_markdown(theory))
+        table += ("\n\nE4 against the fixed-focus closed forms at each epoch's flow time lr · steps / (1 − momentum), "
+                  "mean over seeds:\n\n" + theory_markdown(theory))
+    print(table)
+    stale = []
+    for path in TARGETS if (args.write or args.check) else ():
+        text = path.read_text(encoding="utf-8")
+        new = _spliced(text, table)
+        if new is None:
+            stale.append(f"{path}: no claims-table markers")
+        elif new != text:
+            if args.write:
+                path.write_text(new, encoding="utf-8")
+            else:
+                stale.append(f"{path}: the table is not what docs/claims.py prints")
+    for line in stale:
+        print(line, file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps({"claims": rows, "fixed_focus_theory": theory}, indent=1) + "\n")
-    return 0
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -92,3 +92,14 @@ def test_the_table_reads_the_committed_runs():
     assert rows and all(r["verdict"] in verdicts for r in rows)
     text = claims.markdown(rows)
     assert text.count("\n| ") == len(rows)  # one table line per row after the header
+
+
+def test_the_tables_in_the_docs_are_what_claims_py_prints(capsys):
+    """docs/results.md and README.md carry the table between markers; a stale copy fails here."""
+    assert claims.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_a_stale_copy_is_found(tmp_path):
+    text = f"intro\n{claims.BEGIN}\nold table\n{claims.END}\nrest\n"
+    assert claims._spliced(text, "new") == f"intro\n{claims.BEGIN}\nnew\n{claims.END}\nrest\n"
+    assert claims._spliced("no markers", "new") is None
