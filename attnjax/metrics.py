@@ -20,11 +20,9 @@ import numpy as np
 from jaxtyping import ArrayLike, Bool, Float, Int  # shape annotations; not checked at run time
 
 from .documents import FOCUS_METRICS
-from .paradigms import REGISTRY
 
 __all__ = [
     "RULES",
-    "DEFAULT_RULE",
     "METRICS",
     "Predictions",
     "MetricCounts",
@@ -38,8 +36,6 @@ __all__ = [
 ]
 
 RULES = ("argmax", "expected", "pooled")
-#: Index into RULES of the rule each paradigm is judged by.
-DEFAULT_RULE = {name: RULES.index(p.rule) for name, p in REGISTRY.items()}
 #: Metric names, all in percent of examples; all but accuracy read the truth (``FOCUS_METRICS``).
 METRICS = ("accuracy", *FOCUS_METRICS)
 

@@ -30,7 +30,6 @@ __all__ = [
     "COMPARE_FOOTNOTE",
     "signature_json",
     "signature_table",
-    "SIGNATURE_FOOTNOTE",
     "fixed_focus_json",
     "fixed_focus_table",
     "fixed_focus_footnote",
@@ -429,10 +428,6 @@ def signature_footnote(doc: Mapping[str, Any] | None = None) -> str:
         f"low a_z & high s_y: % of {unit} with a_z < 0.2 and s_y ≥ 0.8, mean ± std. seeds with shortcut: "
         "seeds whose classifier labels most backgrounds as one class it then fails to locate, see docs/results.md)"
     )
-
-
-#: `signature_footnote` of image and orthogonal data (mosaics).
-SIGNATURE_FOOTNOTE = signature_footnote()
 
 
 def signature_table(doc: dict) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from attnjax.errors import ConfigError
 
-__all__ = ["Recipe", "RECIPE_KEYS", "check_recipe_table", "load_recipes", "recipe_path", "resolve",
+__all__ = ["Recipe", "RECIPE_KEYS", "check_recipe_table", "load_recipes", "resolve",
            "steps_per_seed", "recipes_table"]
 
 #: The keys of a ``[recipe]`` table, and whether each is required.
@@ -78,11 +78,6 @@ def check_recipe_table(table: object, command: str | None, *, source: str) -> No
 
 def _folder() -> Path:
     return Path(str(resources.files(__name__)))
-
-
-def recipe_path(name: str) -> Path:
-    """The file of recipe ``name`` (without ``.toml``)."""
-    return _folder() / f"{name}.toml"
 
 
 def load_recipes() -> list[Recipe]:
