@@ -279,12 +279,17 @@ def theory_rows(results: Path = RESULTS) -> list[dict]:
     return rows
 
 
+def _table(header: list[str], cells: list[list[str]]) -> list[str]:
+    """Markdown table lines: the header, its rule, one line per row of cells."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(c) + " |" for c in cells)]
+
+
 def theory_markdown(rows: list[dict]) -> str:
-    out = ["| loss | lr | flow time at epoch 100 | largest relative gap in L(α), any α and epoch | "
-           "at epoch 100 | largest gap in the incentive (its largest value) |", "|---|---|---|---|---|---|"]
-    out += [f"| {r['loss']} | {r['lr']:g} | {r['flow_time']:.0f} | {r['loss_gap']:.1%} | {r['last_loss_gap']:.2%} | "
-            f"{r['incentive_gap']:.5f} ({r['incentive_top']:.4f}) |" for r in rows]
-    return "\n".join(out)
+    header = ["loss", "lr", "flow time at epoch 100", "largest relative gap in L(α), any α and epoch", "at epoch 100",
+              "largest gap in the incentive (its largest value)"]
+    return "\n".join(_table(header, [[r["loss"], f"{r['lr']:g}", f"{r['flow_time']:.0f}", f"{r['loss_gap']:.1%}",
+                                      f"{r['last_loss_gap']:.2%}", f"{r['incentive_gap']:.5f} ({r['incentive_top']:.4f})"]
+                                     for r in rows]))
 
 
 def _load(path: Path) -> dict | None:
@@ -303,8 +308,8 @@ def claims(results: Path = RESULTS) -> list[dict]:
     if doc is not None:
         rows += paper_budget_rows(doc, PAPER_BUDGET[1])
     for folder, label in FIXED_FOCUS:
-        docs = [d for d in (_load(p / "fixed_focus.json") for p in sorted(results.glob(folder + "*"))
-                            if p.is_dir() and not p.name.endswith("zero-init")) if d]
+        docs = [d for d in (_load(p / "fixed_focus.json") for p in sorted(results.glob(folder + "*")) if p.is_dir())
+                if d]
         losses = {k for d in docs for k in d["results"]}
         if {"soft", "hard"} <= losses:
             rows += fixed_focus_rows(docs, label)
@@ -315,10 +320,10 @@ def claims(results: Path = RESULTS) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     """The table: one line per claim and run, the claims' sources listed once below it."""
-    out = ["| claim | run | measurement | means | paired difference, 95% interval | "
-           "seeds with the claimed sign | verdict |", "|---|---|---|---|---|---|---|"]
-    out += [f"| {r['claim']} | {r['run']} | {r['measurement']} | {r['number']} | "
-            f"{r['difference']} | {r['seeds']} | **{r['verdict']}** |" for r in rows]
+    header = ["claim", "run", "measurement", "means", "paired difference, 95% interval", "seeds with the claimed sign",
+              "verdict"]
+    out = _table(header, [[r["claim"], r["run"], r["measurement"], r["number"], r["difference"], r["seeds"],
+                           f"**{r['verdict']}**"] for r in rows])
     out += ["", "Sources of the claims:", ""]
     out += [f"- {CLAIM[k]}: {SOURCE[k]}" for k in CLAIM]
     return "\n".join(out)
