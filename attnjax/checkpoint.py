@@ -195,7 +195,7 @@ class RunCheckpoints:
         """
         if self.folder.exists() and not self.folder.is_dir():
             raise DataError(f"checkpoint folder {self.folder} is a file, not a folder of steps: remove it, or "
-                            "--overwrite to start over")
+                            "start over", field="resume", remedy="overwrite")
         if not self.folder.is_dir():
             return None
         steps = []
@@ -205,7 +205,7 @@ class RunCheckpoints:
             elif entry.name.startswith("step-"):
                 if not (re.fullmatch(r"step-\d{8}", entry.name) and entry.is_dir()):
                     raise DataError(f"checkpoint {entry} is not a step folder (step-NNNNNNNN holding arrays/ and "
-                                    f"meta.json): remove it, or --overwrite to start over")
+                                    "meta.json): remove it, or start over", field="resume", remedy="overwrite")
                 steps.append(entry)
         return max(steps) if steps else None
 
@@ -219,23 +219,24 @@ class RunCheckpoints:
             raise _damaged(path, f"'attnjax' is {_shown(version)}, not a version string", "meta.json")
         if layout != LAYOUT:
             raise ConfigError(f"checkpoint {path} has layout {layout} (attnjax {version}); this attnjax "
-                              f"reads layout {LAYOUT}: --overwrite to start over")
+                              f"reads layout {LAYOUT}: start over", field="resume", remedy="overwrite")
         command = meta.get("command")
         if command is not None and not isinstance(command, str):
             raise _damaged(path, f"'command' is {_shown(command)}, not a command name", "meta.json")
         if command != self.owner.command:
             raise ConfigError(f"checkpoint {path} was written by {_command(command)}, not {_command(self.owner.command)}: "
-                              f"resume it with the command that wrote it, or start over with --overwrite")
+                              "resume it with the command that wrote it, or start over", field="resume",
+                              remedy="overwrite")
         if meta.get("settings") != self.settings:
             theirs = meta.get("settings")
             if isinstance(theirs, dict) and theirs.get("data") != self.settings.get("data"):
                 raise ConfigError(f"checkpoint {path} was trained on other data (the SHA-256 of the data set: "
                                   f"{str(theirs.get('data'))[:12]}... there, {str(self.settings.get('data'))[:12]}... "
-                                  "now): resume on the data that wrote it (the same --dataset, --data-file, --seed "
-                                  "and data options), or start over with --overwrite")
+                                  "now): resume on the data that wrote it (the same data set, data file, seed "
+                                  "and data options), or start over", field="resume", remedy="overwrite")
             diff = _difference(theirs, self.settings) or "settings"
             raise ConfigError(f"checkpoint {path} is of other settings ({diff}): resume with the settings that "
-                              "wrote it, or start over with --overwrite")
+                              "wrote it, or start over", field="resume", remedy="overwrite")
 
     def _resumed(self, snapshot: Snapshot | None, path: Path | None) -> None:
         if self.owner.on_resume is not None:
@@ -350,11 +351,12 @@ def _damaged(path: Path, why, file: str | None = None) -> DataError:
     """The one-line error of a damaged snapshot ``path``: which of its files (``meta.json``, ``arrays/...``), and why."""
     if isinstance(why, BaseException):
         why = f"{type(why).__name__}: {' '.join(str(why).split())[:200]}"
-    return DataError(f"checkpoint {path} is damaged ({why if file is None else f'{file}: {why}'}){_remedy(path)}")
+    return DataError(f"checkpoint {path} is damaged ({why if file is None else f'{file}: {why}'}){_remedy(path)}",
+                     field="resume", remedy="overwrite")
 
 
 def _remedy(path: Path) -> str:
-    return f"; remove {path.name} to resume from the checkpoint before it, or --overwrite to start over"
+    return f"; remove {path.name} to resume from the checkpoint before it, or start over"
 
 
 def _read_meta(path: Path) -> dict:

@@ -183,22 +183,8 @@ def _run_interruptible(fn):
     return box["value"]
 
 
-#: The option of each ``load_dataset`` argument a data error can name (``ConfigError.field``).
-DATA_OPTIONS = {"fg": "--fg", "bg": "--bg", "fg_bg": "--fg/--bg", "num_classes": "--classes", "m": "--m"}
-
-
 def _load_data(args, *, fixed_focus: bool = False):
-    """Build the data set; a data error that names its argument names that option."""
-    try:
-        return _build_data(args, fixed_focus=fixed_focus)
-    except ConfigError as err:
-        option = None if err.field is None else DATA_OPTIONS.get(err.field)
-        if option is None or str(err).startswith("--"):
-            raise
-        raise ConfigError(f"{option}: {err}", field=err.field) from None
-
-
-def _build_data(args, *, fixed_focus: bool = False):
+    """Build the data set (its errors name their settings in ``field``; `error_line` names the options)."""
     from .data import load_dataset
 
     return load_dataset(
@@ -509,10 +495,7 @@ def cmd_estimators(args) -> int:
     from .files import write_json_atomic
 
     check_out(args)
-    try:
-        check_fits(args.ms)
-    except ConfigError as err:
-        raise ConfigError(f"--ms: {err}") from None
+    check_fits(args.ms)
     sizes = ", ".join(f"{draw_bytes(m) / 2**20:.3g} MiB at m = {m}" for m in args.ms)
     print(f"estimators: m in {args.ms}, {args.draws} draws each; memory per sampled gradient, estimated from the "
           f"sizes: {sizes}", file=sys.stderr)
@@ -574,10 +557,9 @@ def cmd_plot(args) -> int:
             plots = [plot_paired(doc, folder, args.paired, metric=args.metric or "a_z", x_axis=args.x_axis)]
         else:
             plots = report.plot_any(doc, folder, x_axis=args.x_axis)
-    except ClockError as err:
-        raise DataError(f"{path}: {err}") from None
-    except DataError as err:
-        raise DataError(f"{path}: {err}") from None
+    except (ClockError, DataError) as err:
+        raise DataError(f"{path}: {err}", field=getattr(err, "field", None),
+                        remedy=getattr(err, "remedy", None)) from None
     print("wrote " + ", ".join(str(p) for p in plots))
     return 0
 
@@ -645,9 +627,51 @@ def memory_advice(args) -> str:
     return f"; use a smaller {', '.join(options)} or model"
 
 
-def _one_line(err: BaseException) -> str:
+#: The option of each setting a library error can name (`attnjax.errors.AttnjaxError`'s ``field`` and
+#: ``remedy``): the library's messages name settings in words, and only the command line knows its options.
+FIELD_FLAGS = {
+    "baseline_decay": "--baseline-decay",
+    "batch_size": "--batch-size",
+    "bg": "--bg",
+    "chunk_size": "--chunk-size",
+    "data_dir": "--data-dir",
+    "data_file": "--data-file",
+    "encoder": "--encoder",
+    "fg": "--fg",
+    "fg_bg": "--fg/--bg",
+    "hybrid_to": "--hybrid-to",
+    "learning_rate": "--lr",
+    "losses": "--losses",
+    "m": "--m",
+    "m_range": "--m-range",
+    "model": "--model",
+    "momentum": "--momentum",
+    "ms": "--ms",
+    "num_classes": "--classes",
+    "optimizer": "--optimizer",
+    "overwrite": "--overwrite",
+    "resume": "--resume",
+    "samples": "--samples",
+    "seeds": "--seeds",
+    "switch_epoch": "--switch-epoch",
+    "x_axis": "--x",
+}
+
+
+def error_line(err: BaseException) -> str:
+    """The one-line message of ``err`` for the command line.
+
+    Its text on one line (cut at 400 characters), led by the option of its ``field`` (``"--lr: the learning
+    rate must be ..."``) and ended by that of its ``remedy`` in parentheses, each per `FIELD_FLAGS`; an error
+    without them, or with a setting the table does not know, is its text alone.
+    """
     text = " ".join(str(err).split())
-    return text if len(text) < 400 else text[:400] + " ..."
+    text = text if len(text) < 400 else text[:400] + " ..."
+    flag = FIELD_FLAGS.get(getattr(err, "field", None))
+    remedy = FIELD_FLAGS.get(getattr(err, "remedy", None))
+    if remedy is not None and remedy != flag:
+        text = f"{text} ({remedy})"
+    return text if flag is None else f"{flag}: {text}"
 
 
 #: Set by the SIGINT handler: a Ctrl-C that some library swallowed is still seen at the
@@ -762,7 +786,7 @@ def _main(argv) -> int:
     try:
         apply_config_file(parser, argv)
     except ConfigError as err:
-        print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)
+        print(f"attnjax: error: {error_line(err)}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -786,10 +810,10 @@ def _main(argv) -> int:
                 print(f"attnjax: warning: {warning}", file=sys.stderr)
         return args.func(args)
     except OutOfMemoryError as err:
-        print(f"attnjax: error: {_one_line(err)}{memory_advice(args)}", file=sys.stderr)
+        print(f"attnjax: error: {error_line(err)}{memory_advice(args)}", file=sys.stderr)
         return 2
     except AttnjaxError as err:
-        print(f"attnjax: error: {_one_line(err)}", file=sys.stderr)
+        print(f"attnjax: error: {error_line(err)}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. an output folder that cannot be written
         print(f"attnjax: error: {_os_error_line(args, err)}", file=sys.stderr)
@@ -800,7 +824,8 @@ def _main(argv) -> int:
         message = out_of_memory_message(err)
         if message is None:
             raise
-        print(f"attnjax: error: {message}{memory_advice(args)}", file=sys.stderr)
+        line = error_line(OutOfMemoryError(message, field="chunk_size", remedy="seeds"))
+        print(f"attnjax: error: {line}{memory_advice(args)}", file=sys.stderr)
         return 2
 
 

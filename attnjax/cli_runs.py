@@ -123,11 +123,11 @@ def _check_checkpoint_folder(folder: Path) -> None:
     """
     if folder.exists() and not folder.is_dir():
         raise DataError(f"--resume: {folder} is a file, not the folder of an interrupted run's checkpoints: "
-                        "remove it, or --overwrite to start over")
+                        "remove it, or start over (--overwrite)")
     files = sorted(p for p in folder.iterdir() if not p.is_dir()) if folder.is_dir() else []
     if files:
         raise DataError(f"--resume: {files[0]} is a file, not a paradigm's folder of checkpoints: remove it, or "
-                        "--overwrite to start over")
+                        "start over (--overwrite)")
     if not folder.is_dir() or not any(p.name.startswith("step-") for p in folder.glob("*/*")):
         print(f"attnjax: note: --resume: no checkpoint in {folder}: training from the first epoch", file=sys.stderr)
 

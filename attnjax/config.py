@@ -189,11 +189,13 @@ class TrainConfig:
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.hybrid_to not in SECOND_PHASES:
-            raise ConfigError(f"--hybrid-to must be one of {', '.join(SECOND_PHASES)}, got {self.hybrid_to!r}")
+            raise ConfigError(f"the hybrid's second phase must be one of {', '.join(SECOND_PHASES)}, got "
+                              f"{self.hybrid_to!r}", field="hybrid_to")
         if self.samples < 1 or (not self.sample_replace and self.samples > self.m):
-            raise ConfigError(f"--samples must be in 1..m={self.m} without replacement, got {self.samples}")
+            raise ConfigError(f"the number of samples must be in 1..m={self.m} without replacement, got {self.samples}",
+                              field="samples")
         if not 0.0 <= self.baseline_decay < 1.0:
-            raise ConfigError(f"--baseline-decay must be in [0, 1), got {self.baseline_decay}")
+            raise ConfigError(f"the baseline decay must be in [0, 1), got {self.baseline_decay}", field="baseline_decay")
         if self.switch_epoch is not None and not 0 <= self.switch_epoch <= self.epochs:
             raise ConfigError(
                 f"switch_epoch must be in [0, epochs={self.epochs}], got {self.switch_epoch}"

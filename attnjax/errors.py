@@ -1,8 +1,31 @@
-"""Errors the command line turns into one-line messages."""
+"""Errors the command line turns into one-line messages.
+
+The library's messages name settings in words and by their library names (``batch_size``,
+``data_dir``), never by command-line options: an error says which setting it is about in
+``field`` (and, when its remedy is another setting, in ``remedy``), and the command line alone
+maps these to its options (``attnjax.cli.FIELD_FLAGS``).
+"""
 
 
 class AttnjaxError(Exception):
-    """Base class for user-facing errors: bad options, bad files, failed runs."""
+    """Base class for user-facing errors: bad options, bad files, failed runs.
+
+    Arguments:
+        *args: the message (as for any exception).
+        field: the setting at fault, by its library name (``"batch_size"``, ``"fg"``, ``"data_dir"``),
+            when the error knows it; the command maps it to its option.
+        remedy: the setting whose change the message suggests, when it is not ``field`` (``"overwrite"``
+            for a checkpoint that cannot be resumed).
+
+    Attributes:
+        field: as given (None: the error is about no one setting).
+        remedy: as given.
+    """
+
+    def __init__(self, *args, field: str | None = None, remedy: str | None = None):
+        super().__init__(*args)
+        self.field = field
+        self.remedy = remedy
 
 
 class ConfigError(AttnjaxError, ValueError):
@@ -11,11 +34,8 @@ class ConfigError(AttnjaxError, ValueError):
     Attributes:
         field: the argument at fault, by its library name (``"fg"``, ``"num_classes"``, ``"m"``),
             when the error knows it; the command maps it to its option.
+        remedy: the setting whose change the message suggests, when it is not ``field``.
     """
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 class DataError(AttnjaxError, ValueError):

@@ -104,7 +104,7 @@ def check_fits(ms, *, batch: int = 128, dim: int = 32, num_classes: int = 5, hid
     """Refuse, before any compilation, an m whose single sampled gradient would not fit in memory.
 
     Raises:
-        ConfigError: names the m and the estimated and available bytes.
+        ConfigError: names the m and the estimated and available bytes (``field`` ``"ms"``).
     """
     from .errors import ConfigError
     from .parallel import available_memory
@@ -116,7 +116,7 @@ def check_fits(ms, *, batch: int = 128, dim: int = 32, num_classes: int = 5, hid
         need = draw_bytes(m, batch=batch, dim=dim, num_classes=num_classes, hidden=hidden)
         if need > available // 2:
             raise ConfigError(f"m = {m}: one sampled gradient needs about {need / 2**30:.1f} GiB "
-                              f"(batch {batch}), more than half of the {available / 2**30:.1f} GiB available")
+                              f"(batch {batch}), more than half of the {available / 2**30:.1f} GiB available", field="ms")
 
 
 def estimator_diagnostics(

@@ -145,7 +145,7 @@ def memory_plan(config: TrainConfig, keys, hparams, data, *, programs: Programs 
             f"{available / gib:.2f} GiB available")
     return min(chunk, seeds), (f"{seeds} seeds at once need about {total / gib:.2f} GiB (XLA's memory analysis) "
                               f"with {available / gib:.2f} GiB available; training them in chunks of "
-                              f"{min(chunk, seeds)} (--chunk-size)")
+                              f"{min(chunk, seeds)} (the chunk size)")
 
 
 def memory_cause(config: TrainConfig) -> str:
@@ -547,8 +547,8 @@ def paradigm_configs(
                                           n_train)
     elif train_options["batch_size"] > n_train:
         raise ConfigError(
-            f"--batch-size {train_options['batch_size']} exceeds the {n_train} training mosaics"
-        )
+            f"the batch size {train_options['batch_size']} exceeds the {n_train} training mosaics",
+            field="batch_size")
     return {
         paradigm_name(loss): TrainConfig.for_data(info, protocol=protocol, loss=loss, **train_options)
         for loss in losses

@@ -428,14 +428,16 @@ def make_models(
     if encoded and width < 1:
         raise ConfigError(f"the encoder width must be positive, got {width}")
     if text != (vocab_size is not None):
-        raise ConfigError(f"--model {family} takes token ids (--dataset text); the text data sets take "
-                          f"--model {' or '.join(TEXT_FAMILIES)}" if text else
-                          f"token ids (--dataset text) need --model {' or '.join(TEXT_FAMILIES)}, not {family}")
+        raise ConfigError(f"the {family} model takes token ids (the text data sets); the text data sets take "
+                          f"the {' or '.join(TEXT_FAMILIES)} model" if text else
+                          f"token ids (the text data sets) need the {' or '.join(TEXT_FAMILIES)} model, not {family}",
+                          field="model")
     encoder_module: nn.Module | None = None
     if text:
         assert vocab_size is not None  # checked above
         if encoder != "none":
-            raise ConfigError(f"--encoder does not apply to --model {family} (its encoder is the token embedding)")
+            raise ConfigError(f"an encoder does not apply to the {family} model (its encoder is the token embedding)",
+                              field="encoder")
         if family == "transformer":
             if width % 2:
                 raise ConfigError(f"the transformer's width must be even (sinusoidal positions), got {width}")
@@ -450,13 +452,13 @@ def make_models(
     elif encoder == "cnn":
         side = MIN_IMAGE_SIDE["cnn encoder"]
         if len(segment_shape) != 3 or min(segment_shape[:2]) < side:
-            raise ConfigError(f"--encoder cnn needs image segments of at least {side}x{side} (H, W, C), "
-                              f"got segment shape {tuple(segment_shape)}; use --encoder mlp")
+            raise ConfigError(f"the cnn encoder needs image segments of at least {side}x{side} (H, W, C), "
+                              f"got segment shape {tuple(segment_shape)}; use the mlp encoder", field="encoder")
         encoder_module = CNNEncoder(width, precision, resolve_conv(conv))
     if encoder_module is not None:
         if family == "cnn":
-            raise ConfigError(f"--model cnn takes images, but --encoder {encoder} gives it {width}-wide vectors; "
-                              "use --model mlp, gated or linear on the encoder's features")
+            raise ConfigError(f"the cnn model takes images, but the {encoder} encoder gives it {width}-wide vectors; "
+                              "use the mlp, gated or linear model on the encoder's features", field="model")
         segment_shape = (width,)
     if family == "linear":
         return encoder_module, LinearFocus(precision), LinearClassifier(num_classes, precision)
@@ -470,7 +472,7 @@ def make_models(
     if len(segment_shape) != 3 or min(segment_shape[:2]) < side:
         raise ConfigError(
             f"the paper's CNNs need image segments of at least {side}x{side} (H, W, C), "
-            f"got segment shape {tuple(segment_shape)}; use --model mlp"
+            f"got segment shape {tuple(segment_shape)}; use the mlp model", field="model"
         )
     conv = resolve_conv(conv)
     return None, FocusCNN(precision, conv), LeNetClassifier(num_classes, classifier_init, precision, conv)

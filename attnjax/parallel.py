@@ -358,10 +358,10 @@ def smaller_chunk(err: BaseException, chunk: int) -> tuple[int, str] | None:
     if need and free:
         new = int(chunk * 0.5 * free / need)
         why = (f"{chunk} seeds at once needed {need / 2**30:.1f} GiB with {free / 2**30:.1f} GiB free; "
-               f"trained them in chunks of {max(1, min(new, chunk // 2))} (--chunk-size)")
+               f"trained them in chunks of {max(1, min(new, chunk // 2))} (the chunk size)")
     else:
         new = chunk // 2
-        why = f"out of memory with {chunk} seeds at once; trained them in chunks of {max(1, new)} (--chunk-size)"
+        why = f"out of memory with {chunk} seeds at once; trained them in chunks of {max(1, new)} (the chunk size)"
     return max(1, min(new, chunk // 2)), why
 
 
@@ -410,5 +410,5 @@ def out_of_memory_message(err: BaseException) -> str | None:
     first = next((line.strip() for line in str(err).splitlines() if "RESOURCE_EXHAUSTED" in line), "")
     return (
         "out of memory" + (f" ({first[:160]})" if first else "")
-        + "; train the seeds in chunks with --chunk-size, or use fewer --seeds"
+        + "; train the seeds in smaller chunks, or fewer seeds"
     )

@@ -549,7 +549,8 @@ def plot_any(doc: dict, out_dir, *, x_axis: str = "epoch") -> list:
     assert draw is not None, f"no figures for a {result_kind(doc)!r} document"  # KINDS' other four
     if x_axis != "epoch":  # only the curves have another x axis
         if result_kind(doc) not in ("compare", "signature") or not doc.get("results"):
-            raise DataError(f"--x {x_axis}: only compare and signature results have curves over time")
+            raise DataError(f"the x axis {x_axis}: only compare and signature results have curves over time",
+                            field="x_axis")
         return [plots.plot_curves(doc, Path(out_dir) / f"curves-{x_axis}.png", x_axis=x_axis)]
     paths = draw(doc, out_dir)
     paths = paths if isinstance(paths, list) else [paths]

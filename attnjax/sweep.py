@@ -86,9 +86,10 @@ def sweep(
     points = grid_points(grid)
     g = len(next(iter(points.values()))) if points else 1
     if "switch_epoch" in points and any("switch_epoch" not in get_paradigm(loss).hyper for loss in losses):
-        raise ConfigError("a --switch-epoch grid applies only to --losses hybrid")
+        raise ConfigError("a grid of switch epochs applies only to the hybrid loss alone", field="switch_epoch",
+                          remedy="losses")
     if "momentum" in points and (train_options.get("optimizer") or "sgd") != "sgd":  # None: the default, sgd
-        raise ConfigError("a --momentum grid applies only to --optimizer sgd")
+        raise ConfigError("a grid of momenta applies only to the sgd optimizer", field="momentum", remedy="optimizer")
     protocol = get_protocol(protocol).for_data(info.vocab_size is not None)  # text: the text_* defaults
     configs = paradigm_configs(data, info, losses, protocol=protocol, **train_options)
 

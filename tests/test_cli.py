@@ -60,7 +60,7 @@ def test_compare_smoke(tmp_path):
         (["--dataset", "orthogonal", "--classes", "1"], "--classes"),
         (["--dataset", "mnist", "--data-dir", "/nonexistent"], "nonexistent"),
         (["--dataset", "cifar10"], "--data-dir"),
-        (["--batch-size", "5000"], "--batch-size 5000 exceeds"),
+        (["--batch-size", "5000"], "--batch-size: the batch size 5000 exceeds"),
         (["--lr", "-1"], "positive"),
     ],
 )
@@ -174,8 +174,24 @@ def test_out_of_memory_picks_a_chunk_size_and_says_so(monkeypatch):
     assert calls == [None, 1] and runs.chunk_size == 1
     assert "chunks of 1" in runs.notes[0] and np.asarray(runs.history.loss).shape == (8, 1)
     assert parallel.out_of_memory_message(RuntimeError("RESOURCE_EXHAUSTED: x")).endswith(
-        "or use fewer --seeds")
+        "; train the seeds in smaller chunks, or fewer seeds")
     assert parallel.smaller_chunk(ValueError("shape mismatch"), 8) is None
+
+
+def test_out_of_memory_that_no_retry_catches_is_one_line_naming_the_options(monkeypatch, tmp_path, capsys):
+    """XLA's RESOURCE_EXHAUSTED outside the retried training: one line, naming --chunk-size and --seeds."""
+    import attnjax.cli as cli
+
+    def exhausted(args, **kwargs):
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 123 bytes.\nmore")
+
+    monkeypatch.setattr(cli, "_load_data", exhausted)
+    code = main(["compare", *TINY, "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("attnjax: error: --chunk-size: out of memory (RESOURCE_EXHAUSTED: Out of memory allocating "
+                          "123 bytes.); train the seeds in smaller chunks, or fewer seeds (--seeds); use a smaller "
+                          "--batch-size"), err
 
 
 @pytest.mark.parametrize("delay", [4.0, 9.0])

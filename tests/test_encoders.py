@@ -239,19 +239,20 @@ def test_embedding_level_attention_on_bags_pools_the_features(tmp_path):
         assert got == pytest.approx(want, rel=RTOL)
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    (dict(model="embed", segment_shape=(4,)), "token ids"),
-    (dict(model="mlp", segment_shape=(), vocab_size=9), "token ids"),
-    (dict(model="cnn", encoder="mlp", segment_shape=(28, 28, 1)), "--model cnn takes images"),
-    (dict(model="mlp", encoder="cnn", segment_shape=(8, 8, 1)), "16x16"),
-    (dict(model="transformer", segment_shape=(), vocab_size=9, encoder_width=7), "even"),
-    (dict(model="embed", segment_shape=(), vocab_size=9, encoder="mlp"), "--encoder does not apply"),
+@pytest.mark.parametrize("kwargs, fragment, field", [
+    (dict(model="embed", segment_shape=(4,)), "token ids", "model"),
+    (dict(model="mlp", segment_shape=(), vocab_size=9), "token ids", "model"),
+    (dict(model="cnn", encoder="mlp", segment_shape=(28, 28, 1)), "the cnn model takes images", "model"),
+    (dict(model="mlp", encoder="cnn", segment_shape=(8, 8, 1)), "16x16", "encoder"),
+    (dict(model="transformer", segment_shape=(), vocab_size=9, encoder_width=7), "even", None),
+    (dict(model="embed", segment_shape=(), vocab_size=9, encoder="mlp"), "an encoder does not apply", "encoder"),
 ])
-def test_models_that_cannot_take_the_segments_are_config_errors(kwargs, fragment):
+def test_models_that_cannot_take_the_segments_are_config_errors(kwargs, fragment, field):
     from attnjax.focus import config_modules
 
-    with pytest.raises(ConfigError, match=fragment):
+    with pytest.raises(ConfigError, match=fragment) as info:
         config_modules(TrainConfig(**kwargs))
+    assert info.value.field == field
 
 
 def test_every_command_runs_with_an_encoder(tmp_path, capsys):

@@ -162,9 +162,9 @@ def test_damaged_metadata_is_refused_naming_the_file(damaged, capsys, compiles, 
     meta[key] = value
     (step / "meta.json").write_text(json.dumps(meta))
     line = _one_line_refusal(out, capsys)
-    assert line.startswith(f"attnjax: error: checkpoint {step} is damaged (meta.json: ")
+    assert line.startswith(f"attnjax: error: --resume: checkpoint {step} is damaged (meta.json: ")
     assert fragment in line
-    assert line.endswith("); remove step-00000002 to resume from the checkpoint before it, or --overwrite to start over")
+    assert line.endswith("); remove step-00000002 to resume from the checkpoint before it, or start over (--overwrite)")
     assert compiles == []
 
 
@@ -173,7 +173,7 @@ def test_unreadable_metadata_is_refused(damaged, capsys):
     for text, why in (("{not json", "JSONDecodeError"), ("[1, 2]", "it holds list, not an object")):
         (step / "meta.json").write_text(text)
         line = _one_line_refusal(out, capsys)
-        assert line.startswith(f"attnjax: error: checkpoint {step} is damaged (meta.json: {why}")
+        assert line.startswith(f"attnjax: error: --resume: checkpoint {step} is damaged (meta.json: {why}")
     (step / "meta.json").unlink()
     assert f"checkpoint {step} is damaged (meta.json: FileNotFoundError" in _one_line_refusal(out, capsys)
 
@@ -189,9 +189,9 @@ def test_every_truncated_or_changed_array_file_is_refused_naming_it(damaged, cap
         f.write_bytes(good[: len(good) // 2])
         name = f.relative_to(step).as_posix()
         line = _one_line_refusal(out, capsys)
-        assert line == (f"attnjax: error: checkpoint {step} is damaged ({name}: {len(good) // 2} bytes, meta.json says "
+        assert line == (f"attnjax: error: --resume: checkpoint {step} is damaged ({name}: {len(good) // 2} bytes, meta.json says "
                         f"{len(good)}: truncated?); remove step-00000002 to resume from the checkpoint before it, or "
-                        "--overwrite to start over")
+                        "start over (--overwrite)")
         f.write_bytes(bytes(255 - b for b in good))
         line = _one_line_refusal(out, capsys)
         assert f"damaged ({name}: not the file written: its SHA-256 differs from meta.json's)" in line
@@ -217,7 +217,7 @@ def test_arrays_that_orbax_reads_but_differ_are_refused(damaged, capsys, monkeyp
 
     monkeypatch.setattr(checkpoint, "_read_arrays", changed)
     line = _one_line_refusal(out, capsys)
-    assert line.startswith(f"attnjax: error: checkpoint {step} is damaged (arrays: the arrays read back are not those "
+    assert line.startswith(f"attnjax: error: --resume: checkpoint {step} is damaged (arrays: the arrays read back are not those "
                            "written")
 
 
@@ -226,19 +226,19 @@ def test_checkpoint_folders_that_are_files_are_refused(damaged, capsys, compiles
     shutil.rmtree(step)
     step.write_text("")
     assert _one_line_refusal(out, capsys) == (
-        f"attnjax: error: checkpoint {step} is not a step folder (step-NNNNNNNN holding arrays/ and meta.json): "
-        "remove it, or --overwrite to start over")
+        f"attnjax: error: --resume: checkpoint {step} is not a step folder (step-NNNNNNNN holding arrays/ and meta.json): "
+        "remove it, or start over (--overwrite)")
     shutil.rmtree(step.parent)
     step.parent.write_text("")
     assert _one_line_refusal(out, capsys) == (
         f"attnjax: error: --resume: {step.parent} is a file, not a paradigm's folder of checkpoints: remove it, or "
-        "--overwrite to start over")
+        "start over (--overwrite)")
     step.parent.unlink()
     step.parent.parent.rmdir()
     (out / "checkpoints").write_text("")
     assert _one_line_refusal(out, capsys) == (
         f"attnjax: error: --resume: {out / 'checkpoints'} is a file, not the folder of an interrupted run's "
-        "checkpoints: remove it, or --overwrite to start over")
+        "checkpoints: remove it, or start over (--overwrite)")
     assert compiles == []
 
 
@@ -260,13 +260,15 @@ def test_another_command_is_refused(damaged, capsys):
     """``signature --resume`` on ``compare``'s checkpoints (of equal settings) is refused."""
     out, step = damaged
     line = _one_line_refusal(out, capsys, command=["signature", *RUN[1:]])
-    assert line == (f"attnjax: error: checkpoint {step} was written by 'attnjax compare', not 'attnjax signature': "
-                    "resume it with the command that wrote it, or start over with --overwrite")
+    assert line == (f"attnjax: error: --resume: checkpoint {step} was written by 'attnjax compare', not 'attnjax signature': "
+                    "resume it with the command that wrote it, or start over (--overwrite)")
 
 
 @pytest.mark.parametrize("option", [["--pixel-range", "0,2"], ["--bg-replacement"]])
 def test_other_data_of_the_same_shape_is_refused(damaged, capsys, option):
     out, step = damaged
     line = _one_line_refusal(out, capsys, *option)
-    assert line.startswith(f"attnjax: error: checkpoint {step} was trained on other data (the SHA-256 of the data "
+    assert line.startswith(f"attnjax: error: --resume: checkpoint {step} was trained on other data (the SHA-256 of the data "
                            "set: ")
+    assert line.endswith("now): resume on the data that wrote it (the same data set, data file, seed and data options), "
+                         "or start over (--overwrite)")

@@ -164,8 +164,8 @@ def test_resume_refuses_other_settings_and_plain_reruns_refuse_checkpoints(tmp_p
     other = _attnjax([*RUN, "--out", str(out), "--resume", "--lr", "0.2"], cache)
     assert other.returncode == 2 and "Traceback" not in other.stderr
     error = other.stderr.strip().splitlines()[-1]  # after the data set's one-line description
-    assert error.startswith("attnjax: error: checkpoint ") and "of other settings (hparams.learning_rate: " in error
-    assert "[0.2, 0.2, 0.2] now" in error
+    assert error.startswith("attnjax: error: --resume: checkpoint ") and "of other settings (hparams.learning_rate: " in error
+    assert "[0.2, 0.2, 0.2] now" in error and error.endswith("or start over (--overwrite)")
     fresh = _attnjax([*RUN, "--out", str(out), "--overwrite"], cache)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert not (out / "checkpoints").exists()

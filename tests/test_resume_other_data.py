@@ -77,7 +77,7 @@ def test_resume_refuses_the_checkpoint_of_other_data_of_the_same_shape(tmp_path)
     assert other.returncode == 2, f"the resume on other data exited {other.returncode}, not 2: {last}"
     assert "Traceback" not in other.stderr, other.stderr[-2000:]
     error = other.stderr.strip().splitlines()[-1]  # after the data set's one-line description
-    assert error.startswith("attnjax: error: checkpoint "), error
+    assert error.startswith("attnjax: error: --resume: checkpoint ") and error.endswith(" (--overwrite)"), error
     # The difference it names is the data (not the keys, the config or the learning rate): "of other
     # settings (data: ...)" or "trained on other data (...)"; the folder's path is left out of the search.
     said = error.replace(str(tmp_path), "TMP")

@@ -256,11 +256,12 @@ def test_load_mnist_names_and_values(tmp_path, dotted, gz):
 
 
 def test_load_mnist_missing(tmp_path):
-    with pytest.raises(DataError, match="--data-dir") as info:
+    with pytest.raises(DataError, match="in a data folder holding") as info:
         sources.load_mnist(None)
-    assert "train-images-idx3-ubyte" in str(info.value)
-    with pytest.raises(DataError, match="--data-dir"):
+    assert "train-images-idx3-ubyte" in str(info.value) and info.value.field == "data_dir"
+    with pytest.raises(DataError, match="in a data folder holding") as info:
         sources.load_mnist(tmp_path / "absent")
+    assert info.value.field == "data_dir"
     write_mnist_dir(tmp_path)
     os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
@@ -278,9 +279,10 @@ def test_fashion_mnist_missing_dir_says_how_to_install(tmp_path):
     with pytest.raises(DataError) as info:
         sources.load_fashion_mnist(tmp_path / "absent")
     assert "apt-get install dataset-fashion-mnist" in str(info.value)
-    assert "--data-dir" in str(info.value)
-    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+    assert "or give a data folder holding" in str(info.value) and info.value.field == "data_dir"
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as info:
         sources.load_fashion_mnist(tmp_path)  # exists but empty
+    assert info.value.field == "data_dir"
 
 
 def test_fashion_mnist_from_custom_dir(tmp_path):
@@ -366,10 +368,10 @@ def test_cifar10_errors(tmp_path):
     os.remove(tmp_path / "data_batch_5.bin")
     with pytest.raises(DataError, match="data_batch_5.bin"):
         cifar.load_cifar10(tmp_path)
-    with pytest.raises(DataError, match="--data-dir"):
-        cifar.load_cifar10(None)
-    with pytest.raises(DataError, match="--data-dir"):
-        cifar.load_cifar10(tmp_path / "empty-nowhere")
+    for folder in (None, tmp_path / "empty-nowhere"):
+        with pytest.raises(DataError, match="in a data folder: one holding") as info:
+            cifar.load_cifar10(folder)
+        assert info.value.field == "data_dir"
 
 
 # --------------------------------------------------------------------------
@@ -460,8 +462,9 @@ def test_cifar100_errors(tmp_path):
     os.remove(tmp_path / "test.bin")
     with pytest.raises(DataError, match="test.bin"):
         cifar.load_cifar100(tmp_path)
-    with pytest.raises(DataError, match="--data-dir"):
+    with pytest.raises(DataError, match="in a data folder: one holding") as info:
         cifar.load_cifar100(None)
+    assert info.value.field == "data_dir"
 
 
 def test_cifar100_meta_names_checked(tmp_path):
@@ -513,7 +516,7 @@ def test_every_image_set_of_datasets_has_a_loader_and_default_split(tmp_path, na
     try:
         data = sources.load_images(name, tmp_path)
     except DataError as e:
-        assert name.startswith("cifar") and "--data-dir" in str(e)
+        assert name.startswith("cifar") and "in a data folder" in str(e) and e.field == "data_dir"
         names = classes.CIFAR10_CLASSES if name == "cifar10" else classes.CIFAR100_FINE_CLASSES
     else:
         names = data.class_names

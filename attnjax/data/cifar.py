@@ -28,10 +28,10 @@ _CIFAR10_TEST = "test_batch.bin"
 def _cifar_dir(data_dir, subfolder: str, files: Sequence[str], missing) -> str:
     """The folder holding ``files``: ``data_dir`` itself or its ``subfolder``."""
     if data_dir is None:
-        raise DataError(missing("no data directory given"))
+        raise DataError(missing("no data directory given"), field="data_dir")
     data_dir = os.fspath(data_dir)
     if not os.path.isdir(data_dir):
-        raise DataError(missing(f"{data_dir} is not a directory"))
+        raise DataError(missing(f"{data_dir} is not a directory"), field="data_dir")
     folders = (data_dir, os.path.join(data_dir, subfolder))
     # lexists, not isfile: a FIFO or a folder of a batch's name is refused when read, not taken as absent
     for folder in folders:
@@ -40,8 +40,8 @@ def _cifar_dir(data_dir, subfolder: str, files: Sequence[str], missing) -> str:
     for folder in folders:
         absent = [f for f in files if not os.path.lexists(os.path.join(folder, f))]
         if len(absent) < len(files):
-            raise DataError(missing(f"{', '.join(absent)} missing from {folder}"))
-    raise DataError(missing(f"none of the files in {' or '.join(folders)}"))
+            raise DataError(missing(f"{', '.join(absent)} missing from {folder}"), field="data_dir")
+    raise DataError(missing(f"none of the files in {' or '.join(folders)}"), field="data_dir")
 
 
 def _read_records(
@@ -128,14 +128,14 @@ def load_cifar10(data_dir: str | os.PathLike | None) -> ImageSet:
     """
     files = (*_CIFAR10_TRAIN, _CIFAR10_TEST)
 
-    def missing(detail: str) -> str:
+    def missing_message(detail: str) -> str:
         return (
             f"CIFAR-10 not found ({detail}); supply the binary version (cifar-10-binary.tar.gz, "
-            f"extracted) with --data-dir: a folder holding {', '.join(files)} or a "
+            f"extracted) in a data folder: one holding {', '.join(files)} or a "
             "cifar-10-batches-bin/ subfolder with them"
         )
 
-    folder = _cifar_dir(data_dir, "cifar-10-batches-bin", files, missing)
+    folder = _cifar_dir(data_dir, "cifar-10-batches-bin", files, missing_message)
     train_x, (train_y,) = _read_records(
         [os.path.join(folder, f) for f in _CIFAR10_TRAIN], (10,), "CIFAR-10"
     )
@@ -176,14 +176,14 @@ def load_cifar100(data_dir: str | os.PathLike | None) -> ImageSet:
     """
     files = ("train.bin", "test.bin")
 
-    def missing(detail: str) -> str:
+    def missing_message(detail: str) -> str:
         return (
             f"CIFAR-100 not found ({detail}); supply the binary version "
-            "(cifar-100-binary.tar.gz, extracted) with --data-dir: a folder holding "
+            "(cifar-100-binary.tar.gz, extracted) in a data folder: one holding "
             "train.bin and test.bin or a cifar-100-binary/ subfolder with them"
         )
 
-    folder = _cifar_dir(data_dir, "cifar-100-binary", files, missing)
+    folder = _cifar_dir(data_dir, "cifar-100-binary", files, missing_message)
     train_path, test_path = (os.path.join(folder, f) for f in files)
     train_x, (train_c, train_f) = _read_records([train_path], (20, 100), "CIFAR-100")
     test_x, (test_c, test_f) = _read_records([test_path], (20, 100), "CIFAR-100")

@@ -215,7 +215,7 @@ def load_idx_folder(data_dir: str, class_names: tuple[str, ...], missing) -> Ima
         # lexists, not isfile: a FIFO or a folder of a standard name is refused by read_idx, not skipped
         found = [n for n in _candidates(key) if os.path.lexists(os.path.join(data_dir, n))]
         if not found:
-            raise DataError(missing(f"no {', '.join(_candidates(key))} in {data_dir}"))
+            raise DataError(missing(f"no {', '.join(_candidates(key))} in {data_dir}"), field="data_dir")
         files[key] = os.path.join(data_dir, found[0])
     k = len(class_names)
     train_x, train_y = load_idx_pair(files["train_images"], files["train_labels"], num_classes=k)

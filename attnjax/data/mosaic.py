@@ -252,7 +252,8 @@ def build_mosaic_dataset(
     if not low < high:
         raise ConfigError(f"pixel_range must have low < high, got {tuple(pixel_range)}")
     if m_range is not None and not 2 <= m_range[0] <= m_range[1] == m:
-        raise ConfigError(f"--m-range must be LOW,HIGH with 2 <= LOW <= HIGH = m, got {tuple(m_range)}")
+        raise ConfigError(f"the range of m must be LOW,HIGH with 2 <= LOW <= HIGH = m, got {tuple(m_range)}",
+                          field="m_range")
     common: dict[str, Any] = dict(fg_classes=list(fg_classes), bg_classes=list(bg_classes), m=m,
                   bg_replacement=bg_replacement, fg_first=fg_first, m_range=m_range, pad_row=len(pool))
     train = sample_mosaics(rng, pool_labels, train_rows, n=n_train, **common)

@@ -78,12 +78,13 @@ def load_dataset(
     p = get_protocol(protocol)
     if m_range is not None:
         if m is not None and m != m_range[1]:
-            raise ConfigError(f"--m {m} and --m-range {m_range[0]},{m_range[1]}: give one of them")
+            raise ConfigError(f"m = {m} and a range of m {m_range[0]},{m_range[1]}: give one of them", field="m",
+                              remedy="m_range")
         m = m_range[1]
     m = M if m is None else m
     if name == "bags":
         if data_file is None:
-            raise ConfigError("--dataset bags needs --data-file FILE.npz (docs/bags.md)", field="data_file")
+            raise ConfigError("the bags data set needs a data file, FILE.npz (docs/bags.md)", field="data_file")
         from .bags import load_bags
 
         return load_bags(data_file)
@@ -97,9 +98,9 @@ def load_dataset(
         return text_dataset(load_synthetic_text(seed=seed, **sizes), name="text (synthetic)")
     if name == "orthogonal":
         if m_range is not None:
-            raise ConfigError("--m-range applies to image data sets, not orthogonal")
+            raise ConfigError("a range of m applies to image data sets, not orthogonal", field="m_range")
         if fg is not None or bg is not None:
-            raise ConfigError("--fg/--bg do not apply to the orthogonal data set")
+            raise ConfigError("foreground and background classes do not apply to the orthogonal data set", field="fg_bg")
         return load_orthogonal(
             num_classes=ORTHOGONAL_CLASSES if num_classes is None else num_classes, m=m, n_train=n_train,
             n_test=n_test, noise=p.orthogonal_noise if noise is None else noise,

@@ -66,17 +66,17 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None) -> ImageSet:
     """
     data_dir = FASHION_MNIST_DIR if data_dir is None else os.fspath(data_dir)
 
-    def missing(detail: str) -> str:
+    def missing_message(detail: str) -> str:
         return (
             f"Fashion-MNIST not found ({detail}); install it with "
             "`apt-get install dataset-fashion-mnist` (files go to "
-            f"{FASHION_MNIST_DIR}) or pass --data-dir with a folder holding "
+            f"{FASHION_MNIST_DIR}) or give a data folder holding "
             f"{STANDARD_IDX_FILES}"
         )
 
     if not os.path.isdir(data_dir):
-        raise DataError(missing(f"{data_dir} is not a directory"))
-    return load_idx_folder(data_dir, FASHION_MNIST_CLASSES, missing)
+        raise DataError(missing_message(f"{data_dir} is not a directory"), field="data_dir")
+    return load_idx_folder(data_dir, FASHION_MNIST_CLASSES, missing_message)
 
 
 def load_mnist(data_dir: str | os.PathLike | None) -> ImageSet:
@@ -90,19 +90,19 @@ def load_mnist(data_dir: str | os.PathLike | None) -> ImageSet:
         DataError: no folder given, or a file is missing or malformed.
     """
 
-    def missing(detail: str) -> str:
+    def missing_message(detail: str) -> str:
         return (
             f"MNIST not found ({detail}); MNIST is not bundled and must be supplied "
-            f"with --data-dir, a folder holding {STANDARD_IDX_FILES} "
+            f"in a data folder holding {STANDARD_IDX_FILES} "
             "('train-images.idx3-ubyte' style names are accepted too)"
         )
 
     if data_dir is None:
-        raise DataError(missing("no data directory given"))
+        raise DataError(missing_message("no data directory given"), field="data_dir")
     data_dir = os.fspath(data_dir)
     if not os.path.isdir(data_dir):
-        raise DataError(missing(f"{data_dir} is not a directory"))
-    return load_idx_folder(data_dir, MNIST_CLASSES, missing)
+        raise DataError(missing_message(f"{data_dir} is not a directory"), field="data_dir")
+    return load_idx_folder(data_dir, MNIST_CLASSES, missing_message)
 
 
 _LOADERS = {
