@@ -350,7 +350,14 @@ X_AXES = {"epoch": "epoch", "step": "minibatch step",
 
 
 class ClockError(ValueError):
-    """The document cannot be drawn against the x axis asked for (no steps or no flow time recorded)."""
+    """The document cannot be drawn as asked (no steps or no flow time recorded, or no such pair or metric).
+
+    ``field`` names the setting it is about (``x_axis``, ``paired``, ``metric``), as `attnjax.errors` does.
+    """
+
+    def __init__(self, *args, field: str | None = None):
+        super().__init__(*args)
+        self.field = field
 
 
 def _timeline(res: dict, x_axis: str, *, fine: bool):
@@ -363,11 +370,12 @@ def _timeline(res: dict, x_axis: str, *, fine: bool):
     if x_axis == "epoch":
         return (None if clock is None or source is history else np.asarray(clock["epoch"], np.float64)), source
     if clock is None:
-        raise ClockError(f"--x {x_axis}: this document records no clock (written before attnjax recorded steps)")
+        raise ClockError(f"{x_axis}: this document records no clock (written before attnjax recorded steps)",
+                         field="x_axis")
     if x_axis == "step":
         return np.asarray(clock["step"], np.float64), source
     if clock.get("flow_time") is None:
-        raise ClockError(f"--x flow-time: {clock.get('flow_time_note', 'no flow time recorded')}")
+        raise ClockError(f"flow-time: {clock.get('flow_time_note', 'no flow time recorded')}", field="x_axis")
     return np.asarray(clock["flow_time"], np.float64), source
 
 
@@ -754,16 +762,16 @@ def plot_paired(doc: dict, out_dir: Path, pair: tuple[str, str], *, metric: str 
     results = doc["results"]
     for name in pair:
         if name not in results:
-            raise ClockError(f"--paired: {name!r} is not in this document (it holds {', '.join(results)})")
+            raise ClockError(f"{name!r} is not in this document (it holds {', '.join(results)})", field="paired")
     fine = all("fine" in results[n]["history"] for n in pair)
     (xa, sa), (xb, sb) = (_timeline(results[n], x_axis, fine=fine) for n in pair)
     va, vb = sa["test"].get(metric), sb["test"].get(metric)
     if va is None or vb is None:
-        raise ClockError(f"--metric {metric}: not recorded for {a if va is None else b} in this document")
+        raise ClockError(f"{metric}: not recorded for {a if va is None else b} in this document", field="metric")
     va, vb = np.asarray(va, np.float64), np.asarray(vb, np.float64)
     if va.shape != vb.shape:
-        raise ClockError(f"--paired {a},{b}: their histories differ in shape ({va.shape} and {vb.shape}); "
-                         "pair paradigms of one run with one budget")
+        raise ClockError(f"{a},{b}: their histories differ in shape ({va.shape} and {vb.shape}); "
+                         "pair paradigms of one run with one budget", field="paired")
     x = np.arange(1, va.shape[1] + 1, dtype=np.float64) if xa is None else np.asarray(xa, np.float64)
     x = x.mean(0) if x.ndim == 2 else x
     d = paired_difference(va, vb, confidence=confidence)

@@ -74,7 +74,8 @@ def test_plot_against_each_clock_and_paired(fine_run, capsys):
     code, _, err = run_cli(["plot", str(out), "--paired", "soft,hard", "--metric", "a_z"], capsys)
     assert code == 0 and (out / "paired-soft-hard-a_z.png").is_file(), err
     code, _, err = run_cli(["plot", str(out), "--paired", "soft,lvml"], capsys)
-    assert code == 2 and "'lvml' is not in this document" in err and "\n" not in err
+    assert code == 2 and "'lvml' is not in this document" in err and "\n" not in err.strip()
+    assert err.startswith("attnjax: error: --paired: ")
     code, _, err = run_cli(["plot", str(out), "--metric", "a_z"], capsys)
     assert code == 2 and "--metric applies only with --paired" in err
 
@@ -94,7 +95,8 @@ def test_adam_has_no_flow_time(tmp_path, capsys):
     clock = json.loads((out / "results.json").read_text())["results"]["soft"]["history"]["clock"]
     assert clock["flow_time"] is None and "gradient history" in clock["flow_time_note"]
     code, _, err = run_cli(["plot", str(out), "--x", "flow-time"], capsys)
-    assert code == 2 and "--x flow-time: no flow time" in err and "\n" not in err
+    assert code == 2 and err.startswith("attnjax: error: --x: ") and "flow-time: no flow time" in err
+    assert "\n" not in err.strip()
 
 
 def test_simple_setting_run_carries_the_theory(tmp_path, capsys):
