@@ -5,9 +5,35 @@ train on. Files whose checks were set on other sizes (learning thresholds, batch
 build their own set and say why next to it.
 """
 
+from collections import Counter
+
 import pytest
 
 from attnjax.data import load_orthogonal
+
+#: The test files that take longest (most first), so that they start first: ``pytest`` hands whole
+#: files to its two workers (``--dist loadfile``) in collection order (``--no-loadscope-reorder``), and
+#: with the longest files up front each worker ends on short files, so neither waits long for the
+#: other. (xdist's own order, the files with the most tests first, put several of these one-test
+#: files last, where one worker ran them while the other had nothing left.) Seconds on the 2-core
+#: machine are in docs/tests.md; the order only decides when a file runs, never what it checks.
+LONGEST_FIRST = (
+    "test_encoders.py", "test_seed_map.py", "test_bitwise.py", "test_models.py", "test_resume_cli.py",
+    "test_cli.py", "test_hybrid_reuse.py", "test_chunks.py", "test_fine_clock_cli.py", "test_gpu_script.py",
+    "test_protocol.py", "theory/test_global_state.py", "test_bags.py", "test_parallel.py",
+    "test_resume_other_data.py", "test_saved_predictions.py", "test_estimator_options.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The files of :data:`LONGEST_FIRST` first, in that order; then the others, the files with the
+    most tests first (xdist's own order), ties in collection order. Tests keep their order within a file."""
+    files = [item.nodeid.split("::", 1)[0].removeprefix("tests/") for item in items]
+    counts = Counter(files)
+    rank = {f: i for i, f in enumerate(LONGEST_FIRST)}
+    keys = {id(item): (rank.get(f, len(rank)), 0 if f in rank else -counts[f])
+            for item, f in zip(items, files)}
+    items.sort(key=lambda item: keys[id(item)])
 
 
 @pytest.fixture(scope="module")

@@ -139,6 +139,21 @@ def _configs(info, **kw):
             TrainConfig.for_data(info, loss="hybrid", epochs=2 * E, **common))
 
 
+_WHOLE = {}
+
+
+def _whole(config, data, chunk_size=None):
+    """The hybrid trained on its own (``SEEDS`` seeds, learning rate 0.3, switch at epoch E): the
+    uninterrupted reference. Trained once per (config, chunk size) for the module, since several
+    tests compare other runs with the same one; the runs are bit for bit the same each time (that
+    is what the tests here check), so sharing it compares each test's run with what it compared before."""
+    key = (config, chunk_size, id(data))
+    if key not in _WHOLE:  # the data is kept with the run, so its id stays its own
+        _WHOLE[key] = (data, train_seeds(config, data, seeds=SEEDS, learning_rate=0.3, switch_epoch=E,
+                                         chunk_size=chunk_size))
+    return _WHOLE[key][1]
+
+
 def _equal(a, b):
     got, want = (jax.tree_util.tree_leaves((r.params, r.history)) for r in (a, b))
     assert len(got) == len(want)
@@ -159,7 +174,7 @@ def test_train_seeds_from_the_soft_run_equals_the_whole_hybrid(tiny, options, so
     soft = train_seeds(soft_config, data, seeds=SEEDS, learning_rate=0.3, keep_state=True, chunk_size=soft_chunks)
     run = train_seeds(hybrid_config, data, seeds=SEEDS, learning_rate=0.3, switch_epoch=E, soft_phase=soft,
                       chunk_size=chunks)
-    whole = train_seeds(hybrid_config, data, seeds=SEEDS, learning_rate=0.3, switch_epoch=E, chunk_size=chunks)
+    whole = _whole(hybrid_config, data, chunks)
     assert run.reused_epochs == (E if reused else 0) and whole.reused_epochs == 0 and not whole.notes
     if reused:
         assert any(n.startswith("the soft phase (epochs 1-3) was taken") for n in run.notes)
@@ -180,7 +195,7 @@ def test_a_hybrid_resumed_inside_either_phase_equals_the_whole_run(tiny, n, tmp_
 
     data, info = tiny
     _, config = _configs(info, hybrid_to="hard-reinforce")
-    whole = train_seeds(config, data, seeds=SEEDS, learning_rate=0.3, switch_epoch=E)
+    whole = _whole(config, data)
 
     def host(resume):
         return HostLoop(epochs=EpochChunks(every=1), checkpoints=Checkpoints(tmp_path, every=1, resume=resume))
