@@ -669,8 +669,8 @@ def error_line(err: BaseException) -> str:
     """
     text = " ".join(str(err).split())
     text = text if len(text) < 400 else text[:400] + " ..."
-    flag = FIELD_FLAGS.get(getattr(err, "field", None))
-    remedy = FIELD_FLAGS.get(getattr(err, "remedy", None))
+    flag = FIELD_FLAGS.get(getattr(err, "field", None) or "")
+    remedy = FIELD_FLAGS.get(getattr(err, "remedy", None) or "")
     if remedy is not None and remedy != flag:
         text = f"{text} ({remedy})"
     return text if flag is None else f"{flag}: {text}"
