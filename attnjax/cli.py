@@ -98,7 +98,8 @@ def build_parser() -> Parser:
                                           "fixed_focus.json, sweep.json or estimators.json)")
     p.add_argument("--x", choices=("epoch", "step", "flow-time"), default="epoch", dest="x_axis",
                    help="the curves' x axis: epochs, minibatch steps, or flow time sum lr / (1 - momentum) "
-                        "(SGD only); other than epoch writes curves-step.png or curves-flow-time.png "
+                        "(SGD only); other than epoch writes curves-step.png or curves-flow-time.png (with --paired: "
+                        "paired-A-B-METRIC-step.png, ...-flow-time.png) "
                         "(default: %(default)s)")
     p.add_argument("--paired", type=_pair, default=None, metavar="A,B",
                    help="instead, draw the paired difference A - B over seeds with its 95%% t-interval "

@@ -746,7 +746,8 @@ PAIRED_METRICS = {"a_z": "a_z: attention on the truth", "entropy": "normalised a
 
 def plot_paired(doc: dict, out_dir: Path, pair: tuple[str, str], *, metric: str = "a_z", x_axis: str = "epoch",
                 confidence: float = 0.95) -> Path:
-    """``paired-A-B-METRIC.png``: the paired difference A − B over seeds against time, with its t-interval.
+    """``paired-A-B-METRIC.png`` (``paired-A-B-METRIC-step.png``, ``-flow-time.png`` against those axes): the
+    paired difference A − B over seeds against time, with its t-interval.
 
     Seed s of every paradigm shares its initialisation, minibatch order and sampling keys
     (`attnjax.stats`), so the difference is taken seed by seed and its interval is the paired
@@ -795,4 +796,4 @@ def plot_paired(doc: dict, out_dir: Path, pair: tuple[str, str], *, metric: str 
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="best")
     clock = ("fine clock: in-epoch points and epoch ends" if fine else "one point per epoch")
     return _save(fig, doc, f"paired difference {a} − {b} on test {metric}, {clock}", out_dir,
-                 f"paired-{a}-{b}-{metric}.png")
+                 f"paired-{a}-{b}-{metric}{'' if x_axis == 'epoch' else '-' + x_axis}.png")

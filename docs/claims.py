@@ -3,7 +3,7 @@
     python docs/claims.py                    # the table in docs/results.md and the README
     python docs/claims.py --json claims.json # the numbers behind it, too
     python docs/claims.py --write            # put it between the markers in docs/results.md and README.md
-    python docs/claims.py --check            # exit 1 if those copies are not what it prints now
+    python docs/claims.py --check            # silent; exit 1 if those copies are not what it prints now
 
 The rule is the one written in docs/results.md ("The verdict rule") before runs E1-E4 were
 started: for each claim, the paired difference between two paradigms, seed by seed, of the
@@ -347,7 +347,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS, help="the folder of committed runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     parser.add_argument("--write", action="store_true", help="replace the tables in docs/results.md and README.md")
-    parser.add_argument("--check", action="store_true", help="exit 1 if those tables are stale")
+    parser.add_argument("--check", action="store_true",
+                        help="print nothing, and exit 1 with one line per stale copy if those tables are stale")
     args = parser.parse_args(argv)
     rows = claims(args.results)
     theory = theory_rows(args.results)
@@ -355,7 +356,8 @@ def main(argv=None) -> int:
     if theory:
         table += ("\n\nE4 against the fixed-focus closed forms at each epoch's flow time lr · steps / (1 − momentum), "
                   "mean over seeds:\n\n" + theory_markdown(theory))
-    print(table)
+    if not args.check:
+        print(table)
     stale = []
     for path in TARGETS if (args.write or args.check) else ():
         text = path.read_text(encoding="utf-8")

@@ -73,6 +73,8 @@ def test_plot_against_each_clock_and_paired(fine_run, capsys):
         assert code == 0 and (out / f"curves-{x}.png").is_file(), err
     code, _, err = run_cli(["plot", str(out), "--paired", "soft,hard", "--metric", "a_z"], capsys)
     assert code == 0 and (out / "paired-soft-hard-a_z.png").is_file(), err
+    code, _, err = run_cli(["plot", str(out), "--paired", "soft,hard", "--x", "flow-time"], capsys)
+    assert code == 0 and (out / "paired-soft-hard-a_z-flow-time.png").is_file(), err  # the epoch one is kept
     code, _, err = run_cli(["plot", str(out), "--paired", "soft,lvml"], capsys)
     assert code == 2 and "'lvml' is not in this document" in err and "\n" not in err.strip()
     assert err.startswith("attnjax: error: --paired: ")
