@@ -22,7 +22,8 @@ import optax
 from .data.base import DataInfo
 from .errors import ConfigError
 from .metrics import RULES
-from .models import CLASSIFIER_INITS, CONVS, MODEL_FAMILIES, resolve_conv
+from .layers import CLASSIFIER_INITS, resolve_conv
+from .models import CONVS, MODEL_FAMILIES
 from .optim import OPTIMIZERS  # re-exported from its old home
 from .paradigms import ALL_OPTIONS, Paradigm, get_paradigm, options_of, paradigm_name
 from .protocol import (DEFAULT_CONV, DEFAULT_PROTOCOL, ENCODER_WIDTHS, ENCODERS, M, PROTOCOLS, SECOND_PHASES,
@@ -65,7 +66,7 @@ class TrainConfig:
         heads: the transformer family's self-attention heads.
         layers: the transformer family's layers.
         classifier_init: weight initialisation of the classifier
-            (``attnjax.models.CLASSIFIER_INITS``).
+            (``attnjax.layers.CLASSIFIER_INITS``).
         precision: arithmetic of the built-in models' products
             (``float32``, ``tensorfloat32``, ``bfloat16``; see ``attnjax.models``).
         conv: the CNNs' convolutions (``auto``, ``im2col``, ``lax``; see

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Bool, Float, Int  # shape annotations; not checked at run time
 
-from .models import CLASSIFIER_INITS, _Conv, _Dense, max_pool_2x2
+from .layers import CLASSIFIER_INITS, Conv, Dense, max_pool_2x2
 from .protocol import DEFAULT_CONV, TRANSFORMER_HEAD_WIDTH, TRANSFORMER_HEADS, TRANSFORMER_LAYERS
 
 __all__ = ["TorchDense", "MLPEncoder", "CNNEncoder", "TokenEmbedding", "TransformerEncoder", "TextFocus",
@@ -78,7 +78,7 @@ class MLPEncoder(nn.Module):
     @nn.compact
     def __call__(self, x: Float[jax.Array, "B m *raw"], mask: Bool[jax.Array, "B m"]) -> Float[jax.Array, "B m d"]:
         batch, m = x.shape[:2]
-        h = _Dense(self.width, CLASSIFIER_INITS["uniform"], True, self.precision, name="Dense_0")(
+        h = Dense(self.width, CLASSIFIER_INITS["uniform"], True, self.precision, name="Dense_0")(
             x.reshape(batch * m, -1))
         return nn.relu(h).reshape(batch, m, self.width)
 
@@ -100,9 +100,9 @@ class CNNEncoder(nn.Module):
         init = CLASSIFIER_INITS["uniform"]
         conv: dict[str, Any] = dict(kernel_size=(5, 5), kernel_init=init, precision=self.precision, conv=self.conv)
         h = x.reshape((batch * m,) + x.shape[2:])
-        h = nn.relu(max_pool_2x2(_Conv(20, name="Conv_0", **conv)(h)))
-        h = nn.relu(max_pool_2x2(_Conv(50, name="Conv_1", **conv)(h)))
-        h = _Dense(self.width, init, True, self.precision, name="Dense_0")(h.reshape(batch * m, -1))
+        h = nn.relu(max_pool_2x2(Conv(20, name="Conv_0", **conv)(h)))
+        h = nn.relu(max_pool_2x2(Conv(50, name="Conv_1", **conv)(h)))
+        h = Dense(self.width, init, True, self.precision, name="Dense_0")(h.reshape(batch * m, -1))
         return nn.relu(h).reshape(batch, m, self.width)
 
 

@@ -58,7 +58,7 @@ DEFAULT_HIDDEN = {"embed": 200, "transformer": 200}
 HIDDEN = 64
 #: The transformer family's self-attention: the authors' 2 heads of width 50 and one layer.
 TRANSFORMER_HEADS, TRANSFORMER_HEAD_WIDTH, TRANSFORMER_LAYERS = 2, 50, 1
-#: Classifier weight initialisations (the keys of ``attnjax.models.CLASSIFIER_INITS``).
+#: Classifier weight initialisations (the keys of ``attnjax.layers.CLASSIFIER_INITS``).
 CLASSIFIER_INIT_NAMES = ("uniform", "xavier")
 #: Arithmetic of the built-in models' products (``attnjax.models.make_models(precision=)``).
 PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
@@ -157,7 +157,7 @@ class Protocol:
         momentum: SGD's momentum.
         bg_replacement: draw a mosaic's m - 1 backgrounds with replacement.
         pixel_range: image pixels are scaled to this interval.
-        classifier_init: key of ``attnjax.models.CLASSIFIER_INITS``.
+        classifier_init: key of ``attnjax.layers.CLASSIFIER_INITS``.
         signature_s_y: the s_y convention the signature picture shows.
         hybrid_reset: reset the optimizer state (momentum) at the hybrid's switch.
         hybrid_phase_epochs: ``"split"``: the hybrid's ``epochs`` are split at

@@ -15,7 +15,8 @@ import pytest
 from jax import lax
 
 from attnjax.errors import ConfigError
-from attnjax.models import CLASSIFIER_INITS, PRECISIONS, im2col, make_models, max_pool_2x2
+from attnjax.layers import CLASSIFIER_INITS, im2col, max_pool_2x2
+from attnjax.models import PRECISIONS, make_models
 
 HIGHEST = lax.Precision.HIGHEST
 SHAPES = [(28, 28, 1), (21, 19, 2)]  # Fashion-MNIST, odd sizes (CIFAR's 32x32x3 in the tree test)
