@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import ForeignLoad, cpu_model, finish, log  # noqa: E402
+from measure import ForeignLoad, finish, jax_header, log  # noqa: E402
 
 
 def _compile(fn, *args):
@@ -80,9 +80,7 @@ def main() -> int:
         "what": "attnjax training: evaluations every eval_every minibatch steps (TrainConfig.eval_every, "
                 "eval_mosaics) against once an epoch, one process, alternating timed rounds after a warm-up; "
                 "compile seconds apart",
-        "cpu": cpu_model(), "cores": len(ForeignLoad().cpus), "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "command": " ".join(["python benchmarks/fine_clock.py", *sys.argv[1:]]),
+        **jax_header("fine_clock.py"),
         "settings": {"dataset": info.name, "model": configs[plain].model, "loss": opts.loss, "seeds": opts.seeds,
                      "epochs": opts.epochs, "n_train": n_train, "n_test": n_test, "m": info.m, "batch_size": batch,
                      "steps_per_epoch": n_batches, "eval_every": opts.eval_every, "eval_mosaics": opts.eval_mosaics,

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import ForeignLoad, cpu_model, finish, log  # noqa: E402
+from measure import ForeignLoad, finish, jax_header, log  # noqa: E402
 
 LOSSES = ("soft", "hard", "lvml", "hybrid")
 
@@ -80,9 +80,7 @@ def main() -> int:
         "what": "attnjax compare --protocol paper of soft, hard, lvml and the hybrid: the hybrid's soft phase taken "
                 "from the soft run (reuse_soft_phase=True) against trained again, one process, one program "
                 "cache, alternating timed rounds after a first run that compiles",
-        "cpu": cpu_model(), "cores": len(ForeignLoad().cpus), "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "command": " ".join(["python benchmarks/hybrid_reuse.py", *sys.argv[1:]]),
+        **jax_header("hybrid_reuse.py"),
         "settings": {"dataset": info.name, "model": config.model, "losses": list(LOSSES), "seeds": opts.seeds,
                      "epochs_each_phase": opts.epochs, "n_train": int(data.train.labels.shape[0]),
                      "n_test": int(data.test.labels.shape[0]), "m": info.m, "batch_size": config.batch_size,

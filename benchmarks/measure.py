@@ -159,6 +159,17 @@ def cpu_model() -> str:
     return cpu
 
 
+def jax_header(script: str) -> dict:
+    """The fields every JAX benchmark document opens with: the CPU, its cores, jax, the backend and the
+    command that ran ``benchmarks/<script>`` (with this process's arguments)."""
+    import sys
+
+    import jax
+
+    return {"cpu": cpu_model(), "cores": len(ForeignLoad().cpus), "jax": jax.__version__,
+            "backend": jax.default_backend(), "command": " ".join([f"python benchmarks/{script}", *sys.argv[1:]])}
+
+
 def machine_info(torch_threads: int) -> dict:
     """The CPU, the software versions and both frameworks' devices and threads."""
     import jax
