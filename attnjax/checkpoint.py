@@ -42,7 +42,7 @@ from .loop import ChunkEnd, Snapshot
 from .protocol import CHECKPOINT_SECONDS
 from .train import TrainResult
 
-__all__ = ["LAYOUT", "Checkpoints", "RunCheckpoints", "run_settings", "AUTO_SECONDS"]
+__all__ = ["LAYOUT", "Checkpoints", "RunCheckpoints", "run_settings", "settings_difference", "AUTO_SECONDS"]
 
 #: The checkpoint layout this attnjax writes and reads (2: ``meta.json`` records the command,
 #: the array files' sizes and SHA-256 and the arrays' SHA-256).
@@ -77,11 +77,11 @@ def run_settings(config, hparams, keys, data, *, devices: int | None, seed_map: 
             "devices": devices or 1, "seed_map": seed_map}
 
 
-def _difference(a, b, where="") -> str | None:
+def settings_difference(a, b, where="") -> str | None:
     """The first place where two JSON values differ, as ``path: old != new``."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in list(a) + [k for k in b if k not in a]:
-            diff = _difference(a.get(k), b.get(k), f"{where}.{k}" if where else k)
+            diff = settings_difference(a.get(k), b.get(k), f"{where}.{k}" if where else k)
             if diff:
                 return diff
         return None
@@ -234,7 +234,7 @@ class RunCheckpoints:
                                   f"{str(theirs.get('data'))[:12]}... there, {str(self.settings.get('data'))[:12]}... "
                                   "now): resume on the data that wrote it (the same data set, data file, seed "
                                   "and data options), or start over", field="resume", remedy="overwrite")
-            diff = _difference(theirs, self.settings) or "settings"
+            diff = settings_difference(theirs, self.settings) or "settings"
             raise ConfigError(f"checkpoint {path} is of other settings ({diff}): resume with the settings that "
                               "wrote it, or start over", field="resume", remedy="overwrite")
 

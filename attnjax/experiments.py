@@ -14,7 +14,7 @@ from .errors import ConfigError, NonFiniteLossError, OutOfMemoryError
 from .signatures import evaluate_examples, shortcut_report, signature
 from .paradigms import HYBRID, SOFT, Paradigm, get_paradigm, hybrid_phases, paradigm_name
 from .protocol import DEFAULT_LOSSES, FIXED_FOCUS, FIXED_FOCUS_ALPHAS, PARADIGMS, SEEDS, Protocol, get_protocol
-from .checkpoint import RunCheckpoints, _difference, run_settings
+from .checkpoint import RunCheckpoints, run_settings, settings_difference
 from .loop import Begin, ChunkEnd, FirstPhase, HostLoop, run_chunked, seeds_per_call
 from .programs import Programs, resolve_seed_map
 from .train import Hyper, TrainConfig, init_state, make_chunk
@@ -472,7 +472,7 @@ def soft_phase_start(soft: SeedRuns, config: TrainConfig, given: Hyper, keys, da
     mine = run_settings(first.config, given._replace(switch_epoch=None), keys, data, devices=devices,
                         seed_map=seed_map)
     if mine != soft.settings:
-        return None, f"the soft run differs ({_difference(soft.settings, mine)})"
+        return None, f"the soft run differs ({settings_difference(soft.settings, mine)})"
     hparams = first.hparams
     start = jax.eval_shape(jax.vmap(lambda k, h: init_state(first.config, k, h)), keys, hparams)
     _, history = jax.eval_shape(jax.vmap(make_chunk(first.config, 1), in_axes=(0, 0, None, None, None)),
